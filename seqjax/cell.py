@@ -1,0 +1,161 @@
+"""The Cell protocol: a frozen dataclass of hyperparameters and three pure functions.
+
+A cell holds no arrays, so it is hashable and can be a static argument of ``jit``::
+
+    cell = seqjax.LSTM(input_size=8, hidden_size=16)
+    params = cell.init(key)                       # pytree of arrays
+    state = cell.initial_state(batch_size=4)      # pytree of arrays
+    state, y = cell.step(params, state, x)        # x: [b, d] -> y: [b, h]
+
+``step`` is split into ``project`` (the part that does not depend on the state,
+e.g. the input projection ``x @ W_x + b`` of all gates) and ``recur`` (the part
+inside the recurrence). ``step(p, s, x) == recur(p, s, project(p, x))`` always
+holds, so the readable per-step path and the fast path of ``unroll`` (which
+projects all time steps with one large matmul before the scan) share one
+parameter tree and give the same numbers.
+
+Conventions:
+  * weights are ``[in, out]`` and applied as ``x @ w``, so every leading axis is a
+    batch axis;
+  * the first field of every state is the vector fed back into the recurrence
+    (``h`` for most cells); recurrent dropout acts on it;
+  * the computation runs in the dtype of the input; ``unroll`` casts float
+    parameters to it (bfloat16 compute over float32 parameters is one cast).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from seqjax.types import Array, DType, Params, PRNGKey, State
+
+
+class RNNState(NamedTuple):
+    """State of cells that carry a single vector ``h`` of shape ``[b, h]``."""
+
+    h: Array
+
+
+class LSTMState(NamedTuple):
+    """State of LSTM-family cells: output ``h`` and cell (memory) state ``c``, each ``[b, h]``."""
+
+    h: Array
+    c: Array
+
+
+ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "tanh": jnp.tanh,
+    "relu": jax.nn.relu,
+    "sigmoid": jax.nn.sigmoid,
+    "identity": lambda x: x,
+    "softmax": lambda x: jax.nn.softmax(x, axis=-1),
+    "satlins": lambda x: jnp.clip(x, -1.0, 1.0),
+    "hard_sigmoid": jax.nn.hard_sigmoid,
+}
+
+
+def activation(name: str) -> Callable[[Array], Array]:
+    """Looks up an activation by name, with an error that lists the valid names."""
+    try:
+        return ACTIVATIONS[name]
+    except KeyError:
+        raise ValueError(f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}") from None
+
+
+def check_positive(cell: object, *names: str) -> None:
+    for name in names:
+        value = getattr(cell, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{type(cell).__name__}.{name} must be a positive int, got {value!r}")
+
+
+def uniform_init(key: PRNGKey, shape: tuple[int, ...], fan: int, dtype: DType) -> Array:
+    """U(-1/sqrt(fan), 1/sqrt(fan)), the default of PyTorch's and Flax's recurrent layers."""
+    bound = 1.0 / math.sqrt(fan)
+    return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+
+def dense_params(key: PRNGKey, input_size: int, hidden_size: int, width: int, dtype: DType) -> dict[str, Array]:
+    """``wx [d, width]``, ``wh [h, width]`` and ``b [width]`` for fused-gate cells."""
+    kx, kh, kb = jax.random.split(key, 3)
+    return {
+        "wx": uniform_init(kx, (input_size, width), hidden_size, dtype),
+        "wh": uniform_init(kh, (hidden_size, width), hidden_size, dtype),
+        "b": uniform_init(kb, (width,), hidden_size, dtype),
+    }
+
+
+def cast_params(params: Params, dtype: DType) -> Params:
+    """Casts floating leaves to ``dtype`` (the compute dtype); gradients flow back to the originals."""
+
+    def cast(p):
+        return p.astype(dtype) if jnp.issubdtype(p.dtype, jnp.floating) and p.dtype != dtype else p
+
+    return jax.tree_util.tree_map(cast, params)
+
+
+class Cell:
+    """Base class of all cells. Subclasses are frozen dataclasses of hyperparameters.
+
+    Subclasses implement ``init``, ``initial_state`` and either ``step`` or the pair
+    ``project``/``recur``. They may override ``scan`` (the time-major sequence
+    loop used by ``seqjax.unroll``) with a faster algorithm that gives the same
+    numbers, e.g. the parallel scan of MinGRU.
+    """
+
+    input_size: int
+    hidden_size: int
+
+    @property
+    def output_dim(self) -> int:
+        """Size of the output ``y_t`` of ``step`` (the hidden size for most cells)."""
+        return self.hidden_size
+
+    def init(self, key: PRNGKey) -> Params:
+        raise NotImplementedError
+
+    def initial_state(self, batch_size: int | None = None, dtype: DType = jnp.float32, *, key: PRNGKey | None = None) -> State:
+        """Zero state of shape ``[b, h]`` (or ``[h]`` when ``batch_size`` is None).
+
+        ``key`` is accepted by every cell and used only by stochastic wrappers
+        (dropout), which sample their per-sequence masks here.
+        """
+        shape = (self.hidden_size,) if batch_size is None else (batch_size, self.hidden_size)
+        return RNNState(jnp.zeros(shape, dtype))
+
+    def project(self, params: Params, x: Array) -> Array:
+        """State-independent part of ``step``; ``x`` may have any leading axes."""
+        return x
+
+    def recur(self, params: Params, state: State, x: Array) -> tuple[State, Array]:
+        raise NotImplementedError
+
+    def step(self, params: Params, state: State, x: Array) -> tuple[State, Array]:
+        """One time step: ``x [b, d] -> (state, y [b, o])``."""
+        return self.recur(params, state, self.project(params, x))
+
+    def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, unroll: int = 1) -> tuple[Array, State]:
+        """Runs the cell over time-major ``xs [t, b, d]``; see ``seqjax.unroll.masked_scan``."""
+        from seqjax.unroll import masked_scan  # unroll imports cell; keep the cycle local
+
+        return masked_scan(functools.partial(self.recur, params), state, self.project(params, xs), lengths, unroll=unroll)
+
+    def param_shapes(self) -> Params:
+        """The parameter tree as ``jax.ShapeDtypeStruct`` leaves, without allocating."""
+        return _param_shapes(self)
+
+
+@functools.lru_cache(maxsize=256)
+def _param_shapes(cell: Cell) -> Params:
+    return jax.eval_shape(cell.init, jax.random.key(0))
+
+
+def frozen(cls):
+    """``dataclasses.dataclass(frozen=True)``: cells are immutable and hashable."""
+    return dataclasses.dataclass(frozen=True)(cls)

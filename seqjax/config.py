@@ -1,0 +1,67 @@
+"""Typed ``--field=value`` command-line overrides of a frozen dataclass config.
+
+Every experiment keeps its run config as a frozen dataclass at the top of its file
+(nanoGPT's style) and calls ``parse_config(Config(), argv)``. Values are checked
+against the field's type (as nanoGPT's configurator does) and applied with
+``dataclasses.replace``, so the dataclass stays the one source of truth.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import typing
+
+
+def _convert(name: str, text: str, kind: type):
+    if kind is bool:
+        lowered = text.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"--{name} expects a boolean (true/false), got {text!r}")
+    origin = typing.get_origin(kind)
+    if origin is tuple:
+        inner = typing.get_args(kind)[0]
+        return tuple(_convert(name, part, inner) for part in text.split(",") if part)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        options = [k for k in typing.get_args(kind) if k is not type(None)]
+        if text.lower() == "none" and len(options) < len(typing.get_args(kind)):
+            return None
+        return _convert(name, text, options[0])
+    try:
+        return kind(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"--{name} expects {getattr(kind, '__name__', kind)}, got {text!r}") from None
+
+
+def help_text(config, description: str = "") -> str:
+    lines = [description.strip(), "", "options (--field=value):"] if description else ["options (--field=value):"]
+    hints = typing.get_type_hints(type(config))
+    for field in dataclasses.fields(config):
+        kind = hints[field.name]
+        lines.append(f"  --{field.name}={getattr(config, field.name)!r:<20} ({getattr(kind, '__name__', kind)})")
+    return "\n".join(lines)
+
+
+def parse_config(config, argv: list[str] | None = None, description: str = ""):
+    """Returns ``config`` with the ``--field=value`` overrides in ``argv`` applied; ``--help`` prints the fields."""
+    argv = sys.argv[1:] if argv is None else argv
+    hints = typing.get_type_hints(type(config))
+    changes = {}
+    for arg in argv:
+        if arg in ("-h", "--help"):
+            print(help_text(config, description))
+            raise SystemExit(0)
+        if not arg.startswith("--") or "=" not in arg:
+            raise SystemExit(f"error: arguments must look like --field=value, got {arg!r}\n\n{help_text(config)}")
+        name, text = arg[2:].split("=", 1)
+        name = name.replace("-", "_")
+        if name not in hints:
+            raise SystemExit(f"error: unknown option --{name}\n\n{help_text(config)}")
+        try:
+            changes[name] = _convert(name, text, hints[name])
+        except ValueError as error:
+            raise SystemExit(f"error: {error}") from None
+    return dataclasses.replace(config, **changes)

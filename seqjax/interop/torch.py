@@ -1,0 +1,97 @@
+"""``from_torch``: a seqjax cell and parameters equal to a ``torch.nn.RNN``/``GRU``/``LSTM``.
+
+    >>> lstm = torch.nn.LSTM(8, 16, num_layers=2, bidirectional=True, batch_first=True)
+    >>> cell, params = seqjax.from_torch(lstm)
+    >>> ys, state = seqjax.unroll(cell, params, xs)          # xs [b, t, 8] -> ys [b, t, 32]
+    >>> h_n, c_n = seqjax.torch_final_state(state)             # [num_layers * 2, b, 16] each
+
+Mapping (PyTorch stores ``W_ih [g·h, d]`` and applies ``x W_ihᵀ``; seqjax stores ``wx = W_ihᵀ``):
+  * ``nn.RNN``  -> ``Elman(activation=nonlinearity)``, ``b = b_ih + b_hh``
+  * ``nn.GRU``  -> ``GRU(reset_after=True)``, gate order (r, z, n) in both; the r and z biases
+    are summed, ``b_in`` stays in ``b`` and ``b_hn`` becomes ``bh`` (it sits inside the reset)
+  * ``nn.LSTM`` -> ``LSTM(forget_bias=0)``, gate order (i, f, g, o) in both, ``b = b_ih + b_hh``
+  * ``num_layers > 1`` -> ``Stack`` (with the module's inter-layer ``dropout`` rate, active only
+    when ``unroll`` gets a ``key``); ``bidirectional`` -> ``Bidirectional`` layers (concat).
+``batch_first`` only changes how PyTorch is called: ``seqjax.unroll`` is always batch-major.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from seqjax.cell import Cell
+from seqjax.cells.elman import Elman
+from seqjax.cells.gru import GRU
+from seqjax.cells.lstm import LSTM
+from seqjax.types import Array, Params, State
+from seqjax.wrappers import Bidirectional, BidirectionalState, Stack
+
+
+def _array(module, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    tensor = getattr(module, name, None)
+    if tensor is None:  # bias=False
+        return np.zeros(shape, np.float32)
+    return tensor.detach().cpu().float().numpy()
+
+
+def _layer(module, kind: str, layer: int, suffix: str, input_size: int) -> tuple[Cell, Params]:
+    h = module.hidden_size
+    gates = {"RNN": 1, "GRU": 3, "LSTM": 4}[kind]
+    names = f"l{layer}{suffix}"
+    w_ih = _array(module, f"weight_ih_{names}", (gates * h, input_size))
+    w_hh = _array(module, f"weight_hh_{names}", (gates * h, h))
+    b_ih = _array(module, f"bias_ih_{names}", (gates * h,))
+    b_hh = _array(module, f"bias_hh_{names}", (gates * h,))
+    params = {"wx": jnp.asarray(w_ih.T), "wh": jnp.asarray(w_hh.T), "b": jnp.asarray(b_ih + b_hh)}
+    if kind == "RNN":
+        cell = Elman(input_size, h, activation=module.nonlinearity)
+    elif kind == "GRU":
+        cell = GRU(input_size, h, reset_after=True)
+        params["b"] = jnp.asarray(np.concatenate([b_ih[: 2 * h] + b_hh[: 2 * h], b_ih[2 * h :]]))
+        params["bh"] = jnp.asarray(b_hh[2 * h :])
+    else:
+        cell = LSTM(input_size, h, forget_bias=0.0)
+    return cell, params
+
+
+def from_torch(module) -> tuple[Cell, Params]:
+    """Converts a ``torch.nn.RNN``, ``nn.GRU`` or ``nn.LSTM`` (any ``num_layers``, ``bidirectional``,
+    ``batch_first``, ``bias``) to ``(cell, params)`` with ``unroll`` outputs equal to the module's."""
+    import torch
+
+    kinds = {torch.nn.RNN: "RNN", torch.nn.GRU: "GRU", torch.nn.LSTM: "LSTM"}
+    kind = kinds.get(type(module))
+    if kind is None:
+        raise TypeError(f"from_torch expects torch.nn.RNN, nn.GRU or nn.LSTM, got {type(module).__name__}")
+    if getattr(module, "proj_size", 0):
+        raise NotImplementedError("from_torch: nn.LSTM with proj_size > 0 (LSTMP) has no seqjax cell yet")
+    directions = 2 if module.bidirectional else 1
+    layers, params = [], []
+    for layer in range(module.num_layers):
+        input_size = module.input_size if layer == 0 else module.hidden_size * directions
+        fwd, p_fwd = _layer(module, kind, layer, "", input_size)
+        if module.bidirectional:
+            bwd, p_bwd = _layer(module, kind, layer, "_reverse", input_size)
+            layers.append(Bidirectional(fwd, bwd, merge="concat"))
+            params.append({"forward": p_fwd, "backward": p_bwd})
+        else:
+            layers.append(fwd)
+            params.append(p_fwd)
+    if len(layers) == 1:
+        return layers[0], params[0]
+    return Stack(tuple(layers), dropout=float(module.dropout)), tuple(params)
+
+
+def torch_final_state(state: State) -> Array | tuple[Array, Array]:
+    """The final state of a ``from_torch`` cell in PyTorch's layout: ``h_n`` (RNN, GRU) or
+    ``(h_n, c_n)`` (LSTM), each ``[num_layers * directions, b, h]``."""
+    layers = state.layers if hasattr(state, "layers") else (state,)
+    flat = []
+    for s in layers:
+        flat.extend([s.forward, s.backward] if isinstance(s, BidirectionalState) else [s])
+    h = jnp.stack([s.h for s in flat])
+    if hasattr(flat[0], "c"):
+        return h, jnp.stack([s.c for s in flat])
+    return h
