@@ -1,0 +1,173 @@
+"""Every cell against its NumPy oracle: values, gradients, dtypes, batch/no batch, jit/vmap/grad."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+import seqjax
+from tests import reference as ref
+from tests.cases import CELLS, PARAM_SHAPES, D, H, params_for
+from tests.conftest import assert_close
+
+
+def oracle(name, params, xs, lengths=None):
+    """Runs the NumPy reference example by example: ys [b, t, o] and final state leaves [b, ...]."""
+    cell, step = CELLS[name]
+    params = {k: np.asarray(v, np.float64) for k, v in params.items()}
+    state0 = cell.initial_state(None)
+    ys, finals = [], []
+    for b in range(xs.shape[0]):
+        y, s = ref.run(step, params, xs[b], tuple(state0), None if lengths is None else int(lengths[b]), cell.output_dim)
+        ys.append(y)
+        finals.append(s)
+    return np.stack(ys), tuple(np.stack(leaf) for leaf in zip(*finals))
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+@pytest.mark.parametrize("t", [1, 6])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_cell_matches_numpy_loop(name, t, dtype, key):
+    cell, _ = CELLS[name]
+    params = params_for(name, cell, key)
+    xs = jax.random.normal(jax.random.fold_in(key, 2), (3, t, D))
+    ys, state = jax.jit(seqjax.unroll, static_argnums=0)(cell, params, xs.astype(dtype))
+    assert ys.dtype == jnp.dtype(dtype) and ys.shape == (3, t, cell.output_dim)
+    want_ys, want_state = oracle(name, params, np.asarray(xs.astype(dtype), np.float64))
+    assert_close(ys, want_ys, dtype)
+    assert_close(tuple(state), want_state, dtype)
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_unbatched_equals_batch_of_one(name, key):
+    cell, _ = CELLS[name]
+    params = params_for(name, cell, key)
+    xs = jax.random.normal(key, (5, D))
+    ys, state = seqjax.unroll(cell, params, xs, lengths=jnp.array(3))
+    ys1, state1 = seqjax.unroll(cell, params, xs[None], lengths=jnp.array([3]))
+    assert ys.shape == (5, cell.output_dim)
+    assert_close(ys, ys1[0])
+    assert_close(state, jax.tree_util.tree_map(lambda s: s[0], state1))
+    # the single step also works without a batch axis
+    s, y = cell.step(params, cell.initial_state(), xs[0])
+    assert_close(y, ys[0])
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_lengths_match_numpy_loop(name, key):
+    cell, _ = CELLS[name]
+    params = params_for(name, cell, key)
+    xs = jax.random.normal(key, (4, 7, D))
+    lengths = jnp.array([7, 3, 0, 1])
+    ys, state = seqjax.unroll(cell, params, xs, lengths=lengths)
+    want_ys, want_state = oracle(name, params, np.asarray(xs, np.float64), lengths)
+    assert_close(ys, want_ys)
+    assert_close(tuple(state), want_state)
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_loop_unroll_equals_unroll(name, key):
+    cell, _ = CELLS[name]
+    params = params_for(name, cell, key)
+    xs = jax.random.normal(key, (2, 6, D))
+    for kwargs in ({}, {"lengths": jnp.array([6, 2])}, {"reverse": True, "lengths": jnp.array([4, 6])}):
+        assert_close(seqjax.unroll(cell, params, xs, **kwargs), seqjax.loop_unroll(cell, params, xs, **kwargs))
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_gradients_check_grads(name, key):
+    """Reverse- and forward-mode derivatives of unroll against finite differences, in float64."""
+    cell, _ = CELLS[name]
+    with jax.enable_x64(True):
+        params = jax.tree_util.tree_map(lambda p: jnp.asarray(p, jnp.float64), params_for(name, cell, key))
+        xs = jax.random.normal(key, (2, 5, D), jnp.float64)
+        lengths = jnp.array([5, 3])
+
+        def f(params, xs):
+            ys, state = seqjax.unroll(cell, params, xs, lengths=lengths)
+            return ys, state
+
+        check_grads(f, (params, xs), order=1, modes=("rev", "fwd"), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_gradient_matches_numpy_finite_difference(name, key):
+    """jax.grad of a scalar loss against central differences of the NumPy oracle (independent code)."""
+    cell, _ = CELLS[name]
+    params = params_for(name, cell, key)
+    xs = np.asarray(jax.random.normal(key, (2, 4, D)), np.float64)
+
+    grads = jax.grad(lambda p: jnp.sum(seqjax.unroll(cell, p, jnp.asarray(xs, jnp.float32))[0] ** 2))(params)
+    leaf = sorted(params)[0]
+    flat = np.asarray(params[leaf], np.float64).ravel()
+    for index in (0, flat.size // 2, flat.size - 1):
+        def loss(value):
+            p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+            changed = flat.copy()
+            changed[index] = value
+            p[leaf] = changed.reshape(p[leaf].shape)
+            return np.sum(oracle(name, p, xs)[0] ** 2)
+
+        eps = 1e-6
+        numeric = (loss(flat[index] + eps) - loss(flat[index] - eps)) / (2 * eps)
+        np.testing.assert_allclose(np.asarray(grads[leaf]).ravel()[index], numeric, rtol=2e-3, atol=2e-4)
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_param_tree_is_pinned(name, key):
+    cell, _ = CELLS[name]
+    params = cell.init(key)
+    assert jax.tree_util.tree_map(jnp.shape, params) == PARAM_SHAPES[name]
+    assert all(p.dtype == jnp.float32 for p in jax.tree_util.tree_leaves(params))
+    assert hash(cell) == hash(type(cell)(**{f: getattr(cell, f) for f in cell.__dataclass_fields__}))
+
+
+@pytest.mark.parametrize("name", sorted(CELLS))
+def test_jit_vmap_grad(name, key):
+    cell, _ = CELLS[name]
+    params = params_for(name, cell, key)
+    xs = jax.random.normal(key, (3, 4, D))
+    # vmap over the batch of unbatched sequences equals the batched call
+    vmapped = jax.vmap(lambda x: seqjax.unroll(cell, params, x)[0])(xs)
+    assert_close(vmapped, seqjax.unroll(cell, params, xs)[0])
+    # jit of grad is finite and has the params' structure
+    grads = jax.jit(jax.grad(lambda p: jnp.mean(seqjax.unroll(cell, p, xs)[0] ** 2)))(params)
+    assert jax.tree_util.tree_structure(grads) == jax.tree_util.tree_structure(params)
+    assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree_util.tree_leaves(grads))
+    # tree_map works on params as plain data
+    doubled = jax.tree_util.tree_map(lambda p: 2 * p, params)
+    assert jax.tree_util.tree_structure(doubled) == jax.tree_util.tree_structure(params)
+
+
+def test_elman_is_the_lectures_basic_rnn(key):
+    """h_t = tanh(W_A (x_t ⊕ h_{t-1}) + b_A): W_A is [wx; wh] transposed, stacked along the input axis."""
+    cell = seqjax.Elman(D, H)
+    params = cell.init(key)
+    w_a = np.asarray(jnp.concatenate([params["wx"], params["wh"]], axis=0)).T  # [h, d + h]
+    xs = np.asarray(jax.random.normal(key, (6, D)), np.float64)
+    h = np.zeros(H)
+    want = []
+    for x in xs:
+        h = ref.basic_rnn_step(w_a, np.asarray(params["b"]), h, x)
+        want.append(h)
+    assert_close(seqjax.unroll(cell, params, jnp.asarray(xs, jnp.float32))[0], np.stack(want))
+
+
+def test_mixed_precision_bfloat16_compute_float32_params(key):
+    cell = seqjax.LSTM(D, H)
+    params = cell.init(key)
+    xs = jax.random.normal(key, (2, 5, D))
+    ys, _ = seqjax.unroll(cell, params, xs.astype(jnp.bfloat16))
+    assert ys.dtype == jnp.bfloat16
+    grads = jax.grad(lambda p: jnp.sum(seqjax.unroll(cell, p, xs.astype(jnp.bfloat16))[0].astype(jnp.float32)))(params)
+    assert all(g.dtype == jnp.float32 for g in jax.tree_util.tree_leaves(grads))
+    assert_close(ys, seqjax.unroll(cell, params, xs)[0], "bfloat16")
+
+
+def test_forget_bias_is_added_at_init(key):
+    with_bias = seqjax.LSTM(D, H, forget_bias=1.0).init(key)["b"]
+    without = seqjax.LSTM(D, H, forget_bias=0.0).init(key)["b"]
+    np.testing.assert_allclose(with_bias - without, np.r_[np.zeros(H), np.ones(H), np.zeros(2 * H)], atol=1e-6)
