@@ -6,8 +6,8 @@ curve falling geometrically with k (roughly like the largest singular value of t
 step Jacobian to the power k), the exploding one is it growing.
 
 The derivative with respect to an intermediate state is taken with a zero
-perturbation: the scan computes ``s_t = step(s_{t-1}, x_t) + δ_t`` with all ``δ_t = 0``,
-so ``∂E/∂δ_t = ∂E/∂s_t`` exactly, for every t, from a single backward pass.
+perturbation: the scan computes ``s_t = step(s_{t-1} + δ_t, x_t)`` with all ``δ_t = 0``,
+so ``∂E/∂δ_t = ∂E/∂s_{t-1}`` exactly, for every t, from a single backward pass.
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ def gradient_norms_through_time(
     *,
     initial_state: State | None = None,
 ) -> Array:
-    """``norms[k] = mean_b ‖∂E_T/∂s_{T−1−k}‖`` for ``k = 0..T−1`` (k steps back from the last state).
+    """``norms[k − 1] = mean_b ‖∂E_T/∂s_{T−k}‖`` for ``k = 1..T``.
+
+    ``s_t`` is the state after reading ``x_1..x_t``: k = 1 is the state that entered the
+    last step, k = T the initial state ``s_0``.
 
     Args:
       cell: a cell with a ``step`` (any cell but ``Bidirectional``).
@@ -51,8 +54,7 @@ def gradient_norms_through_time(
     def loss_of_perturbations(deltas):
         def body(state, inputs):
             x, delta = inputs
-            state, y = cell.step(params, state, x)
-            return jax.tree_util.tree_map(jnp.add, state, delta), y
+            return cell.step(params, jax.tree_util.tree_map(jnp.add, state, delta), x)
 
         final, ys = jax.lax.scan(body, state0, (xs_tm, deltas))
         return loss_fn(jnp.swapaxes(ys, 0, 1), final)

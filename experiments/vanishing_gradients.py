@@ -1,0 +1,190 @@
+"""Vanishing gradients: ‖∂E_T/∂s_{T−k}‖ against k for Elman, GRU, LSTM and MinGRU.
+
+Task (needs long memory): read a sequence of random tokens and, at the last step,
+name the *first* one; everything in between is distraction. The loss E_T is the
+cross-entropy at the last step, so it can only be lowered through the gradient
+that flows back ``T−1`` steps to the first token. We measure that flow at
+initialisation and after a short training run, print a table, and save a plot and
+a JSON of the numbers.
+
+    python -m experiments.vanishing_gradients                  # defaults: about a minute on 2 CPU cores
+    python -m experiments.vanishing_gradients --seq_len=60 --train_steps=600
+    python -m experiments.vanishing_gradients --help
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import seqjax
+from seqjax.config import parse_config
+
+# -----------------------------------------------------------------------------
+# config
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    cells: tuple[str, ...] = ("elman", "gru", "lstm", "min_gru")
+    seq_len: int = 30          # T: the first token must be carried T-1 steps
+    vocab: int = 8             # token 0 is the query marker, 1..vocab-1 are content
+    hidden: int = 64
+    batch: int = 64
+    train_steps: int = 600
+    learning_rate: float = 1e-2
+    eval_batch: int = 512
+    seed: int = 0
+    out_dir: str = "runs/vanishing_gradients"
+
+
+CELLS = {
+    "elman": lambda c: seqjax.Elman(c.vocab, c.hidden),
+    "gru": lambda c: seqjax.GRU(c.vocab, c.hidden),
+    "lstm": lambda c: seqjax.LSTM(c.vocab, c.hidden),
+    "min_gru": lambda c: seqjax.MinGRU(c.vocab, c.hidden),
+}
+
+# -----------------------------------------------------------------------------
+# data: recall the first token
+
+
+def make_batch(key, config: Config, batch: int):
+    tokens = jax.random.randint(key, (batch, config.seq_len), 1, config.vocab)
+    tokens = tokens.at[:, -1].set(0)  # the query marker
+    return jax.nn.one_hot(tokens, config.vocab), tokens[:, 0]
+
+
+# -----------------------------------------------------------------------------
+# model: a cell and a linear readout of its last output
+
+
+def init_model(cell, key, config: Config):
+    k_cell, k_out = jax.random.split(key)
+    return {"cell": cell.init(k_cell),
+            "readout": {"w": jax.random.normal(k_out, (cell.output_dim, config.vocab)) / np.sqrt(cell.output_dim),
+                        "b": jnp.zeros(config.vocab)}}
+
+
+def last_step_loss(readout, ys, targets):
+    """E_T: cross-entropy of the prediction at the last step, summed over the batch."""
+    logits = ys[:, -1] @ readout["w"] + readout["b"]
+    return jnp.sum(optax.softmax_cross_entropy_with_integer_labels(logits, targets))
+
+
+def gradient_flow(cell, params, xs, targets):
+    return seqjax.gradient_norms_through_time(
+        cell, params["cell"], xs, lambda ys, _: last_step_loss(params["readout"], ys, targets))
+
+
+def accuracy(cell, params, xs, targets):
+    ys, _ = seqjax.unroll(cell, params["cell"], xs)
+    return jnp.mean(jnp.argmax(ys[:, -1] @ params["readout"]["w"] + params["readout"]["b"], -1) == targets)
+
+
+# -----------------------------------------------------------------------------
+# training
+
+
+def train(cell, params, config: Config, key):
+    optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(config.learning_rate))
+    opt_state = optimizer.init(params)
+
+    @jax.jit
+    def train_step(params, opt_state, key):
+        xs, targets = make_batch(key, config, config.batch)
+
+        def loss_fn(params):
+            ys, _ = seqjax.unroll(cell, params["cell"], xs)
+            return last_step_loss(params["readout"], ys, targets) / config.batch
+
+        loss, grads = jax.value_and_grad(loss_fn)(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    losses = []
+    for step in range(config.train_steps):
+        params, opt_state, loss = train_step(params, opt_state, jax.random.fold_in(key, step))
+        losses.append(float(loss))
+    return params, losses
+
+
+# -----------------------------------------------------------------------------
+# the experiment
+
+
+def main(config: Config) -> dict:
+    print(config)
+    out_dir = pathlib.Path(config.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    key = jax.random.key(config.seed)
+    eval_xs, eval_targets = make_batch(jax.random.fold_in(key, 10**6), config, config.eval_batch)
+    results = {"config": dataclasses.asdict(config), "cells": {}}
+    for index, name in enumerate(config.cells):
+        start = time.perf_counter()
+        if name not in CELLS:
+            raise SystemExit(f"error: unknown cell {name!r} in --cells; choose from {sorted(CELLS)}")
+        cell = CELLS[name](config)
+        params = init_model(cell, jax.random.fold_in(key, index), config)
+        norms_init = gradient_flow(cell, params, eval_xs, eval_targets)
+        acc_init = accuracy(cell, params, eval_xs, eval_targets)
+        params, losses = train(cell, params, config, jax.random.fold_in(key, 1))
+        norms_trained = gradient_flow(cell, params, eval_xs, eval_targets)
+        acc_trained = accuracy(cell, params, eval_xs, eval_targets)
+        results["cells"][name] = {
+            "norms_init": np.asarray(norms_init).tolist(), "norms_trained": np.asarray(norms_trained).tolist(),
+            "accuracy_init": float(acc_init), "accuracy_trained": float(acc_trained),
+            "loss_first": losses[0] if losses else None, "loss_last": float(np.mean(losses[-20:])) if losses else None,
+            "seconds": time.perf_counter() - start,
+        }
+        print(f"{name:8s} trained in {results['cells'][name]['seconds']:.1f}s, accuracy {acc_init:.2f} -> {acc_trained:.2f} "
+              f"(chance {1 / (config.vocab - 1):.2f})")
+    print_table(results, config)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=1))
+    plot(results, out_dir / "gradient_flow.png")
+    print(f"wrote {out_dir / 'results.json'} and {out_dir / 'gradient_flow.png'}")
+    return results
+
+
+def print_table(results: dict, config: Config) -> None:
+    ks = sorted({k for k in (1, 2, 4, 8, 16, 32, 64, 128, config.seq_len) if k <= config.seq_len})
+    print("\n‖∂E_T/∂s_{T-k}‖ / ‖∂E_T/∂s_{T-1}‖  (mean over the batch; init → trained)")
+    print(f"{'k':>5} " + " ".join(f"{name:>21s}" for name in results["cells"]))
+    for k in ks:
+        row = []
+        for r in results["cells"].values():
+            a, b = (r[f"norms_{when}"][k - 1] / max(r[f"norms_{when}"][0], 1e-30) for when in ("init", "trained"))
+            row.append(f"{a:9.2e} → {b:9.2e}")
+        print(f"{k:>5} " + " ".join(f"{cell:>21s}" for cell in row))
+
+
+def plot(results: dict, path: pathlib.Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, when in zip(axes, ("init", "trained")):
+        for name, r in results["cells"].items():
+            ax.semilogy(np.arange(1, len(r[f"norms_{when}"]) + 1), np.maximum(np.asarray(r[f"norms_{when}"]), 1e-30), label=f"{name} (acc {r['accuracy_' + when]:.2f})")
+        ax.set_title(f"at {'initialisation' if when == 'init' else 'the end of training'}")
+        ax.set_xlabel("k (steps back from the end)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    axes[0].set_ylabel("‖∂E_T/∂s_{T−k}‖")
+    fig.suptitle(f"Gradient flow through time, recall-first-token task, T = {results['config']['seq_len']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+if __name__ == "__main__":
+    main(parse_config(Config(), description=__doc__))

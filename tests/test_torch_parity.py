@@ -1,0 +1,96 @@
+"""from_torch: unroll equals torch.nn.RNN/GRU/LSTM with the same weights, within 1e-5 (float32)."""
+
+import itertools
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import seqjax
+from tests.conftest import assert_close
+
+torch = pytest.importorskip("torch", reason="parity tests need the 'test' extra (torch==2.13.0, CPU)")
+
+D, H, B, T = 5, 7, 4, 9
+MODULES = {"rnn_tanh": lambda **kw: torch.nn.RNN(D, H, nonlinearity="tanh", **kw),
+           "rnn_relu": lambda **kw: torch.nn.RNN(D, H, nonlinearity="relu", **kw),
+           "gru": lambda **kw: torch.nn.GRU(D, H, **kw),
+           "lstm": lambda **kw: torch.nn.LSTM(D, H, **kw)}
+CASES = list(itertools.product(sorted(MODULES), [1, 2], [False, True], [False, True]))
+
+
+def make(kind, num_layers, bidirectional, batch_first, bias=True):
+    torch.manual_seed(0)
+    return MODULES[kind](num_layers=num_layers, bidirectional=bidirectional, batch_first=batch_first, bias=bias).eval()
+
+
+def torch_states(final):
+    return tuple(t.detach().numpy() for t in final) if isinstance(final, tuple) else final.detach().numpy()
+
+
+def run_torch(module, xs):
+    """xs: batch-major numpy; returns batch-major outputs and torch's final states."""
+    x = torch.from_numpy(xs)
+    if not module.batch_first:
+        x = x.transpose(0, 1)
+    with torch.no_grad():
+        out, final = module(x)
+    out = out if module.batch_first else out.transpose(0, 1)
+    return out.numpy(), torch_states(final)
+
+
+@pytest.mark.parametrize("kind,num_layers,bidirectional,batch_first", CASES)
+def test_full_length_parity(kind, num_layers, bidirectional, batch_first):
+    module = make(kind, num_layers, bidirectional, batch_first)
+    xs = np.random.default_rng(0).normal(size=(B, T, D)).astype(np.float32)
+    want_out, want_final = run_torch(module, xs)
+    cell, params = seqjax.from_torch(module)
+    ys, state = seqjax.unroll(cell, params, jnp.asarray(xs))
+    np.testing.assert_allclose(ys, want_out, atol=1e-5, rtol=1e-5)
+    got_final = seqjax.torch_final_state(state)
+    for got, want in zip(jax_tuple(got_final), jax_tuple(want_final)):
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+
+
+def jax_tuple(x):
+    return x if isinstance(x, tuple) else (x,)
+
+
+@pytest.mark.parametrize("kind,num_layers,bidirectional,batch_first", CASES)
+def test_variable_length_parity_with_pack_padded_sequence(kind, num_layers, bidirectional, batch_first):
+    module = make(kind, num_layers, bidirectional, batch_first)
+    xs = np.random.default_rng(1).normal(size=(B, T, D)).astype(np.float32)
+    lengths = np.array([T, 3, 6, 1])
+    x = torch.from_numpy(xs if batch_first else xs.transpose(1, 0, 2).copy())
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, torch.from_numpy(lengths), batch_first=batch_first, enforce_sorted=False)
+    with torch.no_grad():
+        out, final = module(packed)
+    out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=T)
+    cell, params = seqjax.from_torch(module)
+    ys, state = seqjax.unroll(cell, params, jnp.asarray(xs), lengths=jnp.asarray(lengths))
+    np.testing.assert_allclose(ys, out.numpy(), atol=1e-5, rtol=1e-5)
+    for got, want in zip(jax_tuple(seqjax.torch_final_state(state)), jax_tuple(torch_states(final))):
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", sorted(MODULES))
+def test_parity_without_bias(kind):
+    module = make(kind, 1, False, True, bias=False)
+    xs = np.random.default_rng(2).normal(size=(B, T, D)).astype(np.float32)
+    cell, params = seqjax.from_torch(module)
+    np.testing.assert_allclose(seqjax.unroll(cell, params, jnp.asarray(xs))[0], run_torch(module, xs)[0], atol=1e-5, rtol=1e-5)
+
+
+def test_cell_types_and_dropout_rate():
+    cell, params = seqjax.from_torch(torch.nn.GRU(D, H, num_layers=3, dropout=0.25))
+    assert isinstance(cell, seqjax.Stack) and cell.dropout == 0.25 and len(params) == 3
+    assert all(isinstance(layer, seqjax.GRU) and layer.reset_after for layer in cell.layers)
+    cell, _ = seqjax.from_torch(torch.nn.LSTM(D, H, bidirectional=True))
+    assert isinstance(cell, seqjax.Bidirectional) and cell.output_dim == 2 * H
+
+
+def test_unsupported_modules_are_named():
+    with pytest.raises(TypeError, match="Linear"):
+        seqjax.from_torch(torch.nn.Linear(2, 3))
+    with pytest.raises(NotImplementedError, match="proj_size"):
+        seqjax.from_torch(torch.nn.LSTM(D, H, proj_size=3))
