@@ -10,7 +10,7 @@ The table of contents, by lecture idea:
   diagnostics  gradient_norms_through_time (vanishing / exploding gradients)
 """
 
-from seqjax.cell import Cell as Cell, LSTMState as LSTMState, RNNState as RNNState
+from seqjax.cell import Cell as Cell, LSTMState as LSTMState, RNNState as RNNState, ScanOptions as ScanOptions
 from seqjax.cells.elman import Elman as Elman, Jordan as Jordan
 from seqjax.cells.gru import GRU as GRU
 from seqjax.cells.hopfield import Hopfield as Hopfield, Recall as Recall

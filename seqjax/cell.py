@@ -36,6 +36,21 @@ import jax.numpy as jnp
 from seqjax.types import Array, DType, Params, PRNGKey, State
 
 
+@dataclasses.dataclass(frozen=True)
+class ScanOptions:
+    """How ``Cell.scan`` computes (speed only: every choice gives the same numbers).
+
+    hoist:  compute ``project`` (the input projections) for all time steps with one large
+            matmul before the scan. It wins on accelerators and for tiny batches; on the
+            2-core CPU of this project's machines it lost at batch >= 16 because the
+            projected sequence ([t, b, g·h]) falls out of cache (BENCHMARKS.md).
+    unroll: ``lax.scan``'s unroll factor.
+    """
+
+    hoist: bool = True
+    unroll: int = 1
+
+
 class RNNState(NamedTuple):
     """State of cells that carry a single vector ``h`` of shape ``[b, h]``."""
 
@@ -140,11 +155,13 @@ class Cell:
         """One time step: ``x [b, d] -> (state, y [b, o])``."""
         return self.recur(params, state, self.project(params, x))
 
-    def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, unroll: int = 1) -> tuple[Array, State]:
+    def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = ScanOptions()) -> tuple[Array, State]:
         """Runs the cell over time-major ``xs [t, b, d]``; see ``seqjax.unroll.masked_scan``."""
         from seqjax.unroll import masked_scan  # unroll imports cell; keep the cycle local
 
-        return masked_scan(functools.partial(self.recur, params), state, self.project(params, xs), lengths, unroll=unroll)
+        if options.hoist:
+            return masked_scan(functools.partial(self.recur, params), state, self.project(params, xs), lengths, unroll=options.unroll)
+        return masked_scan(functools.partial(self.step, params), state, xs, lengths, unroll=options.unroll)
 
     def param_shapes(self) -> Params:
         """The parameter tree as ``jax.ShapeDtypeStruct`` leaves, without allocating."""

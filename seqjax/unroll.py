@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax.cell import Cell, cast_params
+from seqjax.cell import Cell, ScanOptions, cast_params
 from seqjax.types import Array, Params, PRNGKey, State
 
 
@@ -84,11 +84,12 @@ def reverse_within_lengths(xs: Array, lengths: Array | None) -> Array:
     return jax.tree_util.tree_map(gather, xs)
 
 
-def run(cell: Cell, params: Params, state: State, xs: Array, lengths: Array | None, *, reverse: bool = False, unroll: int = 1) -> tuple[Array, State]:
+def run(cell: Cell, params: Params, state: State, xs: Array, lengths: Array | None, *, reverse: bool = False,
+        options: ScanOptions = ScanOptions()) -> tuple[Array, State]:
     """``cell.scan`` over time-major ``xs``, optionally reversed within lengths (used by wrappers)."""
     if not reverse:
-        return cell.scan(params, state, xs, lengths, unroll=unroll)
-    ys, state = cell.scan(params, state, reverse_within_lengths(xs, lengths), lengths, unroll=unroll)
+        return cell.scan(params, state, xs, lengths, options=options)
+    ys, state = cell.scan(params, state, reverse_within_lengths(xs, lengths), lengths, options=options)
     return reverse_within_lengths(ys, lengths), state
 
 
@@ -102,6 +103,7 @@ def unroll(
     reverse: bool = False,
     key: PRNGKey | None = None,
     scan_unroll: int = 1,
+    hoist: bool | None = None,
 ) -> tuple[Array, State]:
     """Runs ``cell`` over batch-major ``xs [b, t, d]`` (or unbatched ``[t, d]``) with one ``lax.scan``.
 
@@ -115,6 +117,9 @@ def unroll(
       reverse: run each sequence backwards within its own length.
       key: PRNG key for stochastic cells (dropout masks); None means deterministic.
       scan_unroll: ``lax.scan``'s unroll factor (speed only; results are identical).
+      hoist: compute the input projections of all steps before the scan (see
+        ``ScanOptions``); None picks by measurement: always off the CPU, and on the
+        CPU only for batches under 16.
 
     Returns:
       ``(ys, final_state)``: ``ys [b, t, o]`` (``[t, o]`` unbatched) and the state
@@ -128,7 +133,10 @@ def unroll(
     """
     xs, lengths, initial_state, batched = _prepare(cell, params, xs, lengths, initial_state, key)
     params = cast_params(params, xs.dtype)
-    ys, state = run(cell, params, initial_state, jnp.swapaxes(xs, 0, 1), lengths, reverse=reverse, unroll=scan_unroll)
+    if hoist is None:
+        hoist = jax.default_backend() != "cpu" or xs.shape[0] < 16
+    options = ScanOptions(hoist=hoist, unroll=scan_unroll)
+    ys, state = run(cell, params, initial_state, jnp.swapaxes(xs, 0, 1), lengths, reverse=reverse, options=options)
     return _finish(jnp.swapaxes(ys, 0, 1), state, batched)
 
 

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, frozen
+from seqjax.cell import Cell, ScanOptions, frozen
 from seqjax.types import Array, DType, Params, PRNGKey, State
 from seqjax.unroll import masked_scan, run
 
@@ -80,15 +80,17 @@ class VariationalDropout(Cell):
         inner, y = self.cell.step(params, self._masked(state.cell, state.recurrent_mask), x * state.input_mask)
         return state._replace(cell=inner), y
 
-    def scan(self, params, state, xs, lengths, *, unroll=1):
+    def scan(self, params, state, xs, lengths, *, options=ScanOptions()):
         xs = xs * state.input_mask  # [t, b, d] * [b, d]
         if self.recurrent_rate == 0.0:
-            ys, inner = self.cell.scan(params, state.cell, xs, lengths, unroll=unroll)
+            ys, inner = self.cell.scan(params, state.cell, xs, lengths, options=options)
         else:
-            def recur(inner, xp):
-                return self.cell.recur(params, self._masked(inner, state.recurrent_mask), xp)
+            xp, inner_step = (self.cell.project(params, xs), self.cell.recur) if options.hoist else (xs, self.cell.step)
 
-            ys, inner = masked_scan(recur, state.cell, self.cell.project(params, xs), lengths, unroll=unroll)
+            def recur(inner, x):
+                return inner_step(params, self._masked(inner, state.recurrent_mask), x)
+
+            ys, inner = masked_scan(recur, state.cell, xp, lengths, unroll=options.unroll)
         return ys, state._replace(cell=inner)
 
 
@@ -159,10 +161,10 @@ class Stack(Cell):
             x = self._between(i, state, x, y)
         return state._replace(layers=tuple(new_states)), x
 
-    def scan(self, params, state, xs, lengths, *, unroll=1):
+    def scan(self, params, state, xs, lengths, *, options=ScanOptions()):
         new_states = []
         for i, (layer, p, s) in enumerate(zip(self.layers, params, state.layers)):
-            ys, s = layer.scan(p, s, xs, lengths, unroll=unroll)
+            ys, s = layer.scan(p, s, xs, lengths, options=options)
             new_states.append(s)
             xs = self._between(i, state, xs, ys)
             if lengths is not None and self._residual(i):  # the residual would leak padding inputs
@@ -220,8 +222,8 @@ class Bidirectional(Cell):
     def step(self, params, state, x):
         raise TypeError("Bidirectional needs the whole sequence and has no step(); run it with seqjax.unroll")
 
-    def scan(self, params, state, xs, lengths, *, unroll=1):
-        yf, sf = run(self.forward, params["forward"], state.forward, xs, lengths, unroll=unroll)
-        yb, sb = run(self.backward, params["backward"], state.backward, xs, lengths, reverse=True, unroll=unroll)
+    def scan(self, params, state, xs, lengths, *, options=ScanOptions()):
+        yf, sf = run(self.forward, params["forward"], state.forward, xs, lengths, options=options)
+        yb, sb = run(self.backward, params["backward"], state.backward, xs, lengths, reverse=True, options=options)
         ys = jnp.concatenate([yf, yb], axis=-1) if self.merge == "concat" else yf + yb
         return ys, BidirectionalState(sf, sb)

@@ -74,7 +74,9 @@ def test_loop_unroll_equals_unroll(name, key):
     params = params_for(name, cell, key)
     xs = jax.random.normal(key, (2, 6, D))
     for kwargs in ({}, {"lengths": jnp.array([6, 2])}, {"reverse": True, "lengths": jnp.array([4, 6])}):
-        assert_close(seqjax.unroll(cell, params, xs, **kwargs), seqjax.loop_unroll(cell, params, xs, **kwargs))
+        want = seqjax.loop_unroll(cell, params, xs, **kwargs)
+        for hoist in (True, False):  # the fast path (projections before the scan) and the plain step path
+            assert_close(seqjax.unroll(cell, params, xs, hoist=hoist, scan_unroll=2, **kwargs), want)
 
 
 @pytest.mark.parametrize("name", sorted(CELLS))

@@ -124,8 +124,10 @@ def test_stack_dropout_is_variational_and_off_without_key(key):
     assert mask.shape == (8, 64)
     assert set(np.unique(np.asarray(mask))) == {0.0, 2.0}
     assert 0.35 < float(jnp.mean(mask == 0)) < 0.65
-    # the same key gives the same masks in the scan and in the step-by-step path
-    assert_close(seqjax.unroll(stack, params, xs, key=jax.random.key(3)), seqjax.loop_unroll(stack, params, xs, key=jax.random.key(3)))
+    # the same key gives the same masks in the scan (hoisted or not) and in the step-by-step path
+    want = seqjax.loop_unroll(stack, params, xs, key=jax.random.key(3))
+    for hoist in (True, False):
+        assert_close(seqjax.unroll(stack, params, xs, key=jax.random.key(3), hoist=hoist), want)
     dropped, _ = seqjax.unroll(stack, params, xs, key=jax.random.key(3))
     assert not np.allclose(dropped, seqjax.unroll(plain, params, xs)[0])
 
@@ -139,8 +141,9 @@ def test_variational_dropout_reuses_one_mask_per_sequence(key):
     ys, state = seqjax.unroll(cell, params, xs, key=key)
     np.testing.assert_allclose(ys, jnp.broadcast_to(state.input_mask[:, None, :], ys.shape))
     assert 0 < float(jnp.mean(state.input_mask == 0)) < 1
-    # recurrent mask: with wh = I and zero input weights, h_t = h_{t-1} * m_h keeps the mask pattern
-    assert_close(seqjax.unroll(cell, params, xs, key=key), seqjax.loop_unroll(cell, params, xs, key=key))
+    want = seqjax.loop_unroll(cell, params, xs, key=key)
+    for hoist in (True, False):
+        assert_close(seqjax.unroll(cell, params, xs, key=key, hoist=hoist), want)
     # deterministic without a key
     assert_close(seqjax.unroll(cell, params, xs)[0], seqjax.unroll(inner, params, xs)[0])
 

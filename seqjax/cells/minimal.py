@@ -11,7 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, RNNState, check_positive, frozen, uniform_init
+from seqjax.cell import Cell, RNNState, ScanOptions, check_positive, frozen, uniform_init
 from seqjax.scan import SCAN_MODES, linear_scan
 from seqjax.types import Array, DType, Params, PRNGKey, State
 
@@ -48,7 +48,7 @@ class _LinearRecurrence(Cell):
         h = a * state.h + b
         return RNNState(h), h
 
-    def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, unroll: int = 1) -> tuple[Array, State]:
+    def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = ScanOptions()) -> tuple[Array, State]:
         a, b = self.coefficients(self.project(params, xs))  # [t, b, h] each
         if lengths is not None:  # padding steps become the identity h -> 1*h + 0
             valid = (jnp.arange(xs.shape[0])[:, None] < lengths[None, :])[..., None]
