@@ -1,0 +1,94 @@
+"""MinGRU / MinLSTM (parallel associative scan) against GRU / LSTM (sequential scan): training step and memory.
+
+    python -m benchmarks.parallel_scan                         # T = 512, 4096, 16384
+    python -m benchmarks.parallel_scan --lengths=512,4096 --batch=8 --hidden=128
+
+A training step is forward, backward and an Adam update of one layer on ``[batch, T, input]``
+inputs. Memory is XLA's own accounting of the compiled training step (``memory_analysis``:
+temporaries plus arguments and outputs), so it is exact for the program, not a process RSS.
+``speedup vs GRU`` is the GRU's median time divided by this row's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+import seqjax
+from benchmarks.common import format_table, median_seconds, write_json
+from seqjax.config import parse_config
+
+CELLS = {
+    "gru": lambda d, h: seqjax.GRU(d, h, reset_after=True),
+    "lstm": lambda d, h: seqjax.LSTM(d, h),
+    "min_gru": lambda d, h: seqjax.MinGRU(d, h),
+    "min_lstm": lambda d, h: seqjax.MinLSTM(d, h),
+    "min_gru_sequential": lambda d, h: seqjax.MinGRU(d, h, mode="sequential"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    lengths: tuple[int, ...] = (512, 4096, 16384)
+    cells: tuple[str, ...] = ("gru", "lstm", "min_gru", "min_lstm", "min_gru_sequential")
+    batch: int = 4
+    input: int = 64
+    hidden: int = 256
+    reps: int = 5
+    budget_s: float = 15.0
+    out: str = "benchmarks/results/parallel_scan.json"
+
+
+def train_step_fn(cell):
+    optimizer = optax.adam(1e-3)
+
+    def train_step(params, opt_state, xs):
+        loss, grads = jax.value_and_grad(lambda p: jnp.mean(seqjax.unroll(cell, p, xs)[0] ** 2))(params)
+        updates, opt_state = optimizer.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, loss
+
+    return optimizer, jax.jit(train_step)
+
+
+def main(config: Config) -> list[dict]:
+    rows = []
+    for t in config.lengths:
+        xs = jnp.asarray(np.random.default_rng(0).normal(size=(config.batch, t, config.input)).astype(np.float32))
+        base = None
+        for name in config.cells:
+            cell = CELLS[name](config.input, config.hidden)
+            params = cell.init(jax.random.key(0))
+            optimizer, step = train_step_fn(cell)
+            state = {"params": params, "opt": optimizer.init(params)}
+            memory = step.lower(state["params"], state["opt"], xs).compile().memory_analysis()
+
+            def run():
+                state["params"], state["opt"], loss = step(state["params"], state["opt"], xs)
+                return loss
+
+            seconds, reps = median_seconds(run, reps=config.reps, budget_s=config.budget_s)
+            row = {"T": t, "cell": name, "ms": 1e3 * seconds, "tokens_per_s": config.batch * t / seconds, "reps": reps,
+                   "memory_mb": None if memory is None else (memory.temp_size_in_bytes + memory.argument_size_in_bytes
+                                                             + memory.output_size_in_bytes) / 2**20}
+            base = row["ms"] if name == "gru" else base
+            row["speedup_vs_gru"] = None if base is None else base / row["ms"]
+            print(row, flush=True)
+            rows.append(row)
+    print()
+    print(table(rows))
+    write_json(config.out, {"config": dataclasses.asdict(config), "rows": rows})
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    return format_table(rows, [("T", "T", ""), ("cell", "cell", ""), ("ms", "train step ms", ".1f"),
+                               ("tokens_per_s", "tokens/s", ",.0f"), ("memory_mb", "XLA memory MiB", ".1f"),
+                               ("speedup_vs_gru", "speedup vs GRU", ".2f")])
+
+
+if __name__ == "__main__":
+    main(parse_config(Config(), description=__doc__))

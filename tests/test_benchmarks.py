@@ -1,0 +1,50 @@
+"""Benchmarks run end to end on tiny sizes (no timing assertions: only that they run and report honestly)."""
+
+import json
+
+import jax
+import pytest
+
+from benchmarks import common, generation, parallel_scan, peers, rnn_step
+
+
+@pytest.fixture(autouse=True)
+def standard_promotion():
+    with jax.numpy_dtype_promotion("standard"):  # optax and the peers mix dtypes freely
+        yield
+
+
+def test_rnn_step_all_peers_tiny(tmp_path):
+    config = rnn_step.Config(shapes=("2x3x4x5",), reps=2, budget_s=1.0, out=str(tmp_path / "r.json"))
+    rows = rnn_step.main(config)
+    assert len(rows) == 4  # 2 modes x 2 cells
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["machine"]["cpus"] and saved["rows"] == json.loads(json.dumps(rows))
+    for row in rows:
+        assert row["seqjax_ms"] > 0 and row["tokens_per_s"] > 0
+        for peer in peers.PEERS[1:]:  # every peer either ran (with a ratio) or is reported missing
+            assert (row[f"{peer}_ms"] is None) == (f"vs_{peer}" not in row)
+
+
+def test_missing_peer_is_reported_not_faked(tmp_path, monkeypatch):
+    def missing(*args):
+        raise peers.MissingPeer("not installed")
+
+    monkeypatch.setitem(peers.BUILDERS, "flax", missing)
+    rows = rnn_step.main(rnn_step.Config(shapes=("1x2x3x4",), cells=("gru",), modes=("infer",), peers=("seqjax", "flax"),
+                                         reps=1, out=str(tmp_path / "r.json")))
+    assert rows[0]["flax_ms"] is None and "vs_flax" not in rows[0]
+    assert "| — |" in rnn_step.table(rows, ("seqjax", "flax"))
+
+
+def test_parallel_scan_and_generation_tiny(tmp_path):
+    rows = parallel_scan.main(parallel_scan.Config(lengths=(8,), batch=2, input=3, hidden=4, reps=1, out=str(tmp_path / "p.json")))
+    assert {r["cell"] for r in rows} == set(parallel_scan.CELLS) and all(r["memory_mb"] > 0 for r in rows)
+    rows = generation.main(generation.Config(chars=5, vocab=7, hidden=8, reps=1, out=str(tmp_path / "g.json")))
+    assert json.loads((tmp_path / "g.json").read_text())["same_characters"] is True
+    assert len(rows) == 3
+
+
+def test_format_table():
+    text = common.format_table([{"a": 1.234, "b": None}], [("a", "A", ".1f"), ("b", "B", "")])
+    assert text.splitlines() == ["| A | B |", "|---|---|", "| 1.2 | — |"]
