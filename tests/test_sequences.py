@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import seqjax
+from seqjax.unroll import reverse_within_lengths
 from tests.conftest import assert_close
 
 D, H, B, T = 3, 4, 3, 6
@@ -85,7 +86,7 @@ def test_bidirectional_is_forward_and_reverse_on_trimmed_sequences(lengths, seed
 
 def test_reverse_within_lengths_example():
     xs = jnp.arange(10.0).reshape(5, 2)  # [t, b]
-    out = seqjax.unroll.__globals__["reverse_within_lengths"](xs, jnp.array([3, 5]))
+    out = reverse_within_lengths(xs, jnp.array([3, 5]))
     np.testing.assert_array_equal(out[:, 0], [4.0, 2.0, 0.0, 6.0, 8.0])  # [a b c _ _] -> [c b a _ _]
     np.testing.assert_array_equal(out[:, 1], [9.0, 7.0, 5.0, 3.0, 1.0])
 
