@@ -1,0 +1,22 @@
+"""Runnable experiments: ``python -m experiments.<name> --help``."""
+
+from __future__ import annotations
+
+import sys
+
+
+def run_main(main, config, description: str = "", argv=None):
+    """Parses ``--field=value`` overrides, runs ``main(config)``, and turns the errors a user
+    can fix (missing or malformed data, a diverged run, unreadable checkpoints) into one
+    clear line and exit status 1 instead of a traceback."""
+    from seqjax.config import parse_config
+    from seqjax.data.files import DataFormatError, DataNotFoundError
+    from seqjax.train.checkpoint import CheckpointError
+    from seqjax.train.loop import NonFiniteError
+
+    config = parse_config(config, argv, description)
+    try:
+        return main(config)
+    except (DataFormatError, DataNotFoundError, NonFiniteError, CheckpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None

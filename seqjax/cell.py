@@ -45,10 +45,15 @@ class ScanOptions:
             2-core CPU of this project's machines it lost at batch >= 16 because the
             projected sequence ([t, b, g·h]) falls out of cache (BENCHMARKS.md).
     unroll: ``lax.scan``'s unroll factor.
+    remat:  rematerialise each step in the backward pass (``jax.checkpoint`` on the scan
+            body): the forward pass then keeps only the carried state per step, not every
+            gate activation, trading one extra forward computation for memory on long
+            sequences. Gradients are unchanged.
     """
 
     hoist: bool = True
     unroll: int = 1
+    remat: bool = False
 
 
 class RNNState(NamedTuple):
@@ -160,8 +165,8 @@ class Cell:
         from seqjax.unroll import masked_scan  # unroll imports cell; keep the cycle local
 
         if options.hoist:
-            return masked_scan(functools.partial(self.recur, params), state, self.project(params, xs), lengths, unroll=options.unroll)
-        return masked_scan(functools.partial(self.step, params), state, xs, lengths, unroll=options.unroll)
+            return masked_scan(functools.partial(self.recur, params), state, self.project(params, xs), lengths, unroll=options.unroll, remat=options.remat)
+        return masked_scan(functools.partial(self.step, params), state, xs, lengths, unroll=options.unroll, remat=options.remat)
 
     def param_shapes(self) -> Params:
         """The parameter tree as ``jax.ShapeDtypeStruct`` leaves, without allocating."""

@@ -45,13 +45,17 @@ def masked_scan(
     *,
     reverse: bool = False,
     unroll: int = 1,
+    remat: bool = False,
 ) -> tuple[Array, State]:
     """The one ``lax.scan`` of seqjax: ``recur`` over time-major ``xs [t, b, ...]``.
 
     With ``lengths [b]``, steps at ``t >= lengths[b]`` keep the state and output zeros.
     ``reverse`` here is a plain reversal of the time axis; per-sequence reversal is
-    done by ``reverse_within_lengths`` around this call.
+    done by ``reverse_within_lengths`` around this call. ``remat`` recomputes each step
+    in the backward pass instead of storing its intermediates (``jax.checkpoint``).
     """
+    if remat:
+        recur = jax.checkpoint(recur)
     if lengths is None:
         state, ys = jax.lax.scan(recur, state, xs, reverse=reverse, unroll=unroll)
         return ys, state
@@ -104,6 +108,7 @@ def unroll(
     key: PRNGKey | None = None,
     scan_unroll: int = 1,
     hoist: bool | None = None,
+    remat: bool = False,
 ) -> tuple[Array, State]:
     """Runs ``cell`` over batch-major ``xs [b, t, d]`` (or unbatched ``[t, d]``) with one ``lax.scan``.
 
@@ -120,6 +125,8 @@ def unroll(
       hoist: compute the input projections of all steps before the scan (see
         ``ScanOptions``); None picks by measurement: always off the CPU, and on the
         CPU only for batches under 16.
+      remat: recompute each step in the backward pass rather than store its
+        intermediates (``jax.checkpoint``): less memory for long sequences, same gradients.
 
     Returns:
       ``(ys, final_state)``: ``ys [b, t, o]`` (``[t, o]`` unbatched) and the state
@@ -135,7 +142,7 @@ def unroll(
     params = cast_params(params, xs.dtype)
     if hoist is None:
         hoist = jax.default_backend() != "cpu" or xs.shape[0] < 16
-    options = ScanOptions(hoist=hoist, unroll=scan_unroll)
+    options = ScanOptions(hoist=hoist, unroll=scan_unroll, remat=remat)
     ys, state = run(cell, params, initial_state, jnp.swapaxes(xs, 0, 1), lengths, reverse=reverse, options=options)
     return _finish(jnp.swapaxes(ys, 0, 1), state, batched)
 

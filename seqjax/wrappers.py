@@ -90,7 +90,7 @@ class VariationalDropout(Cell):
             def recur(inner, x):
                 return inner_step(params, self._masked(inner, state.recurrent_mask), x)
 
-            ys, inner = masked_scan(recur, state.cell, xp, lengths, unroll=options.unroll)
+            ys, inner = masked_scan(recur, state.cell, xp, lengths, unroll=options.unroll, remat=options.remat)
         return ys, state._replace(cell=inner)
 
 

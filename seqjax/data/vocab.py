@@ -1,0 +1,137 @@
+"""Tokenizers and vocabularies: characters or words to integer ids and back.
+
+A ``Vocab`` is an immutable list of tokens; a token's id is its index. The special
+tokens of sequence-to-sequence work come first, at fixed ids::
+
+    <PAD> = 0   padding (masked out of every loss)
+    <UNK> = 1   any token not in the vocabulary
+    <EOS> = 2   end of sequence
+    <GO>  = 3   start of decoding ("beginning of sequence")
+
+then the corpus tokens by descending frequency (ties in first-seen order), after the
+``min_freq`` and ``max_size`` cuts. ``save``/``load`` write a small JSON file, which is
+stored with every run so that a checkpoint can be decoded later.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import pathlib
+import re
+from typing import Iterable, Sequence
+
+PAD, UNK, EOS, GO = "<PAD>", "<UNK>", "<EOS>", "<GO>"
+SPECIALS = (PAD, UNK, EOS, GO)
+PAD_ID, UNK_ID, EOS_ID, GO_ID = range(4)
+
+_WORD = re.compile(r"\w+(?:'\w+)?|[^\w\s]", re.UNICODE)
+
+
+def char_tokenize(text: str) -> list[str]:
+    """Every character is a token (spaces and newlines included)."""
+    return list(text)
+
+
+def word_tokenize(text: str, lower: bool = True) -> list[str]:
+    """Words (with inner apostrophes: ``don't``) and single punctuation marks."""
+    return _WORD.findall(text.lower() if lower else text)
+
+
+TOKENIZERS = {"char": char_tokenize, "word": word_tokenize}
+
+
+@dataclasses.dataclass(frozen=True)
+class Vocab:
+    """Token <-> id mapping. Build with ``Vocab.build``; ``len(vocab)`` is the embedding size."""
+
+    tokens: tuple[str, ...]
+    level: str = "word"  # "char" or "word": how ``encode`` splits text
+
+    def __post_init__(self):
+        if self.level not in TOKENIZERS:
+            raise ValueError(f"level must be one of {sorted(TOKENIZERS)}, got {self.level!r}")
+        if len(set(self.tokens)) != len(self.tokens):
+            duplicates = sorted(t for t, n in collections.Counter(self.tokens).items() if n > 1)
+            raise ValueError(f"tokens must be unique, got duplicates {duplicates[:5]}")
+        object.__setattr__(self, "_index", {t: i for i, t in enumerate(self.tokens)})
+
+    @classmethod
+    def build(cls, corpus: Iterable[Sequence[str]] | str, *, level: str = "word", min_freq: int = 1,
+              max_size: int | None = None, specials: bool = True) -> "Vocab":
+        """Counts tokens over ``corpus`` (a text, or an iterable of token lists / texts).
+
+        ``min_freq`` drops rarer tokens; ``max_size`` caps the total size, specials included.
+        """
+        if min_freq < 1:
+            raise ValueError(f"min_freq must be >= 1, got {min_freq}")
+        head = SPECIALS if specials else ()
+        if max_size is not None and max_size < len(head):
+            raise ValueError(f"max_size must be at least {len(head)} (the special tokens), got {max_size}")
+        counts: collections.Counter[str] = collections.Counter()
+        tokenize = TOKENIZERS[level] if level in TOKENIZERS else None
+        for item in [corpus] if isinstance(corpus, str) else corpus:
+            counts.update(tokenize(item) if isinstance(item, str) and tokenize else item)
+        ranked = [t for t, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n >= min_freq and t not in head]
+        if max_size is not None:
+            ranked = ranked[: max_size - len(head)]
+        return cls(tuple(head) + tuple(ranked), level=level)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self._index
+
+    @property
+    def has_specials(self) -> bool:
+        return self.tokens[: len(SPECIALS)] == SPECIALS
+
+    def id(self, token: str) -> int:
+        """The id of ``token``; <UNK>'s id for unknown tokens (KeyError without specials)."""
+        if token in self._index:
+            return self._index[token]
+        if self.has_specials:
+            return UNK_ID
+        raise KeyError(f"token {token!r} is not in the vocabulary (which has no <UNK>)")
+
+    def encode(self, text: str | Sequence[str], *, add_go: bool = False, add_eos: bool = False) -> list[int]:
+        """Text (split at this vocab's level) or a token list -> ids, optionally framed by <GO>/<EOS>."""
+        tokens = TOKENIZERS[self.level](text) if isinstance(text, str) else text
+        ids = [self.id(t) for t in tokens]
+        if add_go or add_eos:
+            if not self.has_specials:
+                raise ValueError("add_go/add_eos need a vocabulary built with specials=True")
+            ids = ([GO_ID] if add_go else []) + ids + ([EOS_ID] if add_eos else [])
+        return ids
+
+    def decode(self, ids: Iterable[int], *, strip_specials: bool = True) -> str:
+        """Ids -> text; stops at the first <EOS> and drops <PAD>/<GO> when ``strip_specials``."""
+        out = []
+        for i in ids:
+            i = int(i)
+            if not 0 <= i < len(self.tokens):
+                raise ValueError(f"id {i} is out of range for a vocabulary of size {len(self.tokens)}")
+            token = self.tokens[i]
+            if strip_specials and self.has_specials and i < len(SPECIALS):
+                if i == EOS_ID:
+                    break
+                if i in (PAD_ID, GO_ID):
+                    continue
+            out.append(token)
+        return ("" if self.level == "char" else " ").join(out)
+
+    def save(self, path: str | pathlib.Path) -> None:
+        pathlib.Path(path).write_text(json.dumps({"format": "seqjax.vocab/1", "level": self.level, "tokens": list(self.tokens)}))
+
+    @classmethod
+    def load(cls, path: str | pathlib.Path) -> "Vocab":
+        path = pathlib.Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ValueError(f"{path}: not a seqjax vocabulary file (expected JSON written by Vocab.save): {error}") from None
+        if not isinstance(data, dict) or data.get("format") != "seqjax.vocab/1" or not isinstance(data.get("tokens"), list):
+            raise ValueError(f"{path}: not a seqjax vocabulary file (expected keys format='seqjax.vocab/1', level, tokens)")
+        return cls(tuple(data["tokens"]), level=data.get("level", "word"))

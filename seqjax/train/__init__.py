@@ -1,0 +1,15 @@
+"""Training: the train state and jitted step, losses and metrics, checkpoints, the run directory, ``fit``."""
+
+from seqjax.train.checkpoint import CheckpointError as CheckpointError, Checkpointer as Checkpointer
+from seqjax.train.loop import NonFiniteError as NonFiniteError, fit as fit
+from seqjax.train.losses import add as add, cross_entropy as cross_entropy, summarize as summarize
+from seqjax.train.parallel import DataParallel as DataParallel
+from seqjax.train.run import Progress as Progress, Run as Run
+from seqjax.train.step import (
+    CountingJit as CountingJit,
+    TrainState as TrainState,
+    evaluate as evaluate,
+    make_eval_step as make_eval_step,
+    make_train_step as make_train_step,
+    optimizer as optimizer,
+)

@@ -1,0 +1,114 @@
+"""``fit``: the training loop every experiment uses (resume, log, evaluate, checkpoint, stop safely).
+
+    state = fit(state, train_step, batches, steps=2000, run=run, evaluate=lambda s: {...})
+
+In order, for each step until ``steps``:
+
+1. on entry, restore the newest good checkpoint of ``run`` (state *and* the data
+   iterator's position) and drop metric lines written after it: a restarted command
+   continues where the killed one last saved, bit for bit;
+2. take the next batch, place it (``place_batch``, e.g. ``DataParallel.put_batch``), step;
+3. stop with ``NonFiniteError`` naming the step if the loss or a gradient is not finite
+   (the bad update is never applied or saved; the last good checkpoint stays);
+4. every ``log_every`` steps: log the averaged train metrics and throughput, update the
+   progress line; every ``eval_every`` steps: call ``evaluate(state)`` and log it;
+5. save a checkpoint when ``run.checkpoints`` says the step is due, and at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+from seqjax.train.losses import add, summarize
+from seqjax.train.run import Progress, Run
+
+
+class NonFiniteError(RuntimeError):
+    pass
+
+
+def fit(state, train_step: Callable, batches, *, steps: int, run: Run | None = None,
+        evaluate: Callable[[object], dict] | None = None, eval_every: int = 0, log_every: int = 50,
+        place_batch: Callable | None = None, meta: Callable[[], dict] | None = None,
+        on_log: Callable[[int, dict], None] | None = None) -> object:
+    """Trains ``state`` to ``steps`` total updates; returns the final state (see the module doc).
+
+    Args:
+      state: a ``TrainState`` (fresh; replaced by the checkpoint when resuming).
+      train_step: ``make_train_step(...)``.
+      batches: an iterator with ``state()``/``restore()`` (``Batches``, ``TokenStream``).
+      steps: the total number of updates (not "this many more").
+      run: where to log and checkpoint; None trains in memory only.
+      evaluate: ``state -> {metric: float}``, called every ``eval_every`` steps and at the end.
+      place_batch: applied to each batch before the step (device placement, sharding).
+      meta: extra JSON-able data to store in every checkpoint (config, vocabulary).
+      on_log: called as ``on_log(step, train_metrics)`` after each log line.
+    """
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    if run is not None:
+        restored = run.checkpoints.restore(state)
+        if restored is not None:
+            state, saved = restored
+            batches.restore(saved["data"])
+            run.truncate_metrics(int(state.step))
+            print(f"resumed from {run.checkpoints.directory}/{int(state.step)}", flush=True)
+    step = int(state.step)
+    progress = Progress(steps)
+    window, window_start, window_steps = None, time.perf_counter(), 0
+    last_eval = None
+
+    def save(force: bool = False) -> None:
+        if run is not None:
+            run.checkpoints.save(state, {"data": batches.state(), **(meta() if meta else {})}, force=force)
+
+    while step < steps:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            print(f"data exhausted after step {step}", flush=True)
+            break
+        state, metrics = train_step(state, place_batch(batch) if place_batch else batch)
+        if not bool(metrics["finite"]):
+            where = f"; the last good checkpoint is {run.checkpoints.directory}/{run.checkpoints.latest_step()}" if run and run.checkpoints.latest_step() is not None else ""
+            raise NonFiniteError(f"non-finite loss or gradient at step {step + 1} (loss={float(metrics['loss'])}, "
+                                 f"grad_norm={float(metrics['grad_norm'])}); the update was not applied{where}. "
+                                 "Lower the learning rate or clip gradients (--clip_norm).")
+        step += 1
+        window = add(window, {k: v for k, v in metrics.items() if k != "finite"})
+        window_steps += 1
+        if step % log_every == 0 or step == steps:
+            elapsed = time.perf_counter() - window_start
+            values = {k: float(np.asarray(v)) for k, v in window.items()}
+            logged = {"loss": values.pop("loss") / window_steps, "grad_norm": values.pop("grad_norm") / window_steps}
+            if "count" in values:
+                logged.update(summarize(values))
+                logged["tokens_per_s"] = values["count"] / max(elapsed, 1e-9)
+            logged["steps_per_s"] = window_steps / max(elapsed, 1e-9)
+            if run is not None:
+                run.log(step, "train", logged)
+            throughput = f" | {logged['tokens_per_s']:,.0f} tok/s" if "tokens_per_s" in logged else ""
+            progress.update(step, f"| loss {logged['loss']:.4f}{throughput}")
+            if on_log is not None:
+                on_log(step, logged)
+            window, window_start, window_steps = None, time.perf_counter(), 0
+        if evaluate is not None and eval_every and step % eval_every == 0:
+            last_eval = _evaluate(evaluate, state, step, run, progress)
+        save()
+    progress.close()
+    if evaluate is not None and last_eval != step:
+        _evaluate(evaluate, state, step, run, progress)
+    save(force=True)
+    return state
+
+
+def _evaluate(evaluate, state, step, run, progress) -> int:
+    results = evaluate(state)
+    if run is not None:
+        run.log(step, "eval", results)
+    text = " ".join(f"{k} {v:.4g}" for k, v in results.items() if isinstance(v, float))
+    progress.stream.write(f"{'' if not progress.tty else chr(10)}eval @ {step}: {text}\n")
+    return step

@@ -1,0 +1,71 @@
+"""Masked losses and metrics that add up exactly across batches.
+
+A loss function returns its mean loss (what is differentiated) together with
+*sums*: the summed negative log-likelihood in nats, the number of correct
+predictions and the number of counted tokens. Sums of sums are exact, so an
+evaluation over many batches of different padding gives the same numbers as one
+big batch; ``summarize`` turns sums into the reported metrics::
+
+    loss_nats  = nll / count                     (cross-entropy per token, natural log)
+    loss_bits  = loss_nats / ln 2                 (bits per token; bits per character for char models)
+    perplexity = exp(loss_nats)
+    accuracy   = correct / count
+
+Padding positions (``mask`` False) contribute nothing to any of them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from seqjax.types import Array
+
+Sums = dict[str, Array]
+
+
+def cross_entropy(logits: Array, labels: Array, mask: Array | None = None) -> tuple[Array, Sums]:
+    """Mean masked softmax cross-entropy (nats) of ``logits [..., v]`` against int ``labels [...]``.
+
+    Computed in float32 whatever the logits' dtype (bfloat16 log-softmax loses digits).
+    Returns ``(mean_loss, sums)``; with no unmasked position the mean is 0, not NaN.
+    """
+    if logits.shape[:-1] != labels.shape:
+        raise ValueError(f"labels must have shape {tuple(logits.shape[:-1])} (logits without the class axis), got {tuple(labels.shape)}")
+    if not jnp.issubdtype(labels.dtype, jnp.integer):
+        raise TypeError(f"labels must be integer class ids, got dtype {labels.dtype}")
+    mask = jnp.ones(labels.shape, bool) if mask is None else mask
+    if mask.shape != labels.shape:
+        raise ValueError(f"mask must have the labels' shape {tuple(labels.shape)}, got {tuple(mask.shape)}")
+    logits = logits.astype(jnp.float32)
+    log_probs = jax.nn.log_softmax(logits, axis=-1)
+    nll = -jnp.take_along_axis(log_probs, labels[..., None].astype(jnp.int32), axis=-1)[..., 0]
+    weights = mask.astype(jnp.float32)
+    sums = {
+        "nll": jnp.sum(nll * weights),
+        "correct": jnp.sum((jnp.argmax(logits, axis=-1) == labels) * weights),
+        "count": jnp.sum(weights),
+    }
+    return sums["nll"] / jnp.maximum(sums["count"], 1.0), sums
+
+
+def add(a: Sums | None, b: Sums) -> Sums:
+    """Accumulates sums (``a`` may be None to start)."""
+    return b if a is None else jax.tree_util.tree_map(lambda x, y: x + y, a, b)
+
+
+def summarize(sums: Sums) -> dict[str, float]:
+    """Sums -> {loss_nats, loss_bits, perplexity, accuracy, tokens} as Python floats."""
+    sums = {k: float(np.asarray(v)) for k, v in sums.items()}
+    count = max(sums.get("count", 0.0), 1e-12)
+    out = {}
+    if "nll" in sums:
+        nats = sums["nll"] / count
+        out.update(loss_nats=nats, loss_bits=nats / math.log(2), perplexity=math.exp(min(nats, 700.0)))
+    if "correct" in sums:
+        out["accuracy"] = sums["correct"] / count
+    out["tokens"] = sums.get("count", 0.0)
+    return out

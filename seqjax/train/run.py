@@ -1,0 +1,142 @@
+"""A run directory: config, vocabulary, metrics JSONL, checkpoints, samples, plots, progress.
+
+    runs/<name>/
+      config.json            the dataclass config of the run (rewritten on resume)
+      vocab.json             the vocabulary, if the run has one (``Vocab.load`` reads it)
+      metrics.jsonl          one JSON object per log line: {"step", "split", "time", metric: value, ...}
+      checkpoints/<step>/    Orbax checkpoints (``seqjax.train.checkpoint``)
+      samples/step_<n>.txt   generated text, if the experiment samples
+      curves.png             every logged metric against the step, train and eval
+      tensorboard/           event files, when tensorboardX or torch's SummaryWriter is installed
+
+Restarting the same command in the same directory resumes: ``fit`` restores the newest
+checkpoint and ``truncate_metrics`` drops log lines written after it, so the curves
+show each step once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+import sys
+import time
+
+from seqjax.train.checkpoint import Checkpointer
+
+
+class Progress:
+    """A one-line progress bar on a terminal; plain log lines otherwise (CI, files)."""
+
+    def __init__(self, total: int, stream=None):
+        self.total, self.stream = total, stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.start = time.perf_counter()
+
+    def update(self, step: int, text: str) -> None:
+        frac = min(step / max(self.total, 1), 1.0)
+        elapsed = time.perf_counter() - self.start
+        if self.tty:
+            bar = "#" * int(30 * frac) + "-" * (30 - int(30 * frac))
+            self.stream.write(f"\r[{bar}] {step}/{self.total} {text} {elapsed:6.1f}s ")
+        else:
+            self.stream.write(f"step {step}/{self.total} {text} ({elapsed:.1f}s)\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _tensorboard_writer(directory: pathlib.Path):
+    for module in ("tensorboardX", "torch.utils.tensorboard"):
+        try:
+            writer = __import__(module, fromlist=["SummaryWriter"]).SummaryWriter
+            return writer(str(directory))
+        except Exception:  # noqa: BLE001 - not installed (or its tensorboard dependency is missing)
+            continue
+    return None
+
+
+class Run:
+    """The files of one experiment run; see the module docstring for the layout."""
+
+    def __init__(self, directory: str | pathlib.Path, config=None, *, checkpoint_every: int = 1000, keep: int = 3,
+                 tensorboard: bool = True):
+        self.dir = pathlib.Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if config is not None:
+            data = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
+            (self.dir / "config.json").write_text(json.dumps(data, indent=1, default=str))
+        self.checkpoints = Checkpointer(self.dir / "checkpoints", every=checkpoint_every, keep=keep)
+        self.metrics_path = self.dir / "metrics.jsonl"
+        self._tb = _tensorboard_writer(self.dir / "tensorboard") if tensorboard else None
+
+    def save_vocab(self, vocab) -> None:
+        vocab.save(self.dir / "vocab.json")
+
+    def log(self, step: int, split: str, metrics: dict) -> None:
+        """Appends one line to metrics.jsonl (and TensorBoard): ``split`` is "train", "eval", ..."""
+        clean = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        line = {"step": int(step), "split": split, "time": time.time(), **clean}
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps(line) + "\n")
+        if self._tb is not None:
+            for name, value in clean.items():
+                self._tb.add_scalar(f"{split}/{name}", value, int(step))
+
+    def metrics(self) -> list[dict]:
+        if not self.metrics_path.exists():
+            return []
+        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+
+    def truncate_metrics(self, step: int) -> None:
+        """Drops log lines after ``step`` (they belong to a run that was killed before its next checkpoint)."""
+        kept = [m for m in self.metrics() if m["step"] <= step]
+        self.metrics_path.write_text("".join(json.dumps(m) + "\n" for m in kept))
+
+    def write_sample(self, step: int, text: str) -> pathlib.Path:
+        path = self.dir / "samples" / f"step_{step}.txt"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def plot(self, path: str | pathlib.Path | None = None, skip=("time", "tokens", "finite")) -> pathlib.Path | None:
+        """One panel per metric against the step, a line per split; returns the PNG's path."""
+        lines = self.metrics()
+        names = sorted({k for m in lines for k in m if k not in ("step", "split", *skip)})
+        if not names:
+            return None
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        cols = min(3, len(names))
+        rows = math.ceil(len(names) / cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.2 * rows), squeeze=False)
+        for ax, name in zip(axes.flat, names):
+            for split in sorted({m["split"] for m in lines}):
+                points = [(m["step"], m[name]) for m in lines if m["split"] == split and name in m]
+                if points:
+                    xs, ys = zip(*points)
+                    ax.plot(xs, ys, marker="o" if len(points) < 30 else None, ms=3, label=split)
+            ax.set_title(name)
+            ax.set_xlabel("step")
+            ax.grid(alpha=0.3)
+            ax.legend()
+        for ax in list(axes.flat)[len(names):]:
+            ax.axis("off")
+        fig.suptitle(self.dir.name)
+        fig.tight_layout()
+        path = pathlib.Path(path) if path else self.dir / "curves.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        return path
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+        self.checkpoints.close()
