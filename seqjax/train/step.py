@@ -135,7 +135,7 @@ def make_train_step(loss_fn: Callable, optimizer: optax.GradientTransformation, 
         keep_good = lambda new, old: jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new, old)  # noqa: E731
         new = TrainState(keep_good(state.step + 1, state.step), keep_good(params, state.params),
                          keep_good(opt_state, state.opt_state), state.key, keep_good(carry, state.carry))
-        metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), "finite": finite, **sums}
+        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), "finite": finite, **sums}
         return new, metrics
 
     if not jit:

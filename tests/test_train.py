@@ -1,0 +1,189 @@
+"""Train step, losses and metrics, mixed precision, remat, truncated BPTT, non-finite stops."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import seqjax
+from seqjax import data, train
+from tests.conftest import assert_close
+
+
+@pytest.fixture(autouse=True)
+def standard_promotion():
+    with jax.numpy_dtype_promotion("standard"):  # optax's Adam mixes int32 counts with floats
+        yield
+
+
+# --- losses and metrics ------------------------------------------------------------------
+
+
+def test_cross_entropy_matches_numpy_and_ignores_padding():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 5, 7)).astype(np.float32)
+    labels = rng.integers(0, 7, size=(3, 5))
+    mask = data.mask([5, 2, 0], 5)
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    nll = -np.take_along_axis(log_probs, labels[..., None], -1)[..., 0]
+    loss, sums = train.cross_entropy(jnp.asarray(logits), jnp.asarray(labels), jnp.asarray(mask))
+    np.testing.assert_allclose(loss, nll[mask].mean(), rtol=1e-6)
+    np.testing.assert_allclose(sums["correct"], (logits.argmax(-1) == labels)[mask].sum())
+    # padding positions may hold anything: garbage there changes nothing
+    garbage = np.where(mask[..., None], logits, 1e4).astype(np.float32)
+    assert_close(train.cross_entropy(jnp.asarray(garbage), jnp.asarray(labels), jnp.asarray(mask)), (loss, sums))
+    summary = train.summarize(sums)
+    assert summary["tokens"] == 7
+    assert math.isclose(summary["loss_bits"], summary["loss_nats"] / math.log(2))
+    assert math.isclose(summary["perplexity"], math.exp(summary["loss_nats"]))
+    # sums of sums are exact: two halves give the metrics of the whole
+    halves = [train.cross_entropy(jnp.asarray(logits[i:j]), jnp.asarray(labels[i:j]), jnp.asarray(mask[i:j]))[1] for i, j in ((0, 1), (1, 3))]
+    assert_close(train.summarize(train.add(*halves)), summary)
+    with pytest.raises(ValueError, match=r"labels must have shape \(3, 5\)"):
+        train.cross_entropy(jnp.asarray(logits), jnp.asarray(labels[:, :4]))
+
+
+def test_optimizer_warmup_clipping_and_bad_arguments():
+    params = {"w": jnp.ones(3)}
+    opt = train.optimizer(0.1, name="sgd", warmup_steps=10, clip_norm=1.0)
+    state = opt.init(params)
+    momentum, norms, expected = 0.0, [], []
+    for j in range(14):  # the plain loop: clip g to norm 1, m = g + 0.9 m, update = -lr_j m, lr_j = 0.1 min(j/10, 1)
+        updates, state = opt.update({"w": jnp.full(3, 100.0)}, state, params)
+        norms.append(float(jnp.linalg.norm(updates["w"])))
+        momentum = 1.0 + 0.9 * momentum
+        expected.append(0.1 * min(j / 10, 1.0) * momentum)
+    np.testing.assert_allclose(norms, expected, rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="optimizer name must be one of"):
+        train.optimizer(0.1, name="adagrad")
+
+
+# --- a small many-to-one model -------------------------------------------------------------
+
+
+CELL = seqjax.GRU(4, 8)
+
+
+def init(key):
+    k1, k2 = jax.random.split(key)
+    return {"cell": CELL.init(k1), "out": jax.random.normal(k2, (8, 2)) * 0.3}
+
+
+def loss_fn(params, batch, key):
+    ys, state = seqjax.unroll(CELL, params["cell"], batch["xs"], lengths=batch["lengths"])
+    return train.cross_entropy(state.h @ params["out"], batch["labels"])
+
+
+def make_batch(seed, b=16, t=6):
+    rng = np.random.default_rng(seed)
+    xs = rng.normal(size=(b, t, 4)).astype(np.float32)
+    lengths = rng.integers(1, t + 1, size=b).astype(np.int32)
+    labels = (xs[np.arange(b), 0, 0] > 0).astype(np.int32)  # the sign of the first input
+    return {"xs": xs, "lengths": lengths, "labels": labels}
+
+
+def test_train_step_learns_and_compiles_once(key):
+    opt = train.optimizer(3e-2)
+    state = train.TrainState.create(init(key), opt, key)
+    step = train.make_train_step(loss_fn, opt)
+    losses = []
+    for i in range(150):
+        state, metrics = step(state, make_batch(i % 8))
+        assert bool(metrics["finite"])
+        losses.append(float(metrics["loss"]))
+    assert int(state.step) == 150 and step.compilations == 1
+    assert np.mean(losses[-10:]) < 0.4 * np.mean(losses[:10])
+    evaluation = train.evaluate(train.make_eval_step(loss_fn), state.params, [make_batch(100), make_batch(101)])
+    assert evaluation["accuracy"] > 0.85 and evaluation["tokens"] == 32
+
+
+def test_non_finite_update_is_not_applied_and_fit_names_the_step(key, tmp_path):
+    def poisoned(params, batch, key):
+        loss, sums = loss_fn(params, batch, key)
+        return loss * jnp.where(batch["poison"], jnp.nan, 1.0), sums
+
+    opt = train.optimizer(1e-2)
+    state = train.TrainState.create(init(key), opt, key)
+    step = train.make_train_step(poisoned, opt)
+    bad = {**make_batch(0), "poison": np.bool_(True)}
+    after, metrics = step(state, bad)
+    assert not bool(metrics["finite"]) and int(after.step) == 0
+    assert_close(after.params, state.params)
+
+    class Stream(data.Batches):  # batch 3 (0-based: the 4th step) is poisoned
+        def __next__(self):
+            batch = super().__next__()
+            return {**batch, "poison": np.bool_(self.index == 4)}
+
+    run = train.Run(tmp_path / "run", checkpoint_every=2)
+    batches = Stream([make_batch(i) for i in range(10)], 1, lambda b: b[0], shuffle=False)
+    with pytest.raises(train.NonFiniteError, match=r"at step 4 .*last good checkpoint is .*/checkpoints/2"):
+        train.fit(state, step, batches, steps=10, run=run, log_every=1)
+    assert run.checkpoints.steps() == [2]
+    restored, meta = run.checkpoints.restore(state)
+    assert int(restored.step) == 2 and meta["data"] == {"epoch": 0, "index": 2}
+
+
+def test_bfloat16_compute_keeps_float32_params(key):
+    opt = train.optimizer(1e-2)
+    state = train.TrainState.create(init(key), opt, key)
+    batch = make_batch(0)
+    new32, m32 = train.make_train_step(loss_fn, opt)(state, batch)
+    new16, m16 = train.make_train_step(loss_fn, opt, compute_dtype=jnp.bfloat16)(state, batch)
+    assert all(p.dtype == jnp.float32 for p in jax.tree_util.tree_leaves(new16.params))
+    assert all(p.dtype == jnp.float32 for p in jax.tree_util.tree_leaves(new16.opt_state) if jnp.issubdtype(p.dtype, jnp.floating))
+    np.testing.assert_allclose(m16["loss"], m32["loss"], rtol=3e-2)
+    np.testing.assert_allclose(m16["grad_norm"], m32["grad_norm"], rtol=1e-1)
+
+
+def test_remat_gives_the_same_gradients_with_less_memory(key):
+    cell = seqjax.LSTM(16, 64)
+    params = cell.init(key)
+    xs = jax.random.normal(key, (4, 512, 16))
+
+    def loss(params, remat):
+        ys, _ = seqjax.unroll(cell, params, xs, remat=remat, hoist=False)
+        return jnp.sum(ys ** 2)
+
+    grads = [jax.grad(loss)(params, remat) for remat in (False, True)]
+    assert_close(grads[1], grads[0])
+    memory = [jax.jit(jax.grad(loss), static_argnums=1).lower(params, r).compile().memory_analysis() for r in (False, True)]
+    if memory[0] is None:
+        pytest.skip("this backend reports no memory analysis")
+    assert memory[1].temp_size_in_bytes < 0.75 * memory[0].temp_size_in_bytes
+
+
+# --- truncated BPTT: the state crosses batches, the gradient does not ------------------------
+
+
+def test_truncated_bptt_carries_state_and_stops_the_gradient(key):
+    cell = seqjax.Elman(3, 5)
+    params = {"cell": cell.init(key)}
+
+    def lm_loss(params, batch, key, carry):
+        ys, carry = seqjax.unroll(cell, params["cell"], batch["xs"], initial_state=carry)
+        return jnp.mean(ys[..., 0] - batch["ys"]) ** 2, ({"count": jnp.float32(1.0)}, carry)
+
+    rng = np.random.default_rng(0)
+    windows = [{"xs": rng.normal(size=(2, 4, 3)).astype(np.float32), "ys": rng.normal(size=(2, 4)).astype(np.float32)} for _ in range(2)]
+    opt = optax.sgd(0.0)  # no update: isolates what the carry does
+    state = train.TrainState.create(params, opt, key, carry=cell.initial_state(2))
+    step = train.make_train_step(lm_loss, opt, jit=False)
+    state1, _ = step(state, windows[0])
+    _, direct = seqjax.unroll(cell, params["cell"], windows[0]["xs"])
+    assert_close(state1.carry, direct)  # the carry is the state at the end of the window
+
+    grad_step2 = jax.grad(lambda p: lm_loss(p, windows[1], None, direct)[0])(params)  # carry as a constant
+    truncated = train.make_train_step(lm_loss, optax.sgd(1.0), jit=False)
+    after, _ = truncated(train.TrainState.create(params, optax.sgd(1.0), key, carry=state1.carry), windows[1])
+    assert_close(jax.tree_util.tree_map(lambda p, a: p - a, params, after.params), grad_step2)
+
+    def full_bptt(p):  # what the gradient would be if it flowed through the boundary
+        _, carry = seqjax.unroll(cell, p["cell"], windows[0]["xs"])
+        return lm_loss(p, windows[1], None, carry)[0]
+
+    flat = lambda tree: np.concatenate([np.ravel(x) for x in jax.tree_util.tree_leaves(tree)])  # noqa: E731
+    assert not np.allclose(flat(jax.grad(full_bptt)(params)), flat(grad_step2), rtol=1e-3)
