@@ -55,6 +55,7 @@ class Config:
     save_every: int = 250
     keep: int = 3
     sample_chars: int = 400
+    prime: str = "ROMEO:"        # the sample's opening (characters outside the vocabulary are dropped)
     temperature: float = 0.8
     seed: int = 0
     out_dir: str = "runs/char_lm"
@@ -169,11 +170,12 @@ def main(config: Config) -> dict:
         print(f"data parallel over {dp.size} devices")
 
     evaluate_bpc = make_evaluate(cell, ids[split:], config)
+    prime = "".join(c for c in config.prime if c in vocab) or text[0]
 
     def evaluate(train_state):
         results = evaluate_bpc(train_state)
         step = int(train_state.step)
-        text = sample(cell, train_state.params, vocab, "ROMEO:\n", config.sample_chars, config.temperature,
+        text = sample(cell, train_state.params, vocab, prime, config.sample_chars, config.temperature,
                       jax.random.fold_in(key, 10**6 + step))
         run.write_sample(step, text)
         print(f"--- sample at step {step} ---\n{text}\n---", flush=True)
