@@ -5,7 +5,8 @@ name the *first* one; everything in between is distraction. The loss E_T is the
 cross-entropy at the last step, so it can only be lowered through the gradient
 that flows back ``T−1`` steps to the first token. We measure that flow at
 initialisation and after a short training run, print a table, and save a plot and
-a JSON of the numbers.
+a JSON of the numbers. Each cell's training has its own run directory
+(``<out_dir>/<cell>/``: config, metrics.jsonl, checkpoint, curves.png).
 
     python -m experiments.vanishing_gradients                  # defaults: about a minute on 2 CPU cores
     python -m experiments.vanishing_gradients --seq_len=60 --train_steps=600
@@ -25,7 +26,7 @@ import numpy as np
 import optax
 
 import seqjax
-from seqjax.config import parse_config
+from seqjax import data, train
 
 # -----------------------------------------------------------------------------
 # config
@@ -40,6 +41,7 @@ class Config:
     batch: int = 64
     train_steps: int = 600
     learning_rate: float = 1e-2
+    log_every: int = 50        # train loss logged (averaged) every this many steps
     eval_batch: int = 512
     seed: int = 0
     out_dir: str = "runs/vanishing_gradients"
@@ -93,27 +95,27 @@ def accuracy(cell, params, xs, targets):
 # training
 
 
-def train(cell, params, config: Config, key):
-    optimizer = optax.chain(optax.clip_by_global_norm(1.0), optax.adam(config.learning_rate))
-    opt_state = optimizer.init(params)
+def train_cell(cell, params, config: Config, key, run_dir: pathlib.Path):
+    """Trains one model with ``seqjax.train.fit``: a run directory per cell, resumable."""
+    optimizer = train.optimizer(config.learning_rate, clip_norm=1.0)
 
-    @jax.jit
-    def train_step(params, opt_state, key):
-        xs, targets = make_batch(key, config, config.batch)
+    def loss_fn(params, batch, key):
+        ys, _ = seqjax.unroll(cell, params["cell"], batch["xs"])
+        logits = ys[:, -1] @ params["readout"]["w"] + params["readout"]["b"]
+        return train.cross_entropy(logits, batch["targets"])
 
-        def loss_fn(params):
-            ys, _ = seqjax.unroll(cell, params["cell"], xs)
-            return last_step_loss(params["readout"], ys, targets) / config.batch
+    def make(index):  # batch i is a function of i: the stream is resumable
+        xs, targets = make_batch(jax.random.fold_in(key, index), config, config.batch)
+        return {"xs": xs, "targets": targets}
 
-        loss, grads = jax.value_and_grad(loss_fn)(params)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state, loss
-
-    losses = []
-    for step in range(config.train_steps):
-        params, opt_state, loss = train_step(params, opt_state, jax.random.fold_in(key, step))
-        losses.append(float(loss))
-    return params, losses
+    run = train.Run(run_dir, config, checkpoint_every=max(config.train_steps, 1), keep=1)
+    state = train.TrainState.create(params, optimizer, key)
+    state = train.fit(state, train.make_train_step(loss_fn, optimizer), data.Generated(make), steps=config.train_steps,
+                      run=run, log_every=config.log_every)
+    losses = [m["loss"] for m in run.metrics() if m["split"] == "train"]
+    run.plot()
+    run.close()
+    return state.params, losses
 
 
 # -----------------------------------------------------------------------------
@@ -135,13 +137,13 @@ def main(config: Config) -> dict:
         params = init_model(cell, jax.random.fold_in(key, index), config)
         norms_init = gradient_flow(cell, params, eval_xs, eval_targets)
         acc_init = accuracy(cell, params, eval_xs, eval_targets)
-        params, losses = train(cell, params, config, jax.random.fold_in(key, 1))
+        params, losses = train_cell(cell, params, config, jax.random.fold_in(key, 1), out_dir / name)
         norms_trained = gradient_flow(cell, params, eval_xs, eval_targets)
         acc_trained = accuracy(cell, params, eval_xs, eval_targets)
         results["cells"][name] = {
             "norms_init": np.asarray(norms_init).tolist(), "norms_trained": np.asarray(norms_trained).tolist(),
             "accuracy_init": float(acc_init), "accuracy_trained": float(acc_trained),
-            "loss_first": losses[0] if losses else None, "loss_last": float(np.mean(losses[-20:])) if losses else None,
+            "loss_first": losses[0] if losses else None, "loss_last": losses[-1] if losses else None,
             "seconds": time.perf_counter() - start,
         }
         print(f"{name:8s} trained in {results['cells'][name]['seconds']:.1f}s, accuracy {acc_init:.2f} -> {acc_trained:.2f} "
@@ -187,4 +189,6 @@ def plot(results: dict, path: pathlib.Path) -> None:
 
 
 if __name__ == "__main__":
-    main(parse_config(Config(), description=__doc__))
+    from experiments import run_main
+
+    run_main(main, Config(), __doc__)

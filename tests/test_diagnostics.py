@@ -50,7 +50,7 @@ def test_matches_jacobian_of_the_remaining_run():
 def test_vanishing_gradients_experiment_smoke(tmp_path):
     from experiments import vanishing_gradients as vg
 
-    config = vg.Config(cells=("elman", "lstm"), seq_len=6, hidden=8, batch=16, train_steps=30, eval_batch=32,
+    config = vg.Config(cells=("elman", "lstm"), seq_len=6, hidden=8, batch=16, train_steps=30, log_every=5, eval_batch=32,
                        out_dir=str(tmp_path))
     with jax.numpy_dtype_promotion("standard"):  # optax's Adam mixes int32 counts with floats
         results = vg.main(config)
@@ -61,6 +61,8 @@ def test_vanishing_gradients_experiment_smoke(tmp_path):
         assert len(r["norms_init"]) == 6 and np.all(np.isfinite(r["norms_trained"]))
         assert np.isfinite(r["loss_last"]) and r["loss_last"] < r["loss_first"]
     assert results["cells"].keys() == saved["cells"].keys()
+    for name in ("elman", "lstm"):  # each cell trained in its own run directory
+        assert {"config.json", "metrics.jsonl", "curves.png", "checkpoints"} <= {p.name for p in (tmp_path / name).iterdir()}
 
 
 def test_experiment_cli_overrides_are_typed(capsys):

@@ -1,7 +1,7 @@
 """Data: vocabularies, padding and bucketing, resumable batch iterators, dataset loaders."""
 
 from seqjax.data import datasets as datasets
-from seqjax.data.batching import Batches as Batches, TokenStream as TokenStream, bucket_length as bucket_length, mask as mask, pad as pad
+from seqjax.data.batching import Batches as Batches, Generated as Generated, TokenStream as TokenStream, bucket_length as bucket_length, mask as mask, pad as pad
 from seqjax.data.files import DataFormatError as DataFormatError, DataNotFoundError as DataNotFoundError, locate as locate
 from seqjax.data.vocab import (
     EOS as EOS, EOS_ID as EOS_ID, GO as GO, GO_ID as GO_ID, PAD as PAD, PAD_ID as PAD_ID, UNK as UNK, UNK_ID as UNK_ID,

@@ -194,3 +194,25 @@ class TokenStream:
 
     state = Batches.state
     restore = Batches.restore
+
+
+class Generated:
+    """Synthetic batches, ``batch i = make(i)`` (e.g. from ``fold_in(key, i)``): endless and resumable.
+
+    Generated tasks (number phrases, shape captions, recall tasks) need no epochs or
+    shuffling; making each batch a function of its index is what makes them resumable.
+    """
+
+    def __init__(self, make: Callable[[int], Any]):
+        self.make, self.epoch, self.index = make, 0, 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        batch = self.make(self.index)
+        self.index += 1
+        return batch
+
+    state = Batches.state
+    restore = Batches.restore

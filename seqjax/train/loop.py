@@ -58,7 +58,7 @@ def fit(state, train_step: Callable, batches, *, steps: int, run: Run | None = N
             print(f"resumed from {run.checkpoints.directory}/{int(state.step)}", flush=True)
     step = int(state.step)
     progress = Progress(steps)
-    window, window_start, window_steps = None, time.perf_counter(), 0
+    window, window_start, window_steps, paused = None, time.perf_counter(), 0, 0.0  # paused: eval/save time, not throughput
     last_eval = None
 
     def save(force: bool = False) -> None:
@@ -81,7 +81,7 @@ def fit(state, train_step: Callable, batches, *, steps: int, run: Run | None = N
         window = add(window, {k: v for k, v in metrics.items() if k != "finite"})
         window_steps += 1
         if step % log_every == 0 or step == steps:
-            elapsed = time.perf_counter() - window_start
+            elapsed = time.perf_counter() - window_start - paused
             values = {k: float(np.asarray(v)) for k, v in window.items()}
             logged = {"loss": values.pop("loss") / window_steps, "grad_norm": values.pop("grad_norm") / window_steps}
             if "count" in values:
@@ -94,7 +94,7 @@ def fit(state, train_step: Callable, batches, *, steps: int, run: Run | None = N
             progress.update(step, f"| loss {logged['loss']:.4f}{throughput}")
             if on_log is not None:
                 on_log(step, logged)
-            window, window_start, window_steps = None, time.perf_counter(), 0
+            window, window_start, window_steps, paused = None, time.perf_counter(), 0, 0.0  # paused: eval/save time, not throughput
         if evaluate is not None and eval_every and step % eval_every == 0:
             last_eval = _evaluate(evaluate, state, step, run, progress)
         save()
