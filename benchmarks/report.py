@@ -10,7 +10,7 @@ import dataclasses
 import json
 import pathlib
 
-from benchmarks import generation, parallel_scan, rnn_step
+from benchmarks import compile_counts, generation, parallel_scan, rnn_step
 from seqjax.config import parse_config
 
 RESULTS = pathlib.Path("benchmarks/results")
@@ -18,13 +18,14 @@ SUITES = {
     "rnn_step": (rnn_step, "python -m benchmarks.rnn_step --reps=5 --budget_s=10"),
     "parallel_scan": (parallel_scan, "python -m benchmarks.parallel_scan"),
     "generation": (generation, "python -m benchmarks.generation"),
+    "compile_counts": (compile_counts, "python -m benchmarks.compile_counts"),
 }
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
     rerun: bool = True
-    suites: tuple[str, ...] = ("rnn_step", "parallel_scan", "generation")
+    suites: tuple[str, ...] = ("rnn_step", "parallel_scan", "generation", "compile_counts")
     out: str = "BENCHMARKS.md"
 
 

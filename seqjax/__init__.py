@@ -8,6 +8,8 @@ The table of contents, by lecture idea:
   wrappers     Stack (deep, residual), Bidirectional, VariationalDropout
   interop      from_torch, torch_final_state
   diagnostics  gradient_norms_through_time (vanishing / exploding gradients)
+  data         seqjax.data: Vocab, pad, Batches, TokenStream, datasets (loaders with checked downloads)
+  train        seqjax.train: TrainState, make_train_step, cross_entropy, Checkpointer, Run, fit, DataParallel
 """
 
 from seqjax.cell import Cell as Cell, LSTMState as LSTMState, RNNState as RNNState, ScanOptions as ScanOptions

@@ -5,7 +5,7 @@ import json
 import jax
 import pytest
 
-from benchmarks import common, generation, parallel_scan, peers, rnn_step
+from benchmarks import common, compile_counts, generation, parallel_scan, peers, rnn_step
 
 
 @pytest.fixture(autouse=True)
@@ -48,3 +48,13 @@ def test_parallel_scan_and_generation_tiny(tmp_path):
 def test_format_table():
     text = common.format_table([{"a": 1.234, "b": None}], [("a", "A", ".1f"), ("b", "B", "")])
     assert text.splitlines() == ["| A | B |", "|---|---|", "| 1.2 | — |"]
+
+
+def test_compile_counts_tiny(tmp_path):
+    config = compile_counts.Config(batches=6, batch=4, max_len=40, buckets=(20, 40), vocab=30, embed=4, hidden=4,
+                                   out=str(tmp_path / "c.json"))
+    rows = {r["strategy"]: r for r in compile_counts.main(config)}
+    assert rows["pad to max_len"]["compilations"] == 1
+    assert rows["buckets"]["compilations"] <= 2 and rows["buckets + length grouping"]["compilations"] <= 2
+    assert rows["dynamic (pad to batch max)"]["compilations"] >= rows["buckets"]["compilations"]
+    assert rows["buckets + length grouping"]["padding_pct"] <= rows["pad to max_len"]["padding_pct"]
