@@ -189,7 +189,8 @@ def main(config: Config) -> dict:
         return results
 
     state = train.fit(state, train_step, batches, steps=config.steps, run=run, evaluate=evaluate,
-                      eval_every=config.eval_every, log_every=config.log_every, place_batch=place)
+                      eval_every=config.eval_every, log_every=config.log_every, place_batch=place,
+                      meta=lambda: {"config": dataclasses.asdict(config)})  # each checkpoint describes its run
     final = [m for m in run.metrics() if m["split"] == "eval"][-1]
     first = [m for m in run.metrics() if m["split"] == "train"][0]
     print(f"held-out {final['loss_bits']:.3f} bits/char (perplexity {final['perplexity']:.2f}); "

@@ -108,6 +108,29 @@ def test_run_dir_holds_config_vocab_metrics_and_curves(tmp_path):
     assert run.plot().stat().st_size > 1000
 
 
+def test_tensorboard_events_when_a_writer_is_installed(tmp_path, monkeypatch):
+    import types
+
+    written = []
+
+    class SummaryWriter:  # stands in for tensorboardX's, which this environment does not install
+        def __init__(self, logdir):
+            written.append(("open", logdir))
+
+        def add_scalar(self, tag, value, step):
+            written.append((tag, value, step))
+
+        def close(self):
+            written.append(("close",))
+
+    monkeypatch.setitem(sys.modules, "tensorboardX", types.SimpleNamespace(SummaryWriter=SummaryWriter))
+    run = train.Run(tmp_path / "run")
+    run.log(7, "eval", {"loss": 1.5, "finite": True})
+    run.close()
+    assert written == [("open", str(tmp_path / "run" / "tensorboard")), ("eval/loss", 1.5, 7), ("close",)]
+    assert train.Run(tmp_path / "quiet", tensorboard=False)._tb is None
+
+
 # --- exact resume of a real process killed with SIGKILL ------------------------------------
 
 
