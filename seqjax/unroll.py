@@ -109,6 +109,7 @@ def unroll(
     scan_unroll: int = 1,
     hoist: bool | None = None,
     remat: bool = False,
+    fused: bool = True,
 ) -> tuple[Array, State]:
     """Runs ``cell`` over batch-major ``xs [b, t, d]`` (or unbatched ``[t, d]``) with one ``lax.scan``.
 
@@ -127,6 +128,10 @@ def unroll(
         CPU only for batches under 16.
       remat: recompute each step in the backward pass rather than store its
         intermediates (``jax.checkpoint``): less memory for long sequences, same gradients.
+      fused: use a cell's hand-written backward pass where it has one (LSTM, GRU;
+        ``seqjax.fused``); False differentiates the readable step instead. Same numbers.
+        Forward-mode autodiff (``jax.jvp``, ``jax.jacfwd``) cannot pass through a custom
+        VJP: use ``fused=False`` for it.
 
     Returns:
       ``(ys, final_state)``: ``ys [b, t, o]`` (``[t, o]`` unbatched) and the state
@@ -142,7 +147,7 @@ def unroll(
     params = cast_params(params, xs.dtype)
     if hoist is None:
         hoist = jax.default_backend() != "cpu" or xs.shape[0] < 16
-    options = ScanOptions(hoist=hoist, unroll=scan_unroll, remat=remat)
+    options = ScanOptions(hoist=hoist, unroll=scan_unroll, remat=remat, fused=fused)
     ys, state = run(cell, params, initial_state, jnp.swapaxes(xs, 0, 1), lengths, reverse=reverse, options=options)
     return _finish(jnp.swapaxes(ys, 0, 1), state, batched)
 

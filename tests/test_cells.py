@@ -88,11 +88,13 @@ def test_gradients_check_grads(name, key):
         xs = jax.random.normal(key, (2, 5, D), jnp.float64)
         lengths = jnp.array([5, 3])
 
-        def f(params, xs):
-            ys, state = seqjax.unroll(cell, params, xs, lengths=lengths)
+        def f(params, xs, fused=True):
+            ys, state = seqjax.unroll(cell, params, xs, lengths=lengths, fused=fused)
             return ys, state
 
-        check_grads(f, (params, xs), order=1, modes=("rev", "fwd"), atol=1e-5, rtol=1e-5)
+        check_grads(f, (params, xs), order=1, modes=("rev",), atol=1e-5, rtol=1e-5)
+        # forward mode cannot go through the hand-written VJPs of seqjax.fused: it needs fused=False
+        check_grads(lambda p, x: f(p, x, fused=False), (params, xs), order=1, modes=("fwd",), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("name", sorted(CELLS))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, RNNState, activation, check_positive, dense_params, frozen, uniform_init
+from seqjax.cell import Cell, RNNState, ScanOptions, activation, check_positive, dense_params, frozen, uniform_init
+from seqjax.fused import gru_scan, valid_steps
 from seqjax.types import Array, DType, Params, PRNGKey, State
 
 
@@ -64,3 +65,11 @@ class GRU(Cell):
             candidate = activation(self.activation)(xp[..., 2 * n :] + (r * s) @ wh[:, 2 * n :])
         s = z * s + (1 - z) * candidate
         return RNNState(s), s
+
+    def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = ScanOptions()):
+        """``recur`` under one ``lax.scan``; with ``options.fused`` (tanh only), the same
+        recurrence with the hand-written backward pass of ``seqjax.fused.gru_scan``."""
+        if not options.fused or options.remat or self.activation != "tanh":
+            return super().scan(params, state, xs, lengths, options=options)
+        ys, s = gru_scan(params, state.h, xs, valid_steps(xs, lengths), options.unroll, options.hoist, self.reset_after)
+        return ys, RNNState(s)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, LSTMState, RNNState, activation, check_positive, dense_params, frozen, uniform_init
+from seqjax.cell import Cell, LSTMState, RNNState, ScanOptions, activation, check_positive, dense_params, frozen, uniform_init
+from seqjax.fused import lstm_scan, valid_steps
 from seqjax.types import Array, DType, Params, PRNGKey, State
 
 
@@ -61,6 +62,14 @@ class LSTM(Cell):
         c = jax.nn.sigmoid(f) * state.c + jax.nn.sigmoid(i) * phi(g)
         h = jax.nn.sigmoid(o) * phi(c)
         return LSTMState(h, c), h
+
+    def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = ScanOptions()):
+        """``recur`` under one ``lax.scan``; with ``options.fused`` (tanh only), the same
+        recurrence with the hand-written backward pass of ``seqjax.fused.lstm_scan``."""
+        if not options.fused or options.remat or self.activation != "tanh":
+            return super().scan(params, state, xs, lengths, options=options)
+        ys, h, c = lstm_scan(params, state.h, state.c, xs, valid_steps(xs, lengths), options.unroll, options.hoist)
+        return ys, LSTMState(h, c)
 
 
 @frozen

@@ -1,0 +1,202 @@
+"""Fast paths of the LSTM and GRU: scans with hand-written backward passes (``jax.custom_vjp``).
+
+Autodiff of ``lax.scan`` accumulates every weight gradient inside the backward loop:
+each step adds ``h_{t-1}ᵀ dz_t`` (a thin ``[h, b] x [b, 4h]`` matmul) into ``dW_h``. This
+backward loop carries only the state gradients ``(dh, dc)`` and emits the gate
+gradients ``dz_t``; after the loop every weight gradient is one large matmul over all
+``t·b`` rows at once::
+
+    dW_h = H_prevᵀ dZ      dW_x = Xᵀ dZ      db = Σ dZ      dX = dZ W_xᵀ
+
+The recurrences and their parameters are exactly those of ``seqjax.LSTM`` and
+``seqjax.GRU`` (both forms): same tree, same gate order, same masking semantics (a
+step past a sequence's length keeps the state and outputs zero). ``LSTM.scan`` and
+``GRU.scan`` use them when ``ScanOptions(fused=True)`` (the default) and the
+activation is tanh. tests/test_fused.py compares them with autodiff of the readable
+step and with ``check_grads``.
+
+LSTM backward of one valid step, from ``c_t = f c_{t-1} + i g`` and ``h_t = o tanh(c_t)``::
+
+    dh   = dy_t + dh_{t+1}             do = dh · tanh(c_t)
+    dc   = dc_{t+1} + dh · o · (1 - tanh²(c_t))
+    di = dc · g    df = dc · c_{t-1}    dg = dc · i
+    dz = [di·i(1-i), df·f(1-f), dg·(1-g²), do·o(1-o)]
+    dh_{t-1} = dz W_hᵀ                  dc_{t-1} = dc · f
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+from seqjax.types import Array, Params
+
+
+def valid_steps(xs: Array, lengths: Array | None) -> Array:
+    """``valid[t, b] = t < lengths[b]`` for time-major ``xs``; all True without lengths."""
+    t, b = xs.shape[0], xs.shape[1]
+    if lengths is None:
+        return jnp.ones((t, b), bool)
+    return jnp.arange(t)[:, None] < lengths[None, :]
+
+
+def _gates(z: Array):
+    i, f, g, o = jnp.split(z, 4, axis=-1)
+    return jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
+
+
+def _forward(params: Params, h0: Array, c0: Array, xs: Array, valid: Array, unroll: int, hoist: bool, keep: bool):
+    wx, wh, b = params["wx"], params["wh"], params["b"]
+    project = (lambda x: x) if hoist else (lambda x: x @ wx + b)
+    if hoist:
+        xs = xs @ wx + b
+
+    def step(carry, inputs):
+        h, c = carry
+        x, v = inputs
+        i, f, g, o = _gates(project(x) + h @ wh)
+        c_new = f * c + i * g
+        tanh_c = jnp.tanh(c_new)
+        h_new = o * tanh_c
+        v = v[:, None]
+        y = jnp.where(v, h_new, jnp.zeros_like(h_new))
+        saved = (i, f, g, o, tanh_c, h, c) if keep else None
+        return (jnp.where(v, h_new, h), jnp.where(v, c_new, c)), (y, saved)
+
+    (h, c), (ys, saved) = jax.lax.scan(step, (h0, c0), (xs, valid), unroll=unroll)
+    return ys, h, c, saved
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
+def lstm_scan(params: Params, h0: Array, c0: Array, xs: Array, valid: Array, unroll: int = 1, hoist: bool = False):
+    """LSTM over time-major ``xs [t, b, d]`` with ``valid [t, b]`` (bool): ``(ys, h_T, c_T)``."""
+    ys, h, c, _ = _forward(params, h0, c0, xs, valid, unroll, hoist, keep=False)
+    return ys, h, c
+
+
+def _lstm_fwd(params, h0, c0, xs, valid, unroll, hoist):
+    ys, h, c, saved = _forward(params, h0, c0, xs, valid, unroll, hoist, keep=True)
+    return (ys, h, c), (params, xs, valid, saved)
+
+
+def _lstm_bwd(unroll, hoist, residuals, cotangents):
+    params, xs, valid, saved = residuals
+    dys, dh_last, dc_last = cotangents
+    wh_t = params["wh"].T
+
+    def step(carry, inputs):
+        dh_next, dc_next = carry
+        dy, v, (i, f, g, o, tanh_c, _, c_prev) = inputs
+        v = v[:, None]
+        dh = dy + dh_next
+        dc = dc_next + dh * o * (1 - tanh_c * tanh_c)
+        dz = jnp.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g * g), dh * tanh_c * o * (1 - o)], -1)
+        dz = jnp.where(v, dz, jnp.zeros_like(dz))
+        return (jnp.where(v, dz @ wh_t, dh_next), jnp.where(v, dc * f, dc_next)), dz
+
+    (dh0, dc0), dzs = jax.lax.scan(step, (dh_last, dc_last), (dys, valid, saved), reverse=True, unroll=unroll)
+    h_prev = saved[5]
+    rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731  [t, b, k] -> [t·b, k]
+    grads = {"wx": rows(xs).T @ rows(dzs), "wh": rows(h_prev).T @ rows(dzs), "b": dzs.sum((0, 1))}
+    dxs = dzs @ params["wx"].T
+    return grads, dh0, dc0, dxs, None
+
+
+lstm_scan.defvjp(_lstm_fwd, _lstm_bwd)
+
+
+# --- GRU --------------------------------------------------------------------------------------
+#
+# Backward of one valid step, from s_t = z s_{t-1} + (1 - z) n with n = tanh(a_n):
+#
+#     ds = dy_t + ds_{t+1}     dz = ds (s_{t-1} - n)     dn = ds (1 - z)     da_n = dn (1 - n²)
+#     reset-after  (a_n = xp_n + r (s_{t-1} W_n + b_h)):  dr = da_n (s_{t-1} W_n + b_h),  d(s W_n) = r da_n
+#     reset-before (a_n = xp_n + (r s_{t-1}) W_n):        d(r s) = da_n W_nᵀ,  dr = d(r s) s_{t-1}
+#     da_r = dr r (1 - r)      da_z = dz z (1 - z)
+#     ds_{t-1} = ds z + [da_r, da_z, d(s W_n)] W_hᵀ      (reset-before: [da_r, da_z] W_{rz}ᵀ + d(r s) r)
+
+
+def _gru_forward(params: Params, h0: Array, xs: Array, valid: Array, unroll: int, hoist: bool, reset_after: bool, keep: bool):
+    wx, wh, b = params["wx"], params["wh"], params["b"]
+    n = wh.shape[0]
+    project = (lambda x: x) if hoist else (lambda x: x @ wx + b)
+    if hoist:
+        xs = xs @ wx + b
+
+    def step(s, inputs):
+        x, v = inputs
+        xp = project(x)
+        if reset_after:
+            hp = s @ wh
+            r = jax.nn.sigmoid(xp[:, :n] + hp[:, :n])
+            z = jax.nn.sigmoid(xp[:, n:2 * n] + hp[:, n:2 * n])
+            hn = hp[:, 2 * n:] + params["bh"]
+            cand = jnp.tanh(xp[:, 2 * n:] + r * hn)
+        else:
+            rz = jax.nn.sigmoid(xp[:, :2 * n] + s @ wh[:, :2 * n])
+            r, z = rz[:, :n], rz[:, n:]
+            hn = r * s  # what the candidate's recurrent matmul reads
+            cand = jnp.tanh(xp[:, 2 * n:] + hn @ wh[:, 2 * n:])
+        s_new = z * s + (1 - z) * cand
+        v = v[:, None]
+        y = jnp.where(v, s_new, jnp.zeros_like(s_new))
+        return jnp.where(v, s_new, s), (y, (r, z, cand, hn, s) if keep else None)
+
+    s, (ys, saved) = jax.lax.scan(step, h0, (xs, valid), unroll=unroll)
+    return ys, s, saved
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6))
+def gru_scan(params: Params, h0: Array, xs: Array, valid: Array, unroll: int = 1, hoist: bool = False,
+             reset_after: bool = False):
+    """GRU (either form) over time-major ``xs [t, b, d]`` with ``valid [t, b]``: ``(ys, s_T)``."""
+    ys, s, _ = _gru_forward(params, h0, xs, valid, unroll, hoist, reset_after, keep=False)
+    return ys, s
+
+
+def _gru_fwd(params, h0, xs, valid, unroll, hoist, reset_after):
+    ys, s, saved = _gru_forward(params, h0, xs, valid, unroll, hoist, reset_after, keep=True)
+    return (ys, s), (params, xs, valid, saved)
+
+
+def _gru_bwd(unroll, hoist, reset_after, residuals, cotangents):
+    params, xs, valid, saved = residuals
+    dys, ds_last = cotangents
+    wh = params["wh"]
+    n = wh.shape[0]
+    wh_t, wrz_t, wn_t = wh.T, wh[:, :2 * n].T, wh[:, 2 * n:].T
+
+    def step(ds_next, inputs):
+        dy, v, (r, z, cand, hn, s_prev) = inputs
+        v = v[:, None]
+        ds = dy + ds_next
+        da_n = ds * (1 - z) * (1 - cand * cand)
+        da_z = ds * (s_prev - cand) * z * (1 - z)
+        if reset_after:
+            da_r = da_n * hn * r * (1 - r)
+            d_hn = da_n * r  # gradient of s W_n + b_h
+            ds_prev = ds * z + jnp.concatenate([da_r, da_z, d_hn], -1) @ wh_t
+        else:
+            d_rs = da_n @ wn_t
+            da_r = d_rs * s_prev * r * (1 - r)
+            d_hn = da_n  # gradient of the candidate's pre-activation: W_n's rows are r s
+            ds_prev = ds * z + d_rs * r + jnp.concatenate([da_r, da_z], -1) @ wrz_t
+        dxp = jnp.concatenate([da_r, da_z, da_n], -1)
+        zero = lambda a: jnp.where(v, a, jnp.zeros_like(a))  # noqa: E731
+        return jnp.where(v, ds_prev, ds_next), (zero(dxp), zero(d_hn))
+
+    ds0, (dxps, dhns) = jax.lax.scan(step, ds_last, (dys, valid, saved), reverse=True, unroll=unroll)
+    r, _, _, hn, s_prev = saved
+    rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731  [t, b, k] -> [t·b, k]
+    grads = {"wx": rows(xs).T @ rows(dxps), "b": dxps.sum((0, 1))}
+    if reset_after:
+        grads["wh"] = rows(s_prev).T @ rows(jnp.concatenate([dxps[..., :2 * n], dhns], -1))
+        grads["bh"] = dhns.sum((0, 1))
+    else:
+        grads["wh"] = jnp.concatenate([rows(s_prev).T @ rows(dxps[..., :2 * n]), rows(hn).T @ rows(dhns)], -1)
+    return grads, ds0, dxps @ params["wx"].T, None
+
+
+gru_scan.defvjp(_gru_fwd, _gru_bwd)

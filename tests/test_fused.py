@@ -1,0 +1,69 @@
+"""The hand-written backward passes (``seqjax.fused``) against autodiff of the readable step."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+import seqjax
+from tests.conftest import assert_close
+
+FUSED = {"lstm": lambda d, h: seqjax.LSTM(d, h), "gru": lambda d, h: seqjax.GRU(d, h, reset_after=True),
+         "gru_reset_before": lambda d, h: seqjax.GRU(d, h)}
+
+
+def loss(cell, fused, hoist, lengths, dtype=jnp.float32):
+    def f(params, xs, state):
+        ys, final = seqjax.unroll(cell, params, xs.astype(dtype), lengths=lengths, initial_state=state, fused=fused, hoist=hoist)
+        out = jnp.float64 if dtype == jnp.float64 else jnp.float32  # accumulate bfloat16 results in float32
+        weights = jnp.linspace(-1.0, 1.0, ys.shape[-1], dtype=out)
+        return jnp.sum(ys.astype(out) ** 2 * weights) + sum(jnp.sum(jnp.sin(s.astype(out))) for s in jax.tree_util.tree_leaves(final))
+    return f
+
+
+def setup(name, key, b=3, t=7, d=4, h=5):
+    cell = FUSED[name](d, h)
+    k1, k2, k3 = jax.random.split(key, 3)
+    params = cell.init(k1)
+    xs = jax.random.normal(k2, (b, t, d))
+    state = jax.tree_util.tree_map(lambda s: 0.5 * jax.random.normal(k3, s.shape), cell.initial_state(b))
+    return cell, params, xs, state
+
+
+@pytest.mark.parametrize("name", sorted(FUSED))
+@pytest.mark.parametrize("hoist", [False, True])
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_fused_gradients_equal_autodiff_of_the_readable_step(name, hoist, with_lengths, key):
+    cell, params, xs, state = setup(name, key)
+    lengths = jnp.array([7, 3, 0]) if with_lengths else None
+    args = (params, xs, state)
+    fused_value, fused_grads = jax.value_and_grad(loss(cell, True, hoist, lengths), argnums=(0, 1, 2))(*args)
+    plain_value, plain_grads = jax.value_and_grad(loss(cell, False, hoist, lengths), argnums=(0, 1, 2))(*args)
+    assert_close(fused_value, plain_value)
+    assert_close(fused_grads, plain_grads)
+    if with_lengths:  # nothing flows into padding: the gradient at padded inputs is exactly zero
+        assert float(jnp.max(jnp.abs(fused_grads[1][1, 3:]))) == 0.0 and float(jnp.max(jnp.abs(fused_grads[1][2]))) == 0.0
+
+
+@pytest.mark.parametrize("name", sorted(FUSED))
+def test_fused_check_grads_float64(name, key):
+    with jax.enable_x64(True):
+        cell, params, xs, state = setup(name, key, b=2, t=4, d=3, h=3)
+        params, xs, state = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), (params, xs, state))
+        f = loss(cell, True, False, jnp.array([4, 2]), jnp.float64)
+        check_grads(f, (params, xs, state), order=1, modes=("rev",), atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(FUSED))
+def test_fused_in_a_deep_bidirectional_stack_and_bfloat16(name, key):
+    layer = FUSED[name]
+    cell = seqjax.Stack((seqjax.Bidirectional(layer(4, 5)), layer(10, 5)))
+    params = cell.init(key)
+    xs = jax.random.normal(key, (3, 6, 4))
+    lengths = jnp.array([6, 1, 4])
+    grads = [jax.grad(lambda p: loss(cell, fused, None, lengths)(p, xs, None))(params) for fused in (True, False)]
+    assert_close(grads[0], grads[1])
+    grads16 = [jax.grad(lambda p: loss(cell, fused, None, lengths, jnp.bfloat16)(p, xs, None))(params) for fused in (True, False)]
+    assert all(g.dtype == jnp.float32 for g in jax.tree_util.tree_leaves(grads16[0]))
+    assert_close(grads16[0], grads16[1], "bfloat16")
