@@ -48,6 +48,9 @@ def _gates(z: Array):
 
 
 def _forward(params: Params, h0: Array, c0: Array, xs: Array, valid: Array, unroll: int, hoist: bool, keep: bool):
+    """The scan; with ``keep`` it also returns the activated gates ``[t, b, 4h]`` and the cell
+    states ``[t, b, h]``: all the backward pass needs besides ``ys`` (h_{t-1} is ``ys[t-1]``
+    at every valid step, since valid steps form a prefix)."""
     wx, wh, b = params["wx"], params["wh"], params["b"]
     project = (lambda x: x) if hoist else (lambda x: x @ wx + b)
     if hoist:
@@ -58,11 +61,10 @@ def _forward(params: Params, h0: Array, c0: Array, xs: Array, valid: Array, unro
         x, v = inputs
         i, f, g, o = _gates(project(x) + h @ wh)
         c_new = f * c + i * g
-        tanh_c = jnp.tanh(c_new)
-        h_new = o * tanh_c
+        h_new = o * jnp.tanh(c_new)
         v = v[:, None]
         y = jnp.where(v, h_new, jnp.zeros_like(h_new))
-        saved = (i, f, g, o, tanh_c, h, c) if keep else None
+        saved = (jnp.concatenate([i, f, g, o], -1), c_new) if keep else None
         return (jnp.where(v, h_new, h), jnp.where(v, c_new, c)), (y, saved)
 
     (h, c), (ys, saved) = jax.lax.scan(step, (h0, c0), (xs, valid), unroll=unroll)
@@ -78,26 +80,29 @@ def lstm_scan(params: Params, h0: Array, c0: Array, xs: Array, valid: Array, unr
 
 def _lstm_fwd(params, h0, c0, xs, valid, unroll, hoist):
     ys, h, c, saved = _forward(params, h0, c0, xs, valid, unroll, hoist, keep=True)
-    return (ys, h, c), (params, xs, valid, saved)
+    return (ys, h, c), (params, h0, c0, xs, valid, ys, saved)
 
 
 def _lstm_bwd(unroll, hoist, residuals, cotangents):
-    params, xs, valid, saved = residuals
+    params, h0, c0, xs, valid, ys, (gates, cs) = residuals
     dys, dh_last, dc_last = cotangents
     wh_t = params["wh"].T
+    c_prev = jnp.concatenate([c0[None], cs[:-1]])  # valid steps only; dz is zero elsewhere
+    h_prev = jnp.concatenate([h0[None], ys[:-1]])
 
     def step(carry, inputs):
         dh_next, dc_next = carry
-        dy, v, (i, f, g, o, tanh_c, _, c_prev) = inputs
+        dy, v, gate, c, cp = inputs
+        i, f, g, o = jnp.split(gate, 4, axis=-1)
+        tanh_c = jnp.tanh(c)
         v = v[:, None]
         dh = dy + dh_next
         dc = dc_next + dh * o * (1 - tanh_c * tanh_c)
-        dz = jnp.concatenate([dc * g * i * (1 - i), dc * c_prev * f * (1 - f), dc * i * (1 - g * g), dh * tanh_c * o * (1 - o)], -1)
+        dz = jnp.concatenate([dc * g * i * (1 - i), dc * cp * f * (1 - f), dc * i * (1 - g * g), dh * tanh_c * o * (1 - o)], -1)
         dz = jnp.where(v, dz, jnp.zeros_like(dz))
         return (jnp.where(v, dz @ wh_t, dh_next), jnp.where(v, dc * f, dc_next)), dz
 
-    (dh0, dc0), dzs = jax.lax.scan(step, (dh_last, dc_last), (dys, valid, saved), reverse=True, unroll=unroll)
-    h_prev = saved[5]
+    (dh0, dc0), dzs = jax.lax.scan(step, (dh_last, dc_last), (dys, valid, gates, cs, c_prev), reverse=True, unroll=unroll)
     rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731  [t, b, k] -> [t·b, k]
     grads = {"wx": rows(xs).T @ rows(dzs), "wh": rows(h_prev).T @ rows(dzs), "b": dzs.sum((0, 1))}
     dxs = dzs @ params["wx"].T
