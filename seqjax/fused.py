@@ -205,3 +205,56 @@ def _gru_bwd(unroll, hoist, reset_after, residuals, cotangents):
 
 
 gru_scan.defvjp(_gru_fwd, _gru_bwd)
+
+
+# --- linear recurrences with input-only gates (MinGRU, MinLSTM) ---------------------------------
+#
+# h_t = a_t ⊙ h_{t-1} + b_t with (a_t, b_t) = coefficients(xp_t). The loop computes the
+# coefficients itself, so neither the forward nor the backward pass writes [t, b, h] arrays of
+# a and b to memory (the recurrence is elementwise, hence memory-bound on a CPU). Backward:
+#
+#     dh = dy_t + dh_{t+1}      (da, db) = (dh ⊙ h_{t-1}, dh)      dxp_t = coefficientsᵀ(da, db)
+#     dh_{t-1} = dh ⊙ a_t
+
+
+def _linear_forward(coefficients, xp: Array, h0: Array, valid: Array, unroll: int):
+    def step(h, inputs):
+        x, v = inputs
+        a, b = coefficients(x)
+        v = v[:, None]
+        h_new = a * h + b
+        return jnp.where(v, h_new, h), jnp.where(v, h_new, jnp.zeros_like(h_new))
+
+    h, ys = jax.lax.scan(step, h0, (xp, valid), unroll=unroll)
+    return ys, h
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0, 4))
+def linear_recurrence_scan(coefficients, xp: Array, h0: Array, valid: Array, unroll: int = 1):
+    """``h_t = a_t h_{t-1} + b_t``, ``(a_t, b_t) = coefficients(xp_t)``, over time-major ``xp``: ``(ys, h_T)``."""
+    return _linear_forward(coefficients, xp, h0, valid, unroll)
+
+
+def _linear_fwd(coefficients, xp, h0, valid, unroll):
+    ys, h = _linear_forward(coefficients, xp, h0, valid, unroll)
+    return (ys, h), (xp, h0, valid, ys)
+
+
+def _linear_bwd(coefficients, unroll, residuals, cotangents):
+    xp, h0, valid, ys = residuals
+    dys, dh_last = cotangents
+    h_prev = jnp.concatenate([h0[None], ys[:-1]])  # valid steps form a prefix
+
+    def step(dh_next, inputs):
+        x, v, dy, hp = inputs
+        (a, _), pullback = jax.vjp(coefficients, x)
+        v = v[:, None]
+        dh = dy + dh_next
+        (dx,) = pullback((dh * hp, dh))
+        return jnp.where(v, dh * a, dh_next), jnp.where(v, dx, jnp.zeros_like(dx))
+
+    dh0, dxp = jax.lax.scan(step, dh_last, (xp, valid, dys, h_prev), reverse=True, unroll=unroll)
+    return dxp, dh0, None
+
+
+linear_recurrence_scan.defvjp(_linear_fwd, _linear_bwd)
