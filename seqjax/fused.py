@@ -42,33 +42,49 @@ def valid_steps(xs: Array, lengths: Array | None) -> Array:
     return jnp.arange(t)[:, None] < lengths[None, :]
 
 
-def _gates(z: Array):
-    i, f, g, o = jnp.split(z, 4, axis=-1)
-    return jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
+def _swap(a: Array) -> Array:
+    """``[t, b, k] <-> [t, k, b]``: batch-major rows to the loop's feature-major columns."""
+    return jnp.swapaxes(a, 1, 2)
+
+
+def _rows(a: Array) -> Array:
+    """``[t, b, k] -> [t·b, k]``."""
+    return a.reshape(-1, a.shape[-1])
+
+
+def _loop_inputs(params: Params, xs: Array, hoist: bool):
+    """Feature-major inputs ``[t, d, b]`` (or projections ``[t, g·h, b]`` when hoisted) and the
+    per-step projection. Inside the loops, states are ``[h, b]`` and every matmul is
+    ``W [g·h, h] @ h [h, b]``: on the CPU this measured up to 3x faster than ``h [b, h] @ W``
+    for small batches (b = 16, h = 1024) and 1.2x at b = 64, with the same numbers."""
+    wx_t, b = params["wx"].T, params["b"][:, None]
+    if hoist:
+        return _swap(xs @ params["wx"] + params["b"]), lambda x: x
+    return _swap(xs), lambda x: wx_t @ x + b
 
 
 def _forward(params: Params, h0: Array, c0: Array, xs: Array, valid: Array, unroll: int, hoist: bool, keep: bool):
-    """The scan; with ``keep`` it also returns the activated gates ``[t, b, 4h]`` and the cell
-    states ``[t, b, h]``: all the backward pass needs besides ``ys`` (h_{t-1} is ``ys[t-1]``
+    """The scan; with ``keep`` it also returns the activated gates ``[t, 4h, b]`` and the cell
+    states ``[t, h, b]``: all the backward pass needs besides ``ys`` (h_{t-1} is ``ys[t-1]``
     at every valid step, since valid steps form a prefix)."""
-    wx, wh, b = params["wx"], params["wh"], params["b"]
-    project = (lambda x: x) if hoist else (lambda x: x @ wx + b)
-    if hoist:
-        xs = xs @ wx + b
+    wh_t = params["wh"].T
+    inputs, project = _loop_inputs(params, xs, hoist)
 
     def step(carry, inputs):
         h, c = carry
         x, v = inputs
-        i, f, g, o = _gates(project(x) + h @ wh)
+        z = project(x) + wh_t @ h
+        i, f, g, o = jnp.split(z, 4, axis=0)
+        i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
         c_new = f * c + i * g
         h_new = o * jnp.tanh(c_new)
-        v = v[:, None]
+        v = v[None, :]
         y = jnp.where(v, h_new, jnp.zeros_like(h_new))
-        saved = (jnp.concatenate([i, f, g, o], -1), c_new) if keep else None
+        saved = (jnp.concatenate([i, f, g, o], 0), c_new) if keep else None
         return (jnp.where(v, h_new, h), jnp.where(v, c_new, c)), (y, saved)
 
-    (h, c), (ys, saved) = jax.lax.scan(step, (h0, c0), (xs, valid), unroll=unroll)
-    return ys, h, c, saved
+    (h, c), (ys, saved) = jax.lax.scan(step, (h0.T, c0.T), (inputs, valid), unroll=unroll)
+    return _swap(ys), h.T, c.T, saved
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
@@ -86,27 +102,26 @@ def _lstm_fwd(params, h0, c0, xs, valid, unroll, hoist):
 def _lstm_bwd(unroll, hoist, residuals, cotangents):
     params, h0, c0, xs, valid, ys, (gates, cs) = residuals
     dys, dh_last, dc_last = cotangents
-    wh_t = params["wh"].T
-    c_prev = jnp.concatenate([c0[None], cs[:-1]])  # valid steps only; dz is zero elsewhere
-    h_prev = jnp.concatenate([h0[None], ys[:-1]])
+    wh = params["wh"]
+    c_prev = jnp.concatenate([c0.T[None], cs[:-1]])  # valid steps only; dz is zero elsewhere
 
     def step(carry, inputs):
         dh_next, dc_next = carry
         dy, v, gate, c, cp = inputs
-        i, f, g, o = jnp.split(gate, 4, axis=-1)
+        i, f, g, o = jnp.split(gate, 4, axis=0)
         tanh_c = jnp.tanh(c)
-        v = v[:, None]
+        v = v[None, :]
         dh = dy + dh_next
         dc = dc_next + dh * o * (1 - tanh_c * tanh_c)
-        dz = jnp.concatenate([dc * g * i * (1 - i), dc * cp * f * (1 - f), dc * i * (1 - g * g), dh * tanh_c * o * (1 - o)], -1)
+        dz = jnp.concatenate([dc * g * i * (1 - i), dc * cp * f * (1 - f), dc * i * (1 - g * g), dh * tanh_c * o * (1 - o)], 0)
         dz = jnp.where(v, dz, jnp.zeros_like(dz))
-        return (jnp.where(v, dz @ wh_t, dh_next), jnp.where(v, dc * f, dc_next)), dz
+        return (jnp.where(v, wh @ dz, dh_next), jnp.where(v, dc * f, dc_next)), dz
 
-    (dh0, dc0), dzs = jax.lax.scan(step, (dh_last, dc_last), (dys, valid, gates, cs, c_prev), reverse=True, unroll=unroll)
-    rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731  [t, b, k] -> [t·b, k]
-    grads = {"wx": rows(xs).T @ rows(dzs), "wh": rows(h_prev).T @ rows(dzs), "b": dzs.sum((0, 1))}
-    dxs = dzs @ params["wx"].T
-    return grads, dh0, dc0, dxs, None
+    (dh0, dc0), dzs = jax.lax.scan(step, (dh_last.T, dc_last.T), (_swap(dys), valid, gates, cs, c_prev), reverse=True, unroll=unroll)
+    dzs = _swap(dzs)  # [t, b, 4h]: rows for the weight-gradient matmuls
+    h_prev = jnp.concatenate([h0[None], ys[:-1]])
+    grads = {"wx": _rows(xs).T @ _rows(dzs), "wh": _rows(h_prev).T @ _rows(dzs), "b": dzs.sum((0, 1))}
+    return grads, dh0.T, dc0.T, dzs @ params["wx"].T, None
 
 
 lstm_scan.defvjp(_lstm_fwd, _lstm_bwd)
@@ -124,33 +139,32 @@ lstm_scan.defvjp(_lstm_fwd, _lstm_bwd)
 
 
 def _gru_forward(params: Params, h0: Array, xs: Array, valid: Array, unroll: int, hoist: bool, reset_after: bool, keep: bool):
-    wx, wh, b = params["wx"], params["wh"], params["b"]
-    n = wh.shape[0]
-    project = (lambda x: x) if hoist else (lambda x: x @ wx + b)
-    if hoist:
-        xs = xs @ wx + b
+    wh_t = params["wh"].T  # [3h, h]
+    n = wh_t.shape[1]
+    inputs, project = _loop_inputs(params, xs, hoist)
+    bh = params["bh"][:, None] if reset_after else None
 
     def step(s, inputs):
         x, v = inputs
         xp = project(x)
         if reset_after:
-            hp = s @ wh
-            r = jax.nn.sigmoid(xp[:, :n] + hp[:, :n])
-            z = jax.nn.sigmoid(xp[:, n:2 * n] + hp[:, n:2 * n])
-            hn = hp[:, 2 * n:] + params["bh"]
-            cand = jnp.tanh(xp[:, 2 * n:] + r * hn)
+            hp = wh_t @ s
+            r = jax.nn.sigmoid(xp[:n] + hp[:n])
+            z = jax.nn.sigmoid(xp[n:2 * n] + hp[n:2 * n])
+            hn = hp[2 * n:] + bh
+            cand = jnp.tanh(xp[2 * n:] + r * hn)
         else:
-            rz = jax.nn.sigmoid(xp[:, :2 * n] + s @ wh[:, :2 * n])
-            r, z = rz[:, :n], rz[:, n:]
+            rz = jax.nn.sigmoid(xp[:2 * n] + wh_t[:2 * n] @ s)
+            r, z = rz[:n], rz[n:]
             hn = r * s  # what the candidate's recurrent matmul reads
-            cand = jnp.tanh(xp[:, 2 * n:] + hn @ wh[:, 2 * n:])
+            cand = jnp.tanh(xp[2 * n:] + wh_t[2 * n:] @ hn)
         s_new = z * s + (1 - z) * cand
-        v = v[:, None]
+        v = v[None, :]
         y = jnp.where(v, s_new, jnp.zeros_like(s_new))
-        return jnp.where(v, s_new, s), (y, (r, z, cand, hn, s) if keep else None)
+        return jnp.where(v, s_new, s), (y, (r, z, cand, hn) if keep else None)
 
-    s, (ys, saved) = jax.lax.scan(step, h0, (xs, valid), unroll=unroll)
-    return ys, s, saved
+    s, (ys, saved) = jax.lax.scan(step, h0.T, (inputs, valid), unroll=unroll)
+    return _swap(ys), s.T, saved
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4, 5, 6))
@@ -163,45 +177,44 @@ def gru_scan(params: Params, h0: Array, xs: Array, valid: Array, unroll: int = 1
 
 def _gru_fwd(params, h0, xs, valid, unroll, hoist, reset_after):
     ys, s, saved = _gru_forward(params, h0, xs, valid, unroll, hoist, reset_after, keep=True)
-    return (ys, s), (params, xs, valid, saved)
+    return (ys, s), (params, h0, xs, valid, ys, saved)
 
 
 def _gru_bwd(unroll, hoist, reset_after, residuals, cotangents):
-    params, xs, valid, saved = residuals
+    params, h0, xs, valid, ys, saved = residuals
     dys, ds_last = cotangents
-    wh = params["wh"]
+    wh = params["wh"]  # [h, 3h]
     n = wh.shape[0]
-    wh_t, wrz_t, wn_t = wh.T, wh[:, :2 * n].T, wh[:, 2 * n:].T
+    s_prev = jnp.concatenate([h0.T[None], _swap(ys)[:-1]])  # [t, h, b]; valid steps form a prefix
 
     def step(ds_next, inputs):
-        dy, v, (r, z, cand, hn, s_prev) = inputs
-        v = v[:, None]
+        dy, v, (r, z, cand, hn), sp = inputs
+        v = v[None, :]
         ds = dy + ds_next
         da_n = ds * (1 - z) * (1 - cand * cand)
-        da_z = ds * (s_prev - cand) * z * (1 - z)
+        da_z = ds * (sp - cand) * z * (1 - z)
         if reset_after:
             da_r = da_n * hn * r * (1 - r)
             d_hn = da_n * r  # gradient of s W_n + b_h
-            ds_prev = ds * z + jnp.concatenate([da_r, da_z, d_hn], -1) @ wh_t
+            ds_prev = ds * z + wh @ jnp.concatenate([da_r, da_z, d_hn], 0)
         else:
-            d_rs = da_n @ wn_t
-            da_r = d_rs * s_prev * r * (1 - r)
+            d_rs = wh[:, 2 * n:] @ da_n
+            da_r = d_rs * sp * r * (1 - r)
             d_hn = da_n  # gradient of the candidate's pre-activation: W_n's rows are r s
-            ds_prev = ds * z + d_rs * r + jnp.concatenate([da_r, da_z], -1) @ wrz_t
-        dxp = jnp.concatenate([da_r, da_z, da_n], -1)
+            ds_prev = ds * z + d_rs * r + wh[:, :2 * n] @ jnp.concatenate([da_r, da_z], 0)
+        dxp = jnp.concatenate([da_r, da_z, da_n], 0)
         zero = lambda a: jnp.where(v, a, jnp.zeros_like(a))  # noqa: E731
         return jnp.where(v, ds_prev, ds_next), (zero(dxp), zero(d_hn))
 
-    ds0, (dxps, dhns) = jax.lax.scan(step, ds_last, (dys, valid, saved), reverse=True, unroll=unroll)
-    r, _, _, hn, s_prev = saved
-    rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731  [t, b, k] -> [t·b, k]
-    grads = {"wx": rows(xs).T @ rows(dxps), "b": dxps.sum((0, 1))}
+    ds0, (dxps, dhns) = jax.lax.scan(step, ds_last.T, (_swap(dys), valid, saved, s_prev), reverse=True, unroll=unroll)
+    dxps, dhns, s_prev = _swap(dxps), _swap(dhns), _swap(s_prev)  # [t, b, k] rows for the matmuls
+    grads = {"wx": _rows(xs).T @ _rows(dxps), "b": dxps.sum((0, 1))}
     if reset_after:
-        grads["wh"] = rows(s_prev).T @ rows(jnp.concatenate([dxps[..., :2 * n], dhns], -1))
+        grads["wh"] = _rows(s_prev).T @ _rows(jnp.concatenate([dxps[..., :2 * n], dhns], -1))
         grads["bh"] = dhns.sum((0, 1))
     else:
-        grads["wh"] = jnp.concatenate([rows(s_prev).T @ rows(dxps[..., :2 * n]), rows(hn).T @ rows(dhns)], -1)
-    return grads, ds0, dxps @ params["wx"].T, None
+        grads["wh"] = jnp.concatenate([_rows(s_prev).T @ _rows(dxps[..., :2 * n]), _rows(_swap(saved[3])).T @ _rows(dhns)], -1)
+    return grads, ds0.T, dxps @ params["wx"].T, None
 
 
 gru_scan.defvjp(_gru_fwd, _gru_bwd)

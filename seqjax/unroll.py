@@ -124,8 +124,7 @@ def unroll(
       key: PRNG key for stochastic cells (dropout masks); None means deterministic.
       scan_unroll: ``lax.scan``'s unroll factor (speed only; results are identical).
       hoist: compute the input projections of all steps before the scan (see
-        ``ScanOptions``); None picks by measurement: always off the CPU, and on the
-        CPU only for batches under 16.
+        ``ScanOptions``); None picks by measurement: on off the CPU, off on the CPU.
       remat: recompute each step in the backward pass rather than store its
         intermediates (``jax.checkpoint``): less memory for long sequences, same gradients.
       fused: use a cell's hand-written backward pass where it has one (LSTM, GRU;
@@ -146,7 +145,7 @@ def unroll(
     xs, lengths, initial_state, batched = _prepare(cell, params, xs, lengths, initial_state, key)
     params = cast_params(params, xs.dtype)
     if hoist is None:
-        hoist = jax.default_backend() != "cpu" or xs.shape[0] < 16
+        hoist = jax.default_backend() != "cpu"
     options = ScanOptions(hoist=hoist, unroll=scan_unroll, remat=remat, fused=fused)
     ys, state = run(cell, params, initial_state, jnp.swapaxes(xs, 0, 1), lengths, reverse=reverse, options=options)
     return _finish(jnp.swapaxes(ys, 0, 1), state, batched)
