@@ -50,9 +50,8 @@ class ScanOptions:
             gate activation, trading one extra forward computation for memory on long
             sequences. Gradients are unchanged.
     fused:  use the cell's hand-written backward pass when it has one (``seqjax.fused``:
-            LSTM and GRU with tanh, which compute the weight gradients as one matmul after
-            the loop instead of one thin matmul per step; MinGRU/MinLSTM in sequential
-            mode, which compute their gates inside the loop). Same numbers, faster.
+            LSTM and GRU with tanh), which computes the weight gradients as one matmul after
+            the loop instead of one thin matmul per step. Same numbers, faster.
             (``remat`` takes precedence: it needs autodiff's backward.)
     """
 

@@ -10,9 +10,7 @@ import seqjax
 from tests.conftest import assert_close
 
 FUSED = {"lstm": lambda d, h: seqjax.LSTM(d, h), "gru": lambda d, h: seqjax.GRU(d, h, reset_after=True),
-         "gru_reset_before": lambda d, h: seqjax.GRU(d, h),
-         "min_gru_sequential": lambda d, h: seqjax.MinGRU(d, h, mode="sequential"),
-         "min_lstm_sequential": lambda d, h: seqjax.MinLSTM(d, h, mode="sequential")}
+         "gru_reset_before": lambda d, h: seqjax.GRU(d, h)}
 
 
 def loss(cell, fused, hoist, lengths, dtype=jnp.float32):

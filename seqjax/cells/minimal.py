@@ -12,7 +12,6 @@ import jax
 import jax.numpy as jnp
 
 from seqjax.cell import Cell, RNNState, ScanOptions, check_positive, frozen, uniform_init
-from seqjax.fused import linear_recurrence_scan, valid_steps
 from seqjax.scan import SCAN_MODES, linear_scan
 from seqjax.types import Array, DType, Params, PRNGKey, State
 
@@ -50,9 +49,6 @@ class _LinearRecurrence(Cell):
         return RNNState(h), h
 
     def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = ScanOptions()) -> tuple[Array, State]:
-        if self.mode == "sequential" and options.fused and not options.remat:  # coefficients computed inside the loop
-            ys, h = linear_recurrence_scan(self.coefficients, self.project(params, xs), state.h, valid_steps(xs, lengths), options.unroll)
-            return ys, RNNState(h)
         a, b = self.coefficients(self.project(params, xs))  # [t, b, h] each
         if lengths is not None:  # padding steps become the identity h -> 1*h + 0
             valid = (jnp.arange(xs.shape[0])[:, None] < lengths[None, :])[..., None]
@@ -72,8 +68,9 @@ class MinGRU(_LinearRecurrence):
 
     ``1 − σ(k)`` is computed as ``σ(−k)``, which keeps precision when ``z_t → 1``.
     ``mode`` picks the sequence algorithm: "associative" (parallel, O(log t) depth) or
-    "sequential" (one pass with the gates computed inside the loop and a hand-written
-    backward pass, ``seqjax.fused``; the faster of the two on a CPU, BENCHMARKS.md).
+    "sequential" (the faster of the two on a 2-core CPU, BENCHMARKS.md). Computing the
+    gates inside the sequential loop with a hand-written backward pass was tried and
+    measured slower (22.7 vs 13.2 ms at T = 512): per-step work on [b, h] is too small.
     State: ``RNNState(h)``.
     """
 
