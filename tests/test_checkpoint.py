@@ -49,6 +49,14 @@ def test_save_every_keep_last_and_restore_latest_or_chosen(tmp_path, key):
         checkpoints.restore(state, step=7)
 
 
+def test_a_checkpoint_of_another_model_size_is_a_clear_error_not_corruption(tmp_path, key):
+    train.Checkpointer(tmp_path, every=1).save(at_step(make_state(key), 1))
+    bigger = make_state(key)._replace(params={"w": jnp.zeros((5, 2)), "b": jnp.arange(2.0)})
+    with pytest.raises(train.CheckpointError, match="different parameter or state shapes"):
+        train.Checkpointer(tmp_path, every=1).restore(bigger)
+    assert (tmp_path / "1").is_dir() and not list(tmp_path.glob("corrupt-*"))  # nothing moved
+
+
 def _corrupt(folder: pathlib.Path) -> None:
     for file in folder.rglob("*"):
         if file.is_file() and file.parent.name == "meta":

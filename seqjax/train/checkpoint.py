@@ -46,6 +46,13 @@ def _from_arrays(tree, like):
     return jax.tree_util.tree_map(lambda x, l: jax.random.wrap_key_data(x, impl=jax.random.key_impl(l)) if _is_key(l) else x, tree, like)
 
 
+def signature(tree) -> str:
+    """The tree's structure, shapes and dtypes (not values): what a restore target must match."""
+    leaves, treedef = jax.tree_util.tree_flatten(_to_arrays(tree))
+    text = str(treedef) + "".join(f"{np.dtype(x.dtype)}{tuple(np.shape(x))}" for x in leaves)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def checksum(tree) -> str:
     """sha256 over the dtype, shape and bytes of every leaf, in tree order."""
     digest = hashlib.sha256()
@@ -79,7 +86,7 @@ class Checkpointer:
         step = int(state.step)
         if (not force and step % self.every) or step in self._manager.all_steps():
             return False
-        meta = {**(meta or {}), "step": step, "checksum": checksum(state)}
+        meta = {**(meta or {}), "step": step, "checksum": checksum(state), "signature": signature(state)}
         args = ocp.args.Composite(state=ocp.args.StandardSave(_to_arrays(state)), meta=ocp.args.JsonSave(meta))
         self._manager.save(step, args=args, force=True)
         self._manager.wait_until_finished()
@@ -98,6 +105,7 @@ class Checkpointer:
             steps = [step]
         target = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, _to_arrays(like))
         for s in reversed(steps):
+            self._check_signature(s, like)
             try:
                 restored = self._manager.restore(
                     s, args=ocp.args.Composite(state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
@@ -112,6 +120,18 @@ class Checkpointer:
             raise CheckpointError(f"no readable checkpoint in {self.directory}: every step failed (see the warnings above); "
                                   "the unreadable ones were moved to corrupt-<step>")
         return None
+
+    def _check_signature(self, step: int, like) -> None:
+        """A readable checkpoint of a differently shaped run is not corrupt: say so, touch nothing."""
+        try:
+            meta = self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        except Exception:  # noqa: BLE001 - unreadable: the full restore reports and quarantines it
+            return
+        if meta.get("signature") not in (None, signature(like)):
+            raise CheckpointError(
+                f"checkpoint {self.directory / str(step)} was saved by a run with different parameter or state "
+                "shapes (another model size, batch or optimizer?); resume with the same config, or use another "
+                "run directory")
 
     def _quarantine(self, step: int, error: Exception, explicit: bool) -> None:
         folder = self.directory / str(step)
