@@ -123,6 +123,8 @@ def test_non_finite_update_is_not_applied_and_fit_names_the_step(key, tmp_path):
     with pytest.raises(train.NonFiniteError, match=r"at step 4 .*last good checkpoint is .*/checkpoints/2"):
         train.fit(state, step, batches, steps=10, run=run, log_every=1)
     assert run.checkpoints.steps() == [2]
+    with pytest.raises(ValueError, match="log_every must be >= 1"):
+        train.fit(state, step, batches, steps=10, log_every=0)
     restored, meta = run.checkpoints.restore(state)
     assert int(restored.step) == 2 and meta["data"] == {"epoch": 0, "index": 2}
 

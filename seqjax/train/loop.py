@@ -49,11 +49,14 @@ def fit(state, train_step: Callable, batches, *, steps: int, run: Run | None = N
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
+    if log_every < 1 or eval_every < 0:
+        raise ValueError(f"log_every must be >= 1 and eval_every >= 0 (0: only at the end), got {log_every} and {eval_every}")
     if run is not None:
         restored = run.checkpoints.restore(state)
         if restored is not None:
             state, saved = restored
-            batches.restore(saved["data"])
+            if "data" in saved:  # a checkpoint written by Checkpointer.save without a data position
+                batches.restore(saved["data"])
             run.truncate_metrics(int(state.step))
             print(f"resumed from {run.checkpoints.directory}/{int(state.step)}", flush=True)
     step = int(state.step)
