@@ -86,7 +86,7 @@ def init_params(cell, vocab_size: int, config: Config, key):
 
 def logits_and_state(cell, params, inputs, state, remat=False):
     ys, state = seqjax.unroll(cell, params["cell"], params["embed"][inputs], initial_state=state, remat=remat)
-    return ys @ params["out"]["w"] + params["out"]["b"], state
+    return seqjax.dense(ys, params["out"]["w"], params["out"]["b"]), state
 
 
 def make_loss(cell, config: Config):

@@ -5,6 +5,7 @@ The table of contents, by lecture idea:
   cells        Elman, Jordan (simple RNNs), GRU (reset-before and reset-after), LSTM,
                PrototypeLSTM, PeepholeLSTM, MinGRU, MinLSTM (parallel scan), Hopfield
   sequences    unroll (one lax.scan), loop_unroll (the plain loop), linear_scan
+  layers       dense (x @ w + b over any leading axes, as one 2-D matmul)
   wrappers     Stack (deep, residual), Bidirectional, VariationalDropout
   interop      from_torch, torch_final_state
   diagnostics  gradient_norms_through_time (vanishing / exploding gradients)
@@ -12,7 +13,7 @@ The table of contents, by lecture idea:
   train        seqjax.train: TrainState, make_train_step, cross_entropy, Checkpointer, Run, fit, DataParallel
 """
 
-from seqjax.cell import Cell as Cell, LSTMState as LSTMState, RNNState as RNNState, ScanOptions as ScanOptions
+from seqjax.cell import Cell as Cell, LSTMState as LSTMState, RNNState as RNNState, ScanOptions as ScanOptions, dense as dense
 from seqjax.cells.elman import Elman as Elman, Jordan as Jordan
 from seqjax.cells.gru import GRU as GRU
 from seqjax.cells.hopfield import Hopfield as Hopfield, Recall as Recall

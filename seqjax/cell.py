@@ -36,6 +36,19 @@ import jax.numpy as jnp
 from seqjax.types import Array, DType, Params, PRNGKey, State
 
 
+def dense(x: Array, w: Array, b: Array | None = None) -> Array:
+    """``x @ w + b`` for ``x [..., in]``, ``w [in, out]``: every leading axis is a batch axis.
+
+    The leading axes are flattened into one, so XLA sees a single 2-D matmul. Its gradient
+    ``dw = xᵀ dy`` is then one plain matmul too; with a 3-D ``x`` XLA contracts over two axes,
+    which measured 1.2-1.9x slower on the CPU (training-step gradients of ``[b, t, d] @ [d, n]``).
+    """
+    y = x.reshape(-1, x.shape[-1]) @ w
+    if b is not None:
+        y = y + b
+    return y.reshape(*x.shape[:-1], w.shape[-1])
+
+
 @dataclasses.dataclass(frozen=True)
 class ScanOptions:
     """How ``Cell.scan`` computes (speed only: every choice gives the same numbers).

@@ -18,9 +18,10 @@ CELLS = {
     "lstm": (seqjax.LSTM(D, H), ref.lstm_step),
     "prototype_lstm": (seqjax.PrototypeLSTM(D, H), ref.prototype_lstm_step),
     "peephole_lstm": (seqjax.PeepholeLSTM(D, H), ref.peephole_lstm_step),
-    "min_gru": (seqjax.MinGRU(D, H), ref.min_gru_step),
+    "min_gru": (seqjax.MinGRU(D, H, mode="associative"), ref.min_gru_step),
     "min_gru_sequential": (seqjax.MinGRU(D, H, mode="sequential"), ref.min_gru_step),
-    "min_lstm": (seqjax.MinLSTM(D, H), ref.min_lstm_step),
+    "min_lstm": (seqjax.MinLSTM(D, H, mode="associative"), ref.min_lstm_step),
+    "min_lstm_sequential": (seqjax.MinLSTM(D, H, mode="sequential"), ref.min_lstm_step),
     "hopfield": (seqjax.Hopfield(D), ref.hopfield_step),
 }
 
@@ -38,6 +39,7 @@ PARAM_SHAPES = {
     "min_gru": {"wx": (D, 2 * H), "b": (2 * H,)},
     "min_gru_sequential": {"wx": (D, 2 * H), "b": (2 * H,)},
     "min_lstm": {"wx": (D, 3 * H), "b": (3 * H,)},
+    "min_lstm_sequential": {"wx": (D, 3 * H), "b": (3 * H,)},
     "hopfield": {"w": (D, D), "b": (D,)},
 }
 

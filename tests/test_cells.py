@@ -175,3 +175,13 @@ def test_forget_bias_is_added_at_init(key):
     with_bias = seqjax.LSTM(D, H, forget_bias=1.0).init(key)["b"]
     without = seqjax.LSTM(D, H, forget_bias=0.0).init(key)["b"]
     np.testing.assert_allclose(with_bias - without, np.r_[np.zeros(H), np.ones(H), np.zeros(2 * H)], atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 5), (2, 3, 5), (2, 0, 5)])
+def test_dense_is_matmul_over_leading_axes(shape, key):
+    x = np.asarray(jax.random.normal(key, shape), np.float64)
+    w = np.asarray(jax.random.normal(jax.random.fold_in(key, 1), (5, 4)), np.float64)
+    b = np.arange(4.0)
+    assert_close(seqjax.dense(jnp.asarray(x, jnp.float32), jnp.asarray(w, jnp.float32), jnp.asarray(b, jnp.float32)), x @ w + b)
+    assert seqjax.dense(jnp.ones(shape), jnp.ones((5, 4))).shape == shape[:-1] + (4,)
+    check_grads(lambda x, w: seqjax.dense(x, w, jnp.asarray(b)), (jnp.asarray(x), jnp.asarray(w)), order=1, modes=["rev"])

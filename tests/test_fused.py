@@ -1,4 +1,5 @@
-"""The hand-written backward passes (``seqjax.fused``) against autodiff of the readable step."""
+"""The hand-written backward passes (``seqjax.fused``, ``seqjax.fused_linear``) against autodiff
+of the readable step."""
 
 import jax
 import jax.numpy as jnp
@@ -10,7 +11,9 @@ import seqjax
 from tests.conftest import assert_close
 
 FUSED = {"lstm": lambda d, h: seqjax.LSTM(d, h), "gru": lambda d, h: seqjax.GRU(d, h, reset_after=True),
-         "gru_reset_before": lambda d, h: seqjax.GRU(d, h)}
+         "gru_reset_before": lambda d, h: seqjax.GRU(d, h),
+         "min_gru": lambda d, h: seqjax.MinGRU(d, h, mode="sequential"),
+         "min_lstm": lambda d, h: seqjax.MinLSTM(d, h, mode="sequential")}
 
 
 def loss(cell, fused, hoist, lengths, dtype=jnp.float32):
@@ -67,3 +70,28 @@ def test_fused_in_a_deep_bidirectional_stack_and_bfloat16(name, key):
     grads16 = [jax.grad(lambda p: loss(cell, fused, None, lengths, jnp.bfloat16)(p, xs, None))(params) for fused in (True, False)]
     assert all(g.dtype == jnp.float32 for g in jax.tree_util.tree_leaves(grads16[0]))
     assert_close(grads16[0], grads16[1], "bfloat16")
+
+
+@pytest.mark.parametrize("name", ["min_gru", "min_lstm"])
+def test_fused_linear_over_many_chunks(name, key):
+    """t = 1000 at b = 3 is six chunks of 170 steps, the last one padded; lengths end in
+    different chunks, one sequence is empty."""
+    from seqjax.fused_linear import chunk_length
+
+    cell, params, xs, state = setup(name, key, b=3, t=1000, d=4, h=5)
+    assert chunk_length(1000, 3) < 1000 and 1000 % chunk_length(1000, 3)
+    lengths = jnp.array([1000, 300, 0])
+    fused = jax.value_and_grad(loss(cell, True, None, lengths), argnums=(0, 1, 2))(params, xs, state)
+    plain = jax.value_and_grad(loss(cell, False, None, lengths), argnums=(0, 1, 2))(params, xs, state)
+    assert_close(fused, plain)
+    ys, final = seqjax.unroll(cell, params, xs, lengths=lengths, initial_state=state)
+    assert float(jnp.max(jnp.abs(ys[1, 300:]))) == 0.0
+    assert_close(final.h[2], state.h[2])  # an empty sequence keeps its initial state
+
+
+def test_min_cells_auto_mode_is_sequential_on_cpu_and_equals_associative(key):
+    cell = seqjax.MinGRU(4, 5)
+    assert cell.mode == "auto" and cell.algorithm == ("sequential" if jax.default_backend() == "cpu" else "associative")
+    params = cell.init(key)
+    xs = jax.random.normal(key, (2, 9, 4))
+    assert_close(seqjax.unroll(cell, params, xs), seqjax.unroll(seqjax.MinGRU(4, 5, mode="associative"), params, xs))

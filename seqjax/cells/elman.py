@@ -12,7 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, RNNState, activation, check_positive, dense_params, frozen, uniform_init
+from seqjax.cell import Cell, RNNState, activation, check_positive, dense, dense_params, frozen, uniform_init
 from seqjax.types import Array, DType, Params, PRNGKey, State
 
 
@@ -59,7 +59,7 @@ class Elman(Cell):
         return params
 
     def project(self, params: Params, x: Array) -> Array:
-        return x @ params["wx"] + params["b"]
+        return dense(x, params["wx"], params["b"])
 
     def recur(self, params: Params, state: State, xp: Array) -> tuple[State, Array]:
         h = activation(self.activation)(xp + state.h @ params["wh"])
@@ -107,7 +107,7 @@ class Jordan(Cell):
         return RNNState(jnp.zeros(shape, dtype))
 
     def project(self, params: Params, x: Array) -> Array:
-        return x @ params["wx"] + params["b"]
+        return dense(x, params["wx"], params["b"])
 
     def recur(self, params: Params, state: State, xp: Array) -> tuple[State, Array]:
         h = activation(self.activation)(xp + state.h @ params["wh"])

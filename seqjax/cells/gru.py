@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, RNNState, ScanOptions, activation, check_positive, dense_params, frozen, uniform_init
+from seqjax.cell import Cell, RNNState, ScanOptions, activation, check_positive, dense, dense_params, frozen, uniform_init
 from seqjax.fused import gru_scan, valid_steps
 from seqjax.types import Array, DType, Params, PRNGKey, State
 
@@ -50,7 +50,7 @@ class GRU(Cell):
         return params
 
     def project(self, params: Params, x: Array) -> Array:
-        return x @ params["wx"] + params["b"]  # [..., 3h]: the x-parts of r, z and the candidate
+        return dense(x, params["wx"], params["b"])  # [..., 3h]: the x-parts of r, z and the candidate
 
     def recur(self, params: Params, state: State, xp: Array) -> tuple[State, Array]:
         s, wh, n = state.h, params["wh"], self.hidden_size

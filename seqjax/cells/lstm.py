@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, LSTMState, RNNState, ScanOptions, activation, check_positive, dense_params, frozen, uniform_init
+from seqjax.cell import Cell, LSTMState, RNNState, ScanOptions, activation, check_positive, dense, dense_params, frozen, uniform_init
 from seqjax.fused import lstm_scan, valid_steps
 from seqjax.types import Array, DType, Params, PRNGKey, State
 
@@ -54,7 +54,7 @@ class LSTM(Cell):
         return LSTMState(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype))
 
     def project(self, params: Params, x: Array) -> Array:
-        return x @ params["wx"] + params["b"]
+        return dense(x, params["wx"], params["b"])
 
     def recur(self, params: Params, state: State, xp: Array) -> tuple[State, Array]:
         phi = activation(self.activation)
@@ -100,7 +100,7 @@ class PrototypeLSTM(Cell):
         return _lstm_params(self, key, 4, forget_block=1)
 
     def project(self, params: Params, x: Array) -> Array:
-        return x @ params["wx"] + params["b"]
+        return dense(x, params["wx"], params["b"])
 
     def recur(self, params: Params, state: State, xp: Array) -> tuple[State, Array]:
         s, wh, n = state.h, params["wh"], self.hidden_size
