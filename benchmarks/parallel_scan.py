@@ -6,7 +6,10 @@
 A training step is forward, backward and an Adam update of one layer on ``[batch, T, input]``
 inputs. Memory is XLA's own accounting of the compiled training step (``memory_analysis``:
 temporaries plus arguments and outputs), so it is exact for the program, not a process RSS.
-``speedup vs GRU`` is the GRU's median time divided by this row's.
+``speedup vs GRU`` is the GRU's median time divided by this row's. Rows: ``min_*`` use the
+associative scan; ``*_sequential`` the chunked path with its hand-written backward pass
+(``seqjax.fused_linear``, the CPU default); ``*_sequential_unfused`` a plain ``lax.scan``
+differentiated by autodiff.
 """
 
 from __future__ import annotations
@@ -22,19 +25,21 @@ import seqjax
 from benchmarks.common import format_table, median_seconds, write_json
 from seqjax.config import parse_config
 
-CELLS = {
-    "gru": lambda d, h: seqjax.GRU(d, h, reset_after=True),
-    "lstm": lambda d, h: seqjax.LSTM(d, h),
-    "min_gru": lambda d, h: seqjax.MinGRU(d, h),
-    "min_lstm": lambda d, h: seqjax.MinLSTM(d, h),
-    "min_gru_sequential": lambda d, h: seqjax.MinGRU(d, h, mode="sequential"),
+CELLS = {  # name: (cell, unroll's fused flag)
+    "gru": (lambda d, h: seqjax.GRU(d, h, reset_after=True), True),
+    "lstm": (lambda d, h: seqjax.LSTM(d, h), True),
+    "min_gru": (lambda d, h: seqjax.MinGRU(d, h, mode="associative"), True),
+    "min_lstm": (lambda d, h: seqjax.MinLSTM(d, h, mode="associative"), True),
+    "min_gru_sequential": (lambda d, h: seqjax.MinGRU(d, h, mode="sequential"), True),
+    "min_lstm_sequential": (lambda d, h: seqjax.MinLSTM(d, h, mode="sequential"), True),
+    "min_gru_sequential_unfused": (lambda d, h: seqjax.MinGRU(d, h, mode="sequential"), False),
 }
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
     lengths: tuple[int, ...] = (512, 4096, 16384)
-    cells: tuple[str, ...] = ("gru", "lstm", "min_gru", "min_lstm", "min_gru_sequential")
+    cells: tuple[str, ...] = tuple(CELLS)
     batch: int = 4
     input: int = 64
     hidden: int = 256
@@ -43,11 +48,11 @@ class Config:
     out: str = "benchmarks/results/parallel_scan.json"
 
 
-def train_step_fn(cell):
+def train_step_fn(cell, fused):
     optimizer = optax.adam(1e-3)
 
     def train_step(params, opt_state, xs):
-        loss, grads = jax.value_and_grad(lambda p: jnp.mean(seqjax.unroll(cell, p, xs)[0] ** 2))(params)
+        loss, grads = jax.value_and_grad(lambda p: jnp.mean(seqjax.unroll(cell, p, xs, fused=fused)[0] ** 2))(params)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 
@@ -60,9 +65,10 @@ def main(config: Config) -> list[dict]:
         xs = jnp.asarray(np.random.default_rng(0).normal(size=(config.batch, t, config.input)).astype(np.float32))
         base = None
         for name in config.cells:
-            cell = CELLS[name](config.input, config.hidden)
+            make_cell, fused = CELLS[name]
+            cell = make_cell(config.input, config.hidden)
             params = cell.init(jax.random.key(0))
-            optimizer, step = train_step_fn(cell)
+            optimizer, step = train_step_fn(cell, fused)
             state = {"params": params, "opt": optimizer.init(params)}
             memory = step.lower(state["params"], state["opt"], xs).compile().memory_analysis()
 
