@@ -1,4 +1,5 @@
-"""Timing, tables and JSON for the benchmarks: warm up, block until ready, report the median.
+"""Timing, tables and JSON for the benchmarks: warm up, block until ready, time the contenders
+round-robin, report the median.
 
 Follows nanoGPT's bench.py: time exactly what happens in the meat of the loop. The
 machine is noisy, so every benchmark runs the contenders side by side in one process
@@ -23,22 +24,28 @@ def block(tree):
     return jax.block_until_ready(tree)
 
 
-def median_seconds(run: Callable[[], object], *, reps: int, warmup: int = 2, budget_s: float | None = None) -> tuple[float, int]:
-    """Median wall time of ``run()`` over ``reps`` timed calls after ``warmup`` untimed ones.
+def interleaved_medians(runs: dict[str, Callable[[], object]], *, reps: int, warmup: int = 2,
+                        budget_s: float | None = None) -> dict[str, tuple[float, int]]:
+    """Median wall time of each contender, timed round-robin: every round calls each contender
+    once, so a slow spell of this shared machine hits all of them alike instead of whichever
+    happened to be running (their ratios are what the benchmarks report).
 
-    With ``budget_s``, stops early (after at least 2 timed calls) once the budget is spent,
-    so the largest shapes do not take minutes. Returns ``(median, timed calls)``."""
-    for _ in range(warmup):
-        block(run())
-    times: list[float] = []
+    ``budget_s`` is per contender: timing stops after the round in which the rounds' total
+    time passed ``budget_s`` times the number of contenders (at least 2 rounds). Returns
+    ``{name: (median seconds, timed calls)}``."""
+    for run in runs.values():
+        for _ in range(warmup):
+            block(run())
+    times: dict[str, list[float]] = {name: [] for name in runs}
     start_all = time.perf_counter()
-    while len(times) < reps:
-        start = time.perf_counter()
-        block(run())
-        times.append(time.perf_counter() - start)
-        if budget_s is not None and len(times) >= 2 and time.perf_counter() - start_all > budget_s:
+    for round_ in range(reps):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            block(run())
+            times[name].append(time.perf_counter() - start)
+        if budget_s is not None and round_ >= 1 and time.perf_counter() - start_all > budget_s * len(runs):
             break
-    return statistics.median(times), len(times)
+    return {name: (statistics.median(t), len(t)) for name, t in times.items()}
 
 
 def machine() -> dict:

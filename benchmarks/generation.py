@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import seqjax
-from benchmarks.common import format_table, median_seconds, write_json
+from benchmarks.common import format_table, interleaved_medians, write_json
 from seqjax.config import parse_config
 
 
@@ -108,14 +108,14 @@ def main(config: Config) -> list[dict]:
 
     same = bool(jnp.all(compiled(params, keys) == python_loop(step)()))
     floor, dispatch = bounds(config, params, state0, token0, keys)
-    rows = []
-    for name, run, reps in (("compiled lax.scan", lambda: compiled(params, keys), config.reps),
-                            ("Python loop, jitted step", python_loop(step), config.reps),
-                            ("Python loop, no jit", python_loop(sample_step), 2),
-                            ("bound: floor (compiled h @ W_h only)", floor, config.reps),
-                            ("bound: dispatch (Python loop, trivial jitted step)", dispatch, config.reps)):
-        seconds, n = median_seconds(run, reps=reps, warmup=1, budget_s=config.budget_s)
-        rows.append({"contender": name, "ms": 1e3 * seconds, "chars_per_s": config.chars / seconds, "reps": n})
+    runs = {"compiled lax.scan": lambda: compiled(params, keys),
+            "Python loop, jitted step": python_loop(step),
+            "Python loop, no jit": python_loop(sample_step),
+            "bound: floor (compiled h @ W_h only)": floor,
+            "bound: dispatch (Python loop, trivial jitted step)": dispatch}
+    timings = interleaved_medians(runs, reps=config.reps, warmup=1, budget_s=config.budget_s)
+    rows = [{"contender": name, "ms": 1e3 * seconds, "chars_per_s": config.chars / seconds, "reps": n}
+            for name, (seconds, n) in timings.items()]
     for row in rows:
         row["slowdown_vs_compiled"] = row["ms"] / rows[0]["ms"]
         print(row, flush=True)

@@ -22,7 +22,7 @@ import numpy as np
 import optax
 
 import seqjax
-from benchmarks.common import format_table, median_seconds, write_json
+from benchmarks.common import format_table, interleaved_medians, write_json
 from seqjax.config import parse_config
 
 CELLS = {  # name: (cell, unroll's fused flag)
@@ -63,25 +63,27 @@ def main(config: Config) -> list[dict]:
     rows = []
     for t in config.lengths:
         xs = jnp.asarray(np.random.default_rng(0).normal(size=(config.batch, t, config.input)).astype(np.float32))
-        base = None
+        runs, memory = {}, {}
         for name in config.cells:
             make_cell, fused = CELLS[name]
             cell = make_cell(config.input, config.hidden)
             params = cell.init(jax.random.key(0))
             optimizer, step = train_step_fn(cell, fused)
             state = {"params": params, "opt": optimizer.init(params)}
-            memory = step.lower(state["params"], state["opt"], xs).compile().memory_analysis()
+            analysis = step.lower(state["params"], state["opt"], xs).compile().memory_analysis()
+            memory[name] = None if analysis is None else (analysis.temp_size_in_bytes + analysis.argument_size_in_bytes
+                                                          + analysis.output_size_in_bytes) / 2**20
 
-            def run():
+            def run(step=step, state=state):
                 state["params"], state["opt"], loss = step(state["params"], state["opt"], xs)
                 return loss
 
-            seconds, reps = median_seconds(run, reps=config.reps, budget_s=config.budget_s)
+            runs[name] = run
+        timings = interleaved_medians(runs, reps=config.reps, budget_s=config.budget_s)
+        base = timings["gru"][0] if "gru" in timings else None
+        for name, (seconds, reps) in timings.items():
             row = {"T": t, "cell": name, "ms": 1e3 * seconds, "tokens_per_s": config.batch * t / seconds, "reps": reps,
-                   "memory_mb": None if memory is None else (memory.temp_size_in_bytes + memory.argument_size_in_bytes
-                                                             + memory.output_size_in_bytes) / 2**20}
-            base = row["ms"] if name == "gru" else base
-            row["speedup_vs_gru"] = None if base is None else base / row["ms"]
+                   "memory_mb": memory[name], "speedup_vs_gru": None if base is None else base / seconds}
             print(row, flush=True)
             rows.append(row)
     print()

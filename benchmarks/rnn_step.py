@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from benchmarks.common import format_table, median_seconds, write_json
+from benchmarks.common import format_table, interleaved_medians, write_json
 from benchmarks.peers import BUILDERS, PEERS, MissingPeer
 from seqjax.config import parse_config
 
@@ -42,14 +42,15 @@ def main(config: Config) -> list[dict]:
             for shape in config.shapes:
                 b, t, d, h = (int(v) for v in shape.split("x"))
                 row = {"mode": mode, "cell": kind, "shape": shape}
+                runs = {}
                 for peer in config.peers:
                     try:
-                        run = BUILDERS[peer](kind, mode, b, t, d, h)
-                        seconds, reps = median_seconds(run, reps=config.reps, budget_s=config.budget_s)
+                        runs[peer] = BUILDERS[peer](kind, mode, b, t, d, h)
                     except MissingPeer as error:
                         print(f"  {peer}: missing ({error})")
                         row[f"{peer}_ms"] = None
-                        continue
+                timings = interleaved_medians(runs, reps=config.reps, budget_s=config.budget_s)
+                for peer, (seconds, reps) in timings.items():
                     row[f"{peer}_ms"] = 1e3 * seconds
                     row[f"{peer}_gflops"] = flops(kind, mode, b, t, d, h) / seconds / 1e9
                     row[f"{peer}_reps"] = reps

@@ -1,6 +1,7 @@
 """Benchmarks run end to end on tiny sizes (no timing assertions: only that they run and report honestly)."""
 
 import json
+import time
 
 import jax
 import pytest
@@ -44,6 +45,17 @@ def test_parallel_scan_and_generation_tiny(tmp_path):
     result = json.loads((tmp_path / "g.json").read_text())
     assert result["same_characters"] is True and result["best_possible_speedup"] > 1
     assert len(rows) == 5
+
+
+def test_interleaved_medians_time_the_contenders_round_robin():
+    calls = []
+    runs = {name: (lambda name=name: calls.append(name)) for name in ("a", "b", "c")}
+    timings = common.interleaved_medians(runs, reps=3, warmup=1)
+    assert calls == ["a", "b", "c"] + ["a", "b", "c"] * 3  # one warm-up each, then rounds
+    assert set(timings) == {"a", "b", "c"} and all(n == 3 and s >= 0 for s, n in timings.values())
+    calls.clear()
+    slow = {"a": lambda: time.sleep(0.02), "b": lambda: None}
+    assert {n for _, n in common.interleaved_medians(slow, reps=50, warmup=0, budget_s=0.01).values()} == {2}
 
 
 def test_format_table():
