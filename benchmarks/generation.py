@@ -58,7 +58,8 @@ def make_model(config: Config):
     p = params["cell"]
     one_hot = cell.step(p, cell.initial_state(1), x)
     lookup = cell.recur(p, cell.initial_state(1), p["wx"][jnp.array([3])] + p["b"])
-    assert all(np.allclose(a, b, atol=1e-5) for a, b in zip(jax.tree.leaves(one_hot), jax.tree.leaves(lookup)))
+    if not all(np.allclose(a, b, atol=1e-5) for a, b in zip(jax.tree.leaves(one_hot), jax.tree.leaves(lookup))):
+        raise AssertionError("generation: the row lookup W_x[token] does not reproduce cell.step on one_hot(token)")
     return cell, params, sample_step
 
 
