@@ -18,6 +18,8 @@ from typing import Callable
 
 import jax
 
+from seqjax import host_memory
+from seqjax.config import parse_config
 
 def block(tree):
     """Waits for JAX arrays (and is a no-op for torch tensors, whose CPU ops are synchronous)."""
@@ -48,9 +50,18 @@ def interleaved_medians(runs: dict[str, Callable[[], object]], *, reps: int, war
     return {name: (statistics.median(t), len(t)) for name, t in times.items()}
 
 
+def run_main(main: Callable, config, description: str):
+    """A benchmark's command line: keep freed host memory (``seqjax.host_memory``; process-wide,
+    so every contender gets it alike; ``SEQJAX_KEEP_FREED_MEMORY=0`` turns it off), then parse
+    the ``--field=value`` overrides and run."""
+    host_memory.apply_default()
+    return main(parse_config(config, description=description))
+
+
 def machine() -> dict:
     info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpus": os.cpu_count(), "jax": jax.__version__, "jax_devices": [str(d) for d in jax.devices()]}
+            "cpus": os.cpu_count(), "jax": jax.__version__, "jax_devices": [str(d) for d in jax.devices()],
+            "keep_freed_memory": host_memory.in_effect()}
     try:
         with open("/proc/cpuinfo") as f:
             names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]

@@ -27,9 +27,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import seqjax
-from benchmarks.common import format_table, write_json
+from benchmarks.common import format_table, run_main, write_json
 from seqjax import data, train
-from seqjax.config import parse_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,4 +115,4 @@ def table(rows: list[dict]) -> str:
 
 
 if __name__ == "__main__":
-    main(parse_config(Config(), description=__doc__))
+    run_main(main, Config(), __doc__)

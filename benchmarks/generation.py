@@ -29,8 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import seqjax
-from benchmarks.common import format_table, interleaved_medians, write_json
-from seqjax.config import parse_config
+from benchmarks.common import format_table, interleaved_medians, run_main, write_json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,4 +133,4 @@ def table(rows: list[dict]) -> str:
 
 
 if __name__ == "__main__":
-    main(parse_config(Config(), description=__doc__))
+    run_main(main, Config(), __doc__)

@@ -10,6 +10,11 @@ temporaries plus arguments and outputs), so it is exact for the program, not a p
 associative scan; ``*_sequential`` the chunked path with its hand-written backward pass
 (``seqjax.fused_linear``, the CPU default); ``*_sequential_unfused`` a plain ``lax.scan``
 differentiated by autodiff.
+
+``page faults/step`` counts the pages a warm step maps afresh (median of 3 calls). The command
+line keeps freed host memory for reuse (``seqjax.host_memory``), so it is near 0; with
+``SEQJAX_KEEP_FREED_MEMORY=0`` (glibc's default malloc) it is about one per 4 KiB of the
+step's large buffers, and the kernel's zero-filling of those pages shows in the step time.
 """
 
 from __future__ import annotations
@@ -22,8 +27,8 @@ import numpy as np
 import optax
 
 import seqjax
-from benchmarks.common import format_table, interleaved_medians, write_json
-from seqjax.config import parse_config
+from seqjax import host_memory
+from benchmarks.common import format_table, interleaved_medians, run_main, write_json
 
 CELLS = {  # name: (cell, unroll's fused flag)
     "gru": (lambda d, h: seqjax.GRU(d, h, reset_after=True), True),
@@ -59,6 +64,17 @@ def train_step_fn(cell, fused):
     return optimizer, jax.jit(train_step)
 
 
+def faults_per_step(run, steps: int = 3) -> float:
+    """Page faults per call, median of ``steps`` calls after the timing (so the step is warm):
+    pages the step had to map afresh (``seqjax.host_memory``)."""
+    counts = []
+    for _ in range(steps):
+        before = host_memory.page_faults()
+        jax.block_until_ready(run())
+        counts.append(host_memory.page_faults() - before)
+    return float(np.median(counts))
+
+
 def main(config: Config) -> list[dict]:
     rows = []
     for t in config.lengths:
@@ -83,7 +99,8 @@ def main(config: Config) -> list[dict]:
         base = timings["gru"][0] if "gru" in timings else None
         for name, (seconds, reps) in timings.items():
             row = {"T": t, "cell": name, "ms": 1e3 * seconds, "tokens_per_s": config.batch * t / seconds, "reps": reps,
-                   "memory_mb": memory[name], "speedup_vs_gru": None if base is None else base / seconds}
+                   "memory_mb": memory[name], "page_faults": faults_per_step(runs[name]),
+                   "speedup_vs_gru": None if base is None else base / seconds}
             print(row, flush=True)
             rows.append(row)
     print()
@@ -95,8 +112,9 @@ def main(config: Config) -> list[dict]:
 def table(rows: list[dict]) -> str:
     return format_table(rows, [("T", "T", ""), ("cell", "cell", ""), ("ms", "train step ms", ".1f"),
                                ("tokens_per_s", "tokens/s", ",.0f"), ("memory_mb", "XLA memory MiB", ".1f"),
+                               ("page_faults", "page faults/step", ",.0f"),
                                ("speedup_vs_gru", "speedup vs GRU", ".2f")])
 
 
 if __name__ == "__main__":
-    main(parse_config(Config(), description=__doc__))
+    run_main(main, Config(), __doc__)

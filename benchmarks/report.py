@@ -11,7 +11,7 @@ import json
 import pathlib
 
 from benchmarks import compile_counts, generation, parallel_scan, rnn_step
-from seqjax.config import parse_config
+from benchmarks.common import run_main
 
 RESULTS = pathlib.Path("benchmarks/results")
 SUITES = {
@@ -54,4 +54,4 @@ def main(config: Config) -> None:
 
 
 if __name__ == "__main__":
-    main(parse_config(Config(), description=__doc__))
+    run_main(main, Config(), __doc__)

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from benchmarks.common import format_table, interleaved_medians, write_json
+from benchmarks.common import format_table, interleaved_medians, run_main, write_json
 from benchmarks.peers import BUILDERS, PEERS, MissingPeer
-from seqjax.config import parse_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,4 +74,4 @@ def table(rows: list[dict], peers) -> str:
 
 
 if __name__ == "__main__":
-    main(parse_config(Config(), description=__doc__))
+    run_main(main, Config(), __doc__)
