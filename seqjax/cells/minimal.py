@@ -84,10 +84,9 @@ class MinGRU(_LinearRecurrence):
     ``1 − σ(k)`` is computed as ``σ(−k)``, which keeps precision when ``z_t → 1``.
     ``mode`` picks the sequence algorithm: "associative" (parallel, O(log t) depth),
     "sequential" (with ``fused``, the chunked path of ``seqjax.fused_linear``; training
-    step at T = 4096 on a 2-core CPU: 2.1x faster than "associative", 1.05-1.5x faster
-    than the plain sequential scan across runs, with less than half its memory,
-    BENCHMARKS.md) or "auto" (the default: sequential on the CPU, associative on
-    accelerators). State: ``RNNState(h)``.
+    step at T = 4096 on a 2-core CPU: 2.0x faster than "associative" and 1.04x the plain
+    sequential scan, with about a third of its memory, BENCHMARKS.md) or "auto" (the default:
+    sequential on the CPU, associative on accelerators). State: ``RNNState(h)``.
     """
 
     _blocks = 2
