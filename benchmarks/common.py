@@ -21,6 +21,7 @@ import jax
 from seqjax import host_memory
 from seqjax.config import parse_config
 
+
 def block(tree):
     """Waits for JAX arrays (and is a no-op for torch tensors, whose CPU ops are synchronous)."""
     return jax.block_until_ready(tree)
