@@ -6,7 +6,7 @@ its mmap threshold (32 MiB at most), and every block over 64 MiB that one of XLA
 threads allocates in its own arena. The next call maps the memory again, and the kernel
 zero-fills each 4 KiB page on first touch. On the 2-core VM of BENCHMARKS.md a MinGRU
 training step at T = 4096 (about 70 MiB of XLA buffers) took 13,300 page faults and about 35 ms of
-system time in every 90 ms step, and a GRU step 50,000 faults and about 140 ms.
+system time in every 90 ms step, and a GRU step 50,000 faults and 140-170 ms.
 
 ``keep_freed_memory()`` tells glibc (through ``mallopt``) to serve large blocks from the heap,
 never to trim the heap's top, and to use one arena for all threads. After a few warm-up
