@@ -18,8 +18,10 @@ from typing import Callable
 
 import jax
 
+# A benchmark's command line is the experiments' one: it keeps freed host memory (process-wide, so
+# every contender gets it alike), parses the --field=value overrides and runs.
+from experiments import run_main as run_main
 from seqjax import host_memory
-from seqjax.config import parse_config
 
 
 def block(tree):
@@ -49,14 +51,6 @@ def interleaved_medians(runs: dict[str, Callable[[], object]], *, reps: int, war
         if budget_s is not None and round_ >= 1 and time.perf_counter() - start_all > budget_s * len(runs):
             break
     return {name: (statistics.median(t), len(t)) for name, t in times.items()}
-
-
-def run_main(main: Callable, config, description: str):
-    """A benchmark's command line: keep freed host memory (``seqjax.host_memory``; process-wide,
-    so every contender gets it alike; ``SEQJAX_KEEP_FREED_MEMORY=0`` turns it off), then parse
-    the ``--field=value`` overrides and run."""
-    host_memory.apply_default()
-    return main(parse_config(config, description=description))
 
 
 def machine() -> dict:

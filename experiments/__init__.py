@@ -16,7 +16,10 @@ def run_main(main, config, description: str = "", argv=None):
     from seqjax.train.checkpoint import CheckpointError
     from seqjax.train.loop import NonFiniteError
 
-    host_memory.apply_default()
+    try:
+        host_memory.apply_default()
+    except ValueError as error:  # a malformed $SEQJAX_KEEP_FREED_MEMORY
+        raise SystemExit(f"error: {error}") from None
     config = parse_config(config, argv, description)
     try:
         return main(config)

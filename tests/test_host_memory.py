@@ -33,7 +33,7 @@ SCRIPT = textwrap.dedent("""
         counts.append(host_memory.page_faults() - before)
     print(statistics.median(counts[10:]))  # warm calls: the heap takes a few calls to hold a free block that fits
 """)
-PAGES = 16 * 2**20 * 4 // 4096  # 4 KiB pages in the 64 MiB result
+PAGES = 4096 * 4096 * 4 // 4096  # 4 KiB pages in the 64 MiB temporary
 
 
 def faults_per_call(mode: str) -> float:
@@ -93,3 +93,11 @@ def test_command_lines_apply_it_first(monkeypatch):
             monkeypatch.setattr(host_memory, "keep_freed_memory", lambda: events.append(("keep", None)) or True)
             runner(lambda config: events.append(("main", config.steps)))
             assert events == expected
+
+
+def test_a_malformed_switch_is_one_clear_line(monkeypatch):
+    from experiments import run_main
+
+    monkeypatch.setenv(host_memory.ENV, "sometimes")
+    with pytest.raises(SystemExit, match=r"error: \$SEQJAX_KEEP_FREED_MEMORY must be 1 or 0 \(true/false\), got 'sometimes'"):
+        run_main(lambda config: None, object(), argv=[])
