@@ -8,11 +8,25 @@ Shapes are batch x time x input x hidden. FLOPs count the matmuls only: a forwar
 is ``2·b·t·(d+h)·g·h`` (g = 4 gates for LSTM, 3 for GRU) and a training step three times
 that (the backward pass computes two matmuls per forward one). ``vs X`` is X's median
 time divided by seqjax's: above 1 means seqjax is faster.
+
+The ``floor`` contender is a bound, not a peer: XLA running only the matmuls that the FLOP
+count counts, with no gates, no masking and no transposes, in the layout of seqjax's loops
+(per step one ``[g·h, d+h] x [d+h, b]`` product; for training, per step one
+``[h, g·h] x [g·h, b]`` product backwards, then the three weight and input gradients as
+large matmuls). No XLA program with these matmuls is faster on this machine, so
+``vs floor`` (floor time / seqjax time, at most about 1) says how much of seqjax's step
+is matmul, and ``bound vs fastest`` (the fastest peer's time / floor time) is the largest
+``vs`` any XLA program could reach against the fastest peer: below 1, that peer's own
+kernels beat XLA's matmuls alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
 
 from benchmarks.common import format_table, interleaved_medians, run_main, write_json
 from benchmarks.peers import BUILDERS, PEERS, MissingPeer
@@ -27,11 +41,43 @@ class Config:
     reps: int = 7
     budget_s: float = 20.0     # per contender and shape: stop timing early once spent (at least 2 reps)
     out: str = "benchmarks/results/rnn_step.json"
+    floor: bool = True         # also time the floor (XLA's matmuls alone), see above
 
 
 def flops(kind: str, mode: str, b: int, t: int, d: int, h: int) -> float:
     forward = 2.0 * b * t * (d + h) * (4 if kind == "lstm" else 3) * h
     return forward * (3 if mode == "train" else 1)
+
+
+def floor_program(kind: str, mode: str, b: int, t: int, d: int, h: int):
+    """``(function, arguments)`` of the floor: exactly the matmuls of ``flops(kind, mode, ...)``
+    and nothing else (tests/test_benchmarks.py counts them)."""
+    g = (4 if kind == "lstm" else 3) * h
+    rng = np.random.default_rng(0)
+    w_t, w_h, w_x, xs, x_rows, h_rows = (jnp.asarray(0.05 * rng.normal(size=s).astype(np.float32)) for s in
+                                         ((g, d + h), (h, g), (d, g), (t, d, b), (t * b, d), (t * b, h)))
+
+    def forward(w_t, xs):  # feature-major, as seqjax's loop: z_t = W^T [x_t; h_{t-1}], h_t = z_t[:h]
+        def step(state, x):
+            z = w_t @ jnp.concatenate([x, state], 0)
+            return z[:h], z if mode == "train" else z[:h]
+        return jax.lax.scan(step, jnp.zeros((h, b), xs.dtype), xs)
+
+    def train(w_t, w_h, w_x, xs, x_rows, h_rows):
+        _, zs = forward(w_t, xs)
+        dh0, _ = jax.lax.scan(lambda dh, z: (w_h @ z, None), jnp.zeros((h, b), xs.dtype), zs, reverse=True)
+        dz = zs.reshape(t * b, g)  # stands in for the gate gradients' rows (a reshape: no transpose is counted)
+        return x_rows.T @ dz, h_rows.T @ dz, dz @ w_x.T, dh0
+
+    if mode == "infer":
+        return forward, (w_t, xs)
+    return train, (w_t, w_h, w_x, xs, x_rows, h_rows)
+
+
+def build_floor(kind: str, mode: str, b: int, t: int, d: int, h: int):
+    function, arguments = floor_program(kind, mode, b, t, d, h)
+    step = jax.jit(function)
+    return lambda: step(*arguments)
 
 
 def main(config: Config) -> list[dict]:
@@ -48,6 +94,8 @@ def main(config: Config) -> list[dict]:
                     except MissingPeer as error:
                         print(f"  {peer}: missing ({error})")
                         row[f"{peer}_ms"] = None
+                if config.floor:
+                    runs["floor"] = build_floor(kind, mode, b, t, d, h)
                 timings = interleaved_medians(runs, reps=config.reps, budget_s=config.budget_s)
                 for peer, (seconds, reps) in timings.items():
                     row[f"{peer}_ms"] = 1e3 * seconds
@@ -58,6 +106,13 @@ def main(config: Config) -> list[dict]:
                 for peer in config.peers:
                     if peer != "seqjax" and row.get(f"{peer}_ms") and row.get("seqjax_ms"):
                         row[f"vs_{peer}"] = row[f"{peer}_ms"] / row["seqjax_ms"]
+                ran = [p for p in config.peers if p != "seqjax" and row.get(f"{p}_ms")]
+                if ran:
+                    row["fastest_peer"] = min(ran, key=lambda p: row[f"{p}_ms"])
+                if row.get("floor_ms") and row.get("seqjax_ms"):
+                    row["vs_floor"] = row["floor_ms"] / row["seqjax_ms"]
+                    if ran:
+                        row["bound_vs_fastest"] = row[f"{row['fastest_peer']}_ms"] / row["floor_ms"]
                 print(" ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
                 rows.append(row)
     print()
@@ -70,6 +125,9 @@ def table(rows: list[dict], peers) -> str:
     columns = [("mode", "mode", ""), ("cell", "cell", ""), ("shape", "b×t×d×h", ""), ("tokens_per_s", "seqjax tok/s", ",.0f")]
     columns += [(f"{p}_gflops", f"{p} GFLOP/s", ".1f") for p in peers]
     columns += [(f"vs_{p}", f"vs {p}", ".2f") for p in peers if p != "seqjax"]
+    if any("floor_ms" in row for row in rows):
+        columns += [("floor_gflops", "floor GFLOP/s", ".1f"), ("vs_floor", "vs floor", ".2f"),
+                    ("fastest_peer", "fastest peer", ""), ("bound_vs_fastest", "bound vs fastest", ".2f")]
     return format_table(rows, columns)
 
 

@@ -4,6 +4,7 @@ import json
 import time
 
 import jax
+import numpy as np
 import pytest
 
 from benchmarks import common, compile_counts, generation, parallel_scan, peers, rnn_step
@@ -71,3 +72,36 @@ def test_compile_counts_tiny(tmp_path):
     assert rows["buckets"]["compilations"] <= 2 and rows["buckets + length grouping"]["compilations"] <= 2
     assert rows["dynamic (pad to batch max)"]["compilations"] >= rows["buckets"]["compilations"]
     assert rows["buckets + length grouping"]["padding_pct"] <= rows["pad to max_len"]["padding_pct"]
+
+
+def _matmul_flops(jaxpr) -> int:
+    """2·m·n·k summed over every dot_general of a jaxpr, a scan's body counted once per step."""
+    total = 0
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "dot_general":
+            (contract, _), _ = eqn.params["dimension_numbers"]
+            lhs = eqn.invars[0].aval.shape
+            total += 2 * int(np.prod(eqn.outvars[0].aval.shape)) * int(np.prod([lhs[i] for i in contract]))
+        for name, sub in eqn.params.items():
+            inner = getattr(sub, "jaxpr", sub)
+            if hasattr(inner, "eqns"):
+                total += _matmul_flops(inner) * (eqn.params["length"] if eqn.primitive.name == "scan" else 1)
+    return total
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+@pytest.mark.parametrize("mode", ["train", "infer"])
+def test_floor_does_exactly_the_counted_matmuls(kind, mode):
+    shape = (3, 5, 4, 6)  # b, t, d, h
+    function, arguments = rnn_step.floor_program(kind, mode, *shape)
+    assert _matmul_flops(jax.make_jaxpr(function)(*arguments).jaxpr) == rnn_step.flops(kind, mode, *shape)
+
+
+def test_rnn_step_floor_columns(tmp_path):
+    config = rnn_step.Config(shapes=("2x3x4x5",), cells=("lstm",), modes=("infer",), peers=("seqjax", "torch"),
+                             reps=1, out=str(tmp_path / "r.json"))
+    (row,) = rnn_step.main(config)
+    assert row["floor_ms"] > 0 and row["fastest_peer"] == "torch"
+    assert row["vs_floor"] == row["floor_ms"] / row["seqjax_ms"]
+    assert row["bound_vs_fastest"] == row["torch_ms"] / row["floor_ms"]
+    assert "bound vs fastest" in rnn_step.table([row], config.peers)
