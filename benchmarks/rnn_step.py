@@ -13,11 +13,13 @@ The ``floor`` contender is a bound, not a peer: XLA running only the matmuls tha
 count counts, with no gates, no masking and no transposes, in the layout of seqjax's loops
 (per step one ``[g·h, d+h] x [d+h, b]`` product; for training, per step one
 ``[h, g·h] x [g·h, b]`` product backwards, then the three weight and input gradients as
-large matmuls). No XLA program with these matmuls is faster on this machine, so
-``vs floor`` (floor time / seqjax time, at most about 1) says how much of seqjax's step
-is matmul, and ``bound vs fastest`` (the fastest peer's time / floor time) is the largest
-``vs`` any XLA program could reach against the fastest peer: below 1, that peer's own
-kernels beat XLA's matmuls alone.
+large matmuls). It is a bound in practice, not a proof: every XLA step computes at least
+these matmuls, and seqjax's loops use this layout because the others tried (batch-major
+``h @ W``, input projections hoisted out of the loop) measured slower. ``vs floor`` (floor
+time / seqjax time, about 1 at most) is the share of seqjax's step that is matmul, and
+``bound vs fastest`` (the fastest peer's time / floor time) is about the largest ``vs`` an
+XLA program could reach against the fastest peer: below 1, that peer's own kernels beat
+XLA's matmuls alone.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def floor_program(kind: str, mode: str, b: int, t: int, d: int, h: int):
     def forward(w_t, xs):  # feature-major, as seqjax's loop: z_t = W^T [x_t; h_{t-1}], h_t = z_t[:h]
         def step(state, x):
             z = w_t @ jnp.concatenate([x, state], 0)
-            return z[:h], z if mode == "train" else z[:h]
+            return z[:h], (z if mode == "train" else z[:h])  # training keeps z for the backward loop
         return jax.lax.scan(step, jnp.zeros((h, b), xs.dtype), xs)
 
     def train(w_t, w_h, w_x, xs, x_rows, h_rows):
