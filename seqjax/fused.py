@@ -163,6 +163,7 @@ def _gru_forward(params: Params, h0: Array, xs: Array, valid: Array, unroll: int
     n = wh_t.shape[1]
     inputs, project = _loop_inputs(params, xs, hoist)
     bh = params["bh"][:, None] if reset_after else None
+    w_rz_t, w_n_t = wh_t[:2 * n], wh_t[2 * n:]  # sliced once, outside the loop
 
     def step(s, inputs):
         x, v = inputs
@@ -174,10 +175,10 @@ def _gru_forward(params: Params, h0: Array, xs: Array, valid: Array, unroll: int
             hn = hp[2 * n:] + bh
             cand = jnp.tanh(xp[2 * n:] + r * hn)
         else:
-            rz = jax.nn.sigmoid(xp[:2 * n] + wh_t[:2 * n] @ s)
+            rz = jax.nn.sigmoid(xp[:2 * n] + w_rz_t @ s)
             r, z = rz[:n], rz[n:]
             hn = r * s  # what the candidate's recurrent matmul reads
-            cand = jnp.tanh(xp[2 * n:] + wh_t[2 * n:] @ hn)
+            cand = jnp.tanh(xp[2 * n:] + w_n_t @ hn)
         s_new = z * s + (1 - z) * cand
         v = v[None, :]
         y = jnp.where(v, s_new, jnp.zeros_like(s_new))
@@ -205,6 +206,7 @@ def _gru_bwd(unroll, hoist, reset_after, residuals, cotangents):
     dys, ds_last = cotangents
     wh = params["wh"]  # [h, 3h]
     n = wh.shape[0]
+    w_rz, w_n = wh[:, :2 * n], wh[:, 2 * n:]  # sliced once, outside the loop
     s_prev = jnp.concatenate([h0.T[None], _swap(ys)[:-1]])  # [t, h, b]; valid steps form a prefix
 
     def step(ds_next, inputs):
@@ -218,10 +220,10 @@ def _gru_bwd(unroll, hoist, reset_after, residuals, cotangents):
             d_hn = da_n * r  # gradient of s W_n + b_h
             ds_prev = ds * z + wh @ jnp.concatenate([da_r, da_z, d_hn], 0)
         else:
-            d_rs = wh[:, 2 * n:] @ da_n
+            d_rs = w_n @ da_n
             da_r = d_rs * sp * r * (1 - r)
             d_hn = da_n  # gradient of the candidate's pre-activation: W_n's rows are r s
-            ds_prev = ds * z + d_rs * r + wh[:, :2 * n] @ jnp.concatenate([da_r, da_z], 0)
+            ds_prev = ds * z + d_rs * r + w_rz @ jnp.concatenate([da_r, da_z], 0)
         dxp = jnp.concatenate([da_r, da_z, da_n], 0)
         zero = lambda a: jnp.where(v, a, jnp.zeros_like(a))  # noqa: E731
         return jnp.where(v, ds_prev, ds_next), (zero(dxp), zero(d_hn))
