@@ -138,6 +138,15 @@ def cast_params(params: Params, dtype: DType) -> Params:
     return jax.tree_util.tree_map(cast, params)
 
 
+def split_columns(params: Params, key: str, at: int) -> tuple[Array, Array]:
+    """``(params[key][:, :at], params[key][:, at:])``, or the pair ``Cell.loop_params`` stored
+    under ``key + "_split"`` before a loop."""
+    if key + "_split" in params:
+        return params[key + "_split"]
+    w = params[key]
+    return w[:, :at], w[:, at:]
+
+
 class Cell:
     """Base class of all cells. Subclasses are frozen dataclasses of hyperparameters.
 
@@ -178,10 +187,18 @@ class Cell:
         """One time step: ``x [b, d] -> (state, y [b, o])``."""
         return self.recur(params, state, self.project(params, x))
 
+    def loop_params(self, params: Params) -> Params:
+        """``params`` as ``step`` and ``recur`` read them inside a loop over time, computed once
+        before the loop. XLA does not hoist a slice of a weight out of a ``lax.scan`` body, so a
+        cell whose step slices ``wh`` adds the slices here (``split_columns``); the default
+        adds nothing. ``step`` called alone gets the plain tree and slices itself."""
+        return params
+
     def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = ScanOptions()) -> tuple[Array, State]:
         """Runs the cell over time-major ``xs [t, b, d]``; see ``seqjax.unroll.masked_scan``."""
         from seqjax.unroll import masked_scan  # unroll imports cell; keep the cycle local
 
+        params = self.loop_params(params)
         if options.hoist:
             return masked_scan(functools.partial(self.recur, params), state, self.project(params, xs), lengths, unroll=options.unroll, remat=options.remat)
         return masked_scan(functools.partial(self.step, params), state, xs, lengths, unroll=options.unroll, remat=options.remat)

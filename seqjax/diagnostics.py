@@ -47,7 +47,7 @@ def gradient_norms_through_time(
     """
     if xs.ndim != 3:
         raise ValueError(f"xs must have shape [batch, time, {cell.input_size}], got {tuple(xs.shape)}")
-    params = cast_params(params, xs.dtype)
+    params = cell.loop_params(cast_params(params, xs.dtype))
     state0 = cell.initial_state(xs.shape[0], xs.dtype) if initial_state is None else initial_state
     xs_tm = jnp.swapaxes(xs, 0, 1)
 

@@ -86,9 +86,10 @@ class VariationalDropout(Cell):
             ys, inner = self.cell.scan(params, state.cell, xs, lengths, options=options)
         else:
             xp, inner_step = (self.cell.project(params, xs), self.cell.recur) if options.hoist else (xs, self.cell.step)
+            loop_params = self.cell.loop_params(params)
 
             def recur(inner, x):
-                return inner_step(params, self._masked(inner, state.recurrent_mask), x)
+                return inner_step(loop_params, self._masked(inner, state.recurrent_mask), x)
 
             ys, inner = masked_scan(recur, state.cell, xp, lengths, unroll=options.unroll, remat=options.remat)
         return ys, state._replace(cell=inner)

@@ -185,3 +185,27 @@ def test_dense_is_matmul_over_leading_axes(shape, key):
     assert_close(seqjax.dense(jnp.asarray(x, jnp.float32), jnp.asarray(w, jnp.float32), jnp.asarray(b, jnp.float32)), x @ w + b)
     assert seqjax.dense(jnp.ones(shape), jnp.ones((5, 4))).shape == shape[:-1] + (4,)
     check_grads(lambda x, w: seqjax.dense(x, w, jnp.asarray(b)), (jnp.asarray(x), jnp.asarray(w)), order=1, modes=["rev"])
+
+
+def _slices_of(jaxpr, shape, inside_scan=False):
+    """Slice ops on an operand of ``shape``, each flagged with whether it sits inside a scan body."""
+    found = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "slice" and tuple(eqn.invars[0].aval.shape) == shape:
+            found.append(inside_scan)
+        for sub in eqn.params.values():
+            inner = getattr(sub, "jaxpr", sub)
+            if hasattr(inner, "eqns"):
+                found += _slices_of(inner, shape, inside_scan or eqn.primitive.name == "scan")
+    return found
+
+
+@pytest.mark.parametrize("cell", [seqjax.GRU(3, 5), seqjax.PrototypeLSTM(3, 5)], ids=["gru_reset_before", "prototype_lstm"])
+def test_weight_slices_are_taken_once_outside_the_loop(cell):
+    # XLA does not hoist a weight slice out of a scan body: it would copy W_h's blocks every step
+    params = cell.init(jax.random.key(0))
+    shape = tuple(params["wh"].shape)
+    jaxpr = jax.make_jaxpr(lambda p, xs: seqjax.unroll(cell, p, xs, fused=False)[0])(params, jnp.ones((2, 4, 3))).jaxpr
+    assert _slices_of(jaxpr, shape) == [False, False]  # the two column blocks, both before the scan
+    state, y = cell.step(params, cell.initial_state(2), jnp.ones((2, 3)))  # a lone step still slices itself
+    assert y.shape == (2, 5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, RNNState, ScanOptions, activation, check_positive, dense, dense_params, frozen, uniform_init
+from seqjax.cell import Cell, RNNState, ScanOptions, activation, check_positive, dense, dense_params, frozen, split_columns, uniform_init
 from seqjax.fused import gru_scan, valid_steps
 from seqjax.types import Array, DType, Params, PRNGKey, State
 
@@ -60,11 +60,17 @@ class GRU(Cell):
             z = jax.nn.sigmoid(xp[..., n : 2 * n] + hp[..., n : 2 * n])
             candidate = activation(self.activation)(xp[..., 2 * n :] + r * (hp[..., 2 * n :] + params["bh"]))
         else:
-            rz = jax.nn.sigmoid(xp[..., : 2 * n] + s @ wh[:, : 2 * n])
+            wh_rz, wh_n = split_columns(params, "wh", 2 * n)  # wh[:, :2n], wh[:, 2n:]
+            rz = jax.nn.sigmoid(xp[..., : 2 * n] + s @ wh_rz)
             r, z = rz[..., :n], rz[..., n:]
-            candidate = activation(self.activation)(xp[..., 2 * n :] + (r * s) @ wh[:, 2 * n :])
+            candidate = activation(self.activation)(xp[..., 2 * n :] + (r * s) @ wh_n)
         s = z * s + (1 - z) * candidate
         return RNNState(s), s
+
+    def loop_params(self, params: Params) -> Params:
+        if self.reset_after:
+            return params
+        return {**params, "wh_split": split_columns(params, "wh", 2 * self.hidden_size)}
 
     def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = ScanOptions()):
         """``recur`` under one ``lax.scan``; with ``options.fused`` (tanh only), the same

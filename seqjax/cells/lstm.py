@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, LSTMState, RNNState, ScanOptions, activation, check_positive, dense, dense_params, frozen, uniform_init
+from seqjax.cell import Cell, LSTMState, RNNState, ScanOptions, activation, check_positive, dense, dense_params, frozen, split_columns, uniform_init
 from seqjax.fused import lstm_scan, valid_steps
 from seqjax.types import Array, DType, Params, PRNGKey, State
 
@@ -102,10 +102,14 @@ class PrototypeLSTM(Cell):
     def project(self, params: Params, x: Array) -> Array:
         return dense(x, params["wx"], params["b"])
 
+    def loop_params(self, params: Params) -> Params:
+        return {**params, "wh_split": split_columns(params, "wh", 3 * self.hidden_size)}
+
     def recur(self, params: Params, state: State, xp: Array) -> tuple[State, Array]:
-        s, wh, n = state.h, params["wh"], self.hidden_size
-        i, f, o = jnp.split(jax.nn.sigmoid(xp[..., : 3 * n] + s @ wh[:, : 3 * n]), 3, axis=-1)
-        candidate = activation(self.activation)(xp[..., 3 * n :] + (o * s) @ wh[:, 3 * n :])
+        s, n = state.h, self.hidden_size
+        wh_ifo, wh_g = split_columns(params, "wh", 3 * n)  # wh[:, :3n], wh[:, 3n:]
+        i, f, o = jnp.split(jax.nn.sigmoid(xp[..., : 3 * n] + s @ wh_ifo), 3, axis=-1)
+        candidate = activation(self.activation)(xp[..., 3 * n :] + (o * s) @ wh_g)
         s = f * s + i * candidate
         return RNNState(s), s
 
