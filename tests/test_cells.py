@@ -200,12 +200,17 @@ def _slices_of(jaxpr, shape, inside_scan=False):
     return found
 
 
+@pytest.mark.parametrize("fused", [False, True])
 @pytest.mark.parametrize("cell", [seqjax.GRU(3, 5), seqjax.PrototypeLSTM(3, 5)], ids=["gru_reset_before", "prototype_lstm"])
-def test_weight_slices_are_taken_once_outside_the_loop(cell):
-    # XLA does not hoist a weight slice out of a scan body: it would copy W_h's blocks every step
+def test_weight_slices_are_taken_once_outside_the_loop(cell, fused):
+    # XLA does not hoist a weight slice out of a scan body: it would copy W_h's blocks every step.
+    # The gradient's jaxpr holds the forward and the backward loops (fused: the hand-written ones).
     params = cell.init(jax.random.key(0))
-    shape = tuple(params["wh"].shape)
-    jaxpr = jax.make_jaxpr(lambda p, xs: seqjax.unroll(cell, p, xs, fused=False)[0])(params, jnp.ones((2, 4, 3))).jaxpr
-    assert _slices_of(jaxpr, shape) == [False, False]  # the two column blocks, both before the scan
-    state, y = cell.step(params, cell.initial_state(2), jnp.ones((2, 3)))  # a lone step still slices itself
-    assert y.shape == (2, 5)
+    loss = lambda p, xs: jnp.sum(seqjax.unroll(cell, p, xs, fused=fused)[0])  # noqa: E731
+    jaxpr = jax.make_jaxpr(jax.grad(loss))(params, jnp.ones((2, 4, 3))).jaxpr
+    found = _slices_of(jaxpr, params["wh"].shape) + _slices_of(jaxpr, params["wh"].T.shape)
+    assert found and not any(found)  # W_h is sliced, and only before the loops
+    # a lone step slices by itself and agrees with the loop's pre-sliced blocks
+    state, x = jax.tree.map(lambda s: s + 0.3, cell.initial_state(2)), jnp.ones((2, 3))
+    xp = cell.project(params, x)
+    assert_close(cell.recur(cell.loop_params(params), state, xp)[1], cell.recur(params, state, xp)[1])
