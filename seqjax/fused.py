@@ -224,12 +224,18 @@ def _gru_bwd(unroll, hoist, reset_after, residuals, cotangents):
             da_r = d_rs * sp * r * (1 - r)
             d_hn = da_n  # gradient of the candidate's pre-activation: W_n's rows are r s
             ds_prev = ds * z + d_rs * r + w_rz @ jnp.concatenate([da_r, da_z], 0)
-        dxp = jnp.concatenate([da_r, da_z, da_n], 0)
         zero = lambda a: jnp.where(v, a, jnp.zeros_like(a))  # noqa: E731
-        return jnp.where(v, ds_prev, ds_next), (zero(dxp), zero(d_hn))
+        # Each gate's gradient is its own loop output, concatenated once after the loop. Written
+        # as one concatenation per step, XLA's CPU code for it was scalar (27 of 200 ms at
+        # 64x128x128x256): reset-after training steps measured 4-15% faster at batch 16 and 64
+        # this way, reset-before and batch 1 within noise.
+        return jnp.where(v, ds_prev, ds_next), (zero(da_r), zero(da_z), zero(da_n), zero(d_hn) if reset_after else None)
 
-    ds0, (dxps, dhns) = jax.lax.scan(step, ds_last.T, (_swap(dys), valid, saved, s_prev), reverse=True, unroll=unroll)
-    dxps, dhns, s_prev = _swap(dxps), _swap(dhns), _swap(s_prev)  # [t, b, k] rows for the matmuls
+    ds0, (da_rs, da_zs, da_ns, dhns) = jax.lax.scan(step, ds_last.T, (_swap(dys), valid, saved, s_prev),
+                                                  reverse=True, unroll=unroll)
+    dhns = dhns if reset_after else da_ns
+    dxps = _swap(jnp.concatenate([da_rs, da_zs, da_ns], 1))
+    dhns, s_prev = _swap(dhns), _swap(s_prev)  # [t, b, k] rows for the matmuls
     grads = {"wx": _rows(xs).T @ _rows(dxps), "b": dxps.sum((0, 1))}
     if reset_after:
         grads["wh"] = _rows(s_prev).T @ _rows(jnp.concatenate([dxps[..., :2 * n], dhns], -1))
