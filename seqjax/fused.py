@@ -228,7 +228,7 @@ def _gru_bwd(unroll, hoist, reset_after, residuals, cotangents):
         # Each gate's gradient is its own loop output, concatenated once after the loop. Written
         # as one concatenation per step, XLA's CPU code for it was scalar (27 of 200 ms at
         # 64x128x128x256): reset-after training steps measured 4-15% faster at batch 16 and 64
-        # this way, reset-before and batch 1 within noise.
+        # this way, reset-before and batch 1 within noise (0.91-1.04x).
         return jnp.where(v, ds_prev, ds_next), (zero(da_r), zero(da_z), zero(da_n), zero(d_hn) if reset_after else None)
 
     ds0, (da_rs, da_zs, da_ns, dhns) = jax.lax.scan(step, ds_last.T, (_swap(dys), valid, saved, s_prev),
