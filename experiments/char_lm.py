@@ -133,10 +133,11 @@ def sample(cell, params, vocab: data.Vocab, prime: str, length: int, temperature
     """Feeds ``prime``, then samples ``length`` characters, all inside one jitted ``lax.scan``."""
     prime_ids = jnp.array(vocab.encode(prime))[None]
     _, state = logits_and_state(cell, params, prime_ids[:, :-1], cell.initial_state(1))
+    cell_params = cell.loop_params(params["cell"])  # weight slices taken once, before the loop
 
     def step(carry, key):
         state, token = carry
-        state, y = cell.step(params["cell"], state, params["embed"][token])
+        state, y = cell.step(cell_params, state, params["embed"][token])
         logits = (y @ params["out"]["w"] + params["out"]["b"]) / temperature
         token = jax.random.categorical(key, logits)
         return (state, token), token[0]

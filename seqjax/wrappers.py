@@ -58,6 +58,10 @@ class VariationalDropout(Cell):
 
     def __post_init__(self):
         _check_rate(self, "input_rate"), _check_rate(self, "recurrent_rate")
+        if self.recurrent_rate > 0.0 and not hasattr(self.cell.initial_state(1)[0], "shape"):
+            raise ValueError(f"VariationalDropout.recurrent_rate needs a cell whose state's first field is its fed-back "
+                             f"output h; {type(self.cell).__name__}'s is not. Wrap each layer instead, e.g. "
+                             f"Stack((VariationalDropout(layer, recurrent_rate=...), ...))")
 
     input_size = property(lambda self: self.cell.input_size)
     hidden_size = property(lambda self: self.cell.hidden_size)
@@ -79,6 +83,9 @@ class VariationalDropout(Cell):
     def step(self, params: Params, state: State, x: Array) -> tuple[State, Array]:
         inner, y = self.cell.step(params, self._masked(state.cell, state.recurrent_mask), x * state.input_mask)
         return state._replace(cell=inner), y
+
+    def loop_params(self, params: Params) -> Params:
+        return self.cell.loop_params(params)
 
     def scan(self, params, state, xs, lengths, *, options=ScanOptions()):
         xs = xs * state.input_mask  # [t, b, d] * [b, d]
@@ -153,6 +160,11 @@ class Stack(Cell):
         if self.dropout > 0.0 and i < len(self.layers) - 1:
             y = y * state.masks[i]
         return y + x if self._residual(i) else y
+
+    def loop_params(self, params: Params) -> Params:
+        """Each layer's own ``loop_params``: a ``Stack`` stepped inside a loop (under
+        ``VariationalDropout``'s scan) gets its layers' weight slices computed once, before it."""
+        return tuple(layer.loop_params(p) for layer, p in zip(self.layers, params))
 
     def step(self, params: Params, state: State, x: Array) -> tuple[State, Array]:
         new_states = []

@@ -210,6 +210,18 @@ def test_weight_slices_are_taken_once_outside_the_loop(cell, fused):
     jaxpr = jax.make_jaxpr(jax.grad(loss))(params, jnp.ones((2, 4, 3))).jaxpr
     found = _slices_of(jaxpr, params["wh"].shape) + _slices_of(jaxpr, params["wh"].T.shape)
     assert found and not any(found)  # W_h is sliced, and only before the loops
+    # a Stack (here with a dropout layer) stepped in a loop of one's own, as a sampler does:
+    # its loop_params are its layers' (no autodiff here to move loop-invariant slices out)
+    stack = seqjax.Stack((seqjax.VariationalDropout(cell, recurrent_rate=0.5), type(cell)(5, 5)))
+    stack_params = stack.init(jax.random.key(1))
+
+    def sample(p, xs):
+        p = stack.loop_params(p)
+        return jax.lax.scan(lambda s, x: stack.step(p, s, x), stack.initial_state(2, key=jax.random.key(2)), xs)[1]
+
+    jaxpr = jax.make_jaxpr(sample)(stack_params, jnp.ones((4, 2, 3))).jaxpr
+    found = [inside for p in stack_params for shape in (p["wh"].shape, p["wh"].T.shape) for inside in _slices_of(jaxpr, shape)]
+    assert found and not any(found)
     # a lone step slices by itself and agrees with the loop's pre-sliced blocks
     state, x = jax.tree.map(lambda s: s + 0.3, cell.initial_state(2)), jnp.ones((2, 3))
     xp = cell.project(params, x)

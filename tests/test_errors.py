@@ -78,6 +78,7 @@ def test_not_a_cell():
     (lambda: seqjax.Elman(3, 4, activation="tanhh"), r"unknown activation 'tanhh'; expected one of"),
     (lambda: seqjax.MinGRU(3, 4, mode="fast"), r"MinGRU.mode must be one of"),
     (lambda: seqjax.VariationalDropout(CELL, input_rate=1.0), r"input_rate must be a float in \[0, 1\)"),
+    (lambda: seqjax.VariationalDropout(seqjax.Stack((CELL,)), recurrent_rate=0.5), r"recurrent_rate needs a cell whose state's first field is its fed-back output h; Stack's is not"),
     (lambda: seqjax.Stack((seqjax.LSTM(3, 4), seqjax.LSTM(5, 4))), r"Stack.layers\[1\].input_size is 5, but layer 0 outputs 4"),
     (lambda: seqjax.Stack(()), "non-empty"),
     (lambda: seqjax.Bidirectional(CELL, merge="mean"), "merge must be 'concat' or 'sum'"),
