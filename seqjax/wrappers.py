@@ -162,8 +162,8 @@ class Stack(Cell):
         return y + x if self._residual(i) else y
 
     def loop_params(self, params: Params) -> Params:
-        """Each layer's own ``loop_params``: a ``Stack`` stepped inside a loop (under
-        ``VariationalDropout``'s scan) gets its layers' weight slices computed once, before it."""
+        """Each layer's own ``loop_params``: a ``Stack`` stepped in a loop of one's own (a
+        sampler's) gets its layers' weight slices computed once, before the loop."""
         return tuple(layer.loop_params(p) for layer, p in zip(self.layers, params))
 
     def step(self, params: Params, state: State, x: Array) -> tuple[State, Array]:
