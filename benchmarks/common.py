@@ -25,8 +25,42 @@ from seqjax import host_memory
 
 
 def block(tree):
-    """Waits for JAX arrays (and is a no-op for torch tensors, whose CPU ops are synchronous)."""
+    """Waits for JAX arrays (and is a no-op for torch tensors: a torch contender synchronizes its
+    own device at the end of each call, see ``torch_device``)."""
     return jax.block_until_ready(tree)
+
+
+# --matmul_precision: what a float32 matmul computes with. "float32" is true float32 for every
+# contender; "tensorfloat32" lets both JAX and PyTorch (matmuls and cuDNN) use TF32 tensor cores.
+# On the CPU both give float32. "default" leaves each framework at its own default, which differ on
+# GPUs: JAX uses TF32 for float32 dots there, PyTorch only inside cuDNN's RNNs and convolutions.
+PRECISIONS = ("float32", "tensorfloat32", "default")
+
+
+def set_matmul_precision(name: str) -> None:
+    if name not in PRECISIONS:
+        raise ValueError(f"matmul_precision must be one of {PRECISIONS}, got {name!r}")
+    if name == "default":
+        return
+    jax.config.update("jax_default_matmul_precision", name)
+    try:
+        import torch
+    except ImportError:
+        return
+    tf32 = name == "tensorfloat32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+
+
+def torch_device():
+    """Where a torch contender runs: the GPU when JAX runs on one too (so the peers share a device),
+    else the CPU. Returns ``(device, sync)``; a contender calls ``sync()`` at the end of each call,
+    since CUDA kernels run asynchronously."""
+    import torch
+
+    if jax.default_backend() == "gpu" and torch.cuda.is_available():
+        return torch.device("cuda"), torch.cuda.synchronize
+    return torch.device("cpu"), lambda: None
 
 
 def interleaved_medians(runs: dict[str, Callable[[], object]], *, reps: int, warmup: int = 2,
@@ -56,7 +90,20 @@ def interleaved_medians(runs: dict[str, Callable[[], object]], *, reps: int, war
 def machine() -> dict:
     info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "cpus": os.cpu_count(), "jax": jax.__version__, "jax_devices": [str(d) for d in jax.devices()],
-            "keep_freed_memory": host_memory.in_effect()}
+            "keep_freed_memory": host_memory.in_effect(), "jax_backend": jax.default_backend(),
+            "accelerator": jax.devices()[0].device_kind if jax.default_backend() != "cpu" else None,
+            "jax_matmul_precision": jax.config.jax_default_matmul_precision}
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        if jax.default_backend() == "gpu" and torch.cuda.is_available():
+            info["torch_cuda"] = torch.version.cuda
+            info["torch_cudnn"] = torch.backends.cudnn.version()
+            info["torch_allow_tf32"] = {"matmul": torch.backends.cuda.matmul.allow_tf32,
+                                        "cudnn": torch.backends.cudnn.allow_tf32}
+    except ImportError:
+        pass
     try:
         with open("/proc/cpuinfo") as f:
             names = [line.split(":", 1)[1].strip() for line in f if line.startswith("model name")]

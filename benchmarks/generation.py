@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import seqjax
-from benchmarks.common import format_table, interleaved_medians, run_main, write_json
+from benchmarks.common import format_table, interleaved_medians, run_main, set_matmul_precision, write_json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +40,7 @@ class Config:
     reps: int = 5
     budget_s: float = 60.0
     out: str = "benchmarks/results/generation.json"
+    matmul_precision: str = "float32"  # or "tensorfloat32" / "default" (GPUs only; benchmarks.common)
 
 
 def make_model(config: Config):
@@ -83,6 +84,7 @@ def bounds(config: Config, params, state0, token0, keys):
 
 
 def main(config: Config) -> list[dict]:
+    set_matmul_precision(config.matmul_precision)
     cell, params, sample_step = make_model(config)
     keys = jax.random.split(jax.random.key(1), config.chars)
     state0, token0 = cell.initial_state(1), jnp.zeros((1,), jnp.int32)

@@ -111,13 +111,18 @@ def build_torch(kind, mode, b, t, d, h):
         import torch
     except ImportError as error:
         raise MissingPeer(str(error)) from None
+    from benchmarks.common import torch_device
+
+    device, sync = torch_device()  # on a GPU: cuDNN's fused LSTM/GRU kernels
     torch.manual_seed(0)
-    module = (torch.nn.LSTM if kind == "lstm" else torch.nn.GRU)(d, h, batch_first=True)
-    xs = torch.from_numpy(_inputs(b, t, d))
+    module = (torch.nn.LSTM if kind == "lstm" else torch.nn.GRU)(d, h, batch_first=True).to(device)
+    xs = torch.from_numpy(_inputs(b, t, d)).to(device)
     if mode == "infer":
         def run():
             with torch.no_grad():
-                return module(xs)[0]
+                ys = module(xs)[0]
+            sync()
+            return ys
         return run
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
 
@@ -126,6 +131,7 @@ def build_torch(kind, mode, b, t, d, h):
         loss = module(xs)[0].pow(2).mean()
         loss.backward()
         optimizer.step()
+        sync()
         return None
 
     return run

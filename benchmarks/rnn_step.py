@@ -4,6 +4,9 @@
     python -m benchmarks.rnn_step --modes=train --cells=lstm --shapes=64x128x128x256 --reps=5
     python -m benchmarks.rnn_step --help
 
+On a GPU, PyTorch runs there too (cuDNN's LSTM/GRU), and every contender multiplies in
+true float32 unless ``--matmul_precision=tensorfloat32`` lets all of them use TF32.
+
 Shapes are batch x time x input x hidden. FLOPs count the matmuls only: a forward pass
 is ``2·b·t·(d+h)·g·h`` (g = 4 gates for LSTM, 3 for GRU) and a training step three times
 that (the backward pass computes two matmuls per forward one). ``vs X`` is X's median
@@ -30,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import format_table, interleaved_medians, run_main, write_json
+from benchmarks.common import format_table, interleaved_medians, run_main, set_matmul_precision, write_json
 from benchmarks.peers import BUILDERS, PEERS, MissingPeer
 
 
@@ -44,6 +47,7 @@ class Config:
     budget_s: float = 20.0     # per contender and shape: stop timing early once spent (at least 2 reps)
     out: str = "benchmarks/results/rnn_step.json"
     floor: bool = True         # also time the floor (XLA's matmuls alone), see above
+    matmul_precision: str = "float32"  # or "tensorfloat32" / "default" (GPUs only; benchmarks.common)
 
 
 def flops(kind: str, mode: str, b: int, t: int, d: int, h: int) -> float:
@@ -83,6 +87,7 @@ def build_floor(kind: str, mode: str, b: int, t: int, d: int, h: int):
 
 
 def main(config: Config) -> list[dict]:
+    set_matmul_precision(config.matmul_precision)
     rows = []
     for mode in config.modes:
         for kind in config.cells:
