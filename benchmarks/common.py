@@ -8,6 +8,7 @@ and reports ratios; absolute times are for orientation only.
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import pathlib
@@ -61,6 +62,20 @@ def torch_device():
     if jax.default_backend() == "gpu" and torch.cuda.is_available():
         return torch.device("cuda"), torch.cuda.synchronize
     return torch.device("cpu"), lambda: None
+
+
+def warm_up(runs: list[Callable[[], object]], threads: int | None = None) -> None:
+    """Calls every contender once, ``threads`` at a time (default: one per CPU core), so that their
+    compilations overlap: XLA compiles off the GIL, and on a GPU each compilation autotunes its
+    kernels for seconds. Timing is untouched: the contenders are then timed round-robin, alone."""
+    threads = threads or os.cpu_count() or 1
+    if threads == 1:
+        for run in runs:
+            block(run())
+        return
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        for result in pool.map(lambda run: block(run()), runs):
+            del result
 
 
 def interleaved_medians(runs: dict[str, Callable[[], object]], *, reps: int, warmup: int = 2,

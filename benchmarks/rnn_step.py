@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import format_table, interleaved_medians, run_main, set_matmul_precision, write_json
+from benchmarks.common import format_table, interleaved_medians, run_main, set_matmul_precision, warm_up, write_json
 from benchmarks.peers import BUILDERS, PEERS, MissingPeer
 
 
@@ -48,6 +48,7 @@ class Config:
     out: str = "benchmarks/results/rnn_step.json"
     floor: bool = True         # also time the floor (XLA's matmuls alone), see above
     matmul_precision: str = "float32"  # or "tensorfloat32" / "default" (GPUs only; benchmarks.common)
+    compile_threads: int = 0   # contenders compiled (first call) this many at a time; 0: one per CPU core
 
 
 def flops(kind: str, mode: str, b: int, t: int, d: int, h: int) -> float:
@@ -88,7 +89,7 @@ def build_floor(kind: str, mode: str, b: int, t: int, d: int, h: int):
 
 def main(config: Config) -> list[dict]:
     set_matmul_precision(config.matmul_precision)
-    rows = []
+    rows, contenders = [], []
     for mode in config.modes:
         for kind in config.cells:
             for shape in config.shapes:
@@ -103,25 +104,30 @@ def main(config: Config) -> list[dict]:
                         row[f"{peer}_ms"] = None
                 if config.floor:
                     runs["floor"] = build_floor(kind, mode, b, t, d, h)
-                timings = interleaved_medians(runs, reps=config.reps, budget_s=config.budget_s)
-                for peer, (seconds, reps) in timings.items():
-                    row[f"{peer}_ms"] = 1e3 * seconds
-                    row[f"{peer}_gflops"] = flops(kind, mode, b, t, d, h) / seconds / 1e9
-                    row[f"{peer}_reps"] = reps
-                    if peer == "seqjax":
-                        row["tokens_per_s"] = b * t / seconds
-                for peer in config.peers:
-                    if peer != "seqjax" and row.get(f"{peer}_ms") and row.get("seqjax_ms"):
-                        row[f"vs_{peer}"] = row[f"{peer}_ms"] / row["seqjax_ms"]
-                ran = [p for p in config.peers if p != "seqjax" and row.get(f"{p}_ms")]
-                if ran:
-                    row["fastest_peer"] = min(ran, key=lambda p: row[f"{p}_ms"])
-                if row.get("floor_ms") and row.get("seqjax_ms"):
-                    row["vs_floor"] = row["floor_ms"] / row["seqjax_ms"]
-                    if ran:
-                        row["bound_vs_fastest"] = row[f"{row['fastest_peer']}_ms"] / row["floor_ms"]
-                print(" ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
                 rows.append(row)
+                contenders.append(runs)
+    warm_up([run for runs in contenders for run in runs.values()], config.compile_threads)
+    for row, runs in zip(rows, contenders):
+        b, t, d, h = (int(v) for v in row["shape"].split("x"))
+        kind, mode = row["cell"], row["mode"]
+        timings = interleaved_medians(runs, reps=config.reps, warmup=1, budget_s=config.budget_s)
+        for peer, (seconds, reps) in timings.items():
+            row[f"{peer}_ms"] = 1e3 * seconds
+            row[f"{peer}_gflops"] = flops(kind, mode, b, t, d, h) / seconds / 1e9
+            row[f"{peer}_reps"] = reps
+            if peer == "seqjax":
+                row["tokens_per_s"] = b * t / seconds
+        for peer in config.peers:
+            if peer != "seqjax" and row.get(f"{peer}_ms") and row.get("seqjax_ms"):
+                row[f"vs_{peer}"] = row[f"{peer}_ms"] / row["seqjax_ms"]
+        ran = [p for p in config.peers if p != "seqjax" and row.get(f"{p}_ms")]
+        if ran:
+            row["fastest_peer"] = min(ran, key=lambda p: row[f"{p}_ms"])
+        if row.get("floor_ms") and row.get("seqjax_ms"):
+            row["vs_floor"] = row["floor_ms"] / row["seqjax_ms"]
+            if ran:
+                row["bound_vs_fastest"] = row[f"{row['fastest_peer']}_ms"] / row["floor_ms"]
+        print(" ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
     print()
     print(table(rows, config.peers))
     write_json(config.out, {"config": dataclasses.asdict(config), "rows": rows})

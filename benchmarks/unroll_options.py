@@ -21,7 +21,7 @@ import itertools
 import jax
 
 import seqjax
-from benchmarks.common import format_table, interleaved_medians, run_main, set_matmul_precision, write_json
+from benchmarks.common import format_table, interleaved_medians, run_main, set_matmul_precision, warm_up, write_json
 from benchmarks.peers import _inputs, jax_runner
 from benchmarks.rnn_step import flops
 
@@ -36,6 +36,7 @@ class Config:
     budget_s: float = 5.0
     out: str = "benchmarks/results/unroll_options.json"
     matmul_precision: str = "float32"
+    compile_threads: int = 0   # see benchmarks.rnn_step
 
 
 def variants(config: Config, mode: str) -> dict[str, dict]:
@@ -51,14 +52,18 @@ def variants(config: Config, mode: str) -> dict[str, dict]:
 
 def main(config: Config) -> list[dict]:
     set_matmul_precision(config.matmul_precision)
-    rows = []
+    rows, contenders = [], []
     for mode, kind, shape in itertools.product(config.modes, config.cells, config.shapes):
         b, t, d, h = (int(v) for v in shape.split("x"))
         cell = seqjax.LSTM(d, h) if kind == "lstm" else seqjax.GRU(d, h, reset_after=True)
         params, xs = cell.init(jax.random.key(0)), _inputs(b, t, d)
-        runs = {name: jax_runner(lambda p, xs, options=options: seqjax.unroll(cell, p, xs, **options)[0], params, xs, mode)
+        runs = {name: jax_runner(lambda p, xs, cell=cell, options=options: seqjax.unroll(cell, p, xs, **options)[0], params, xs, mode)
                 for name, options in variants(config, mode).items()}
-        timings = interleaved_medians(runs, reps=config.reps, budget_s=config.budget_s)
+        contenders.append(((mode, kind, shape), runs))
+    warm_up([run for _, runs in contenders for run in runs.values()], config.compile_threads)
+    for (mode, kind, shape), runs in contenders:
+        b, t, d, h = (int(v) for v in shape.split("x"))
+        timings = interleaved_medians(runs, reps=config.reps, warmup=1, budget_s=config.budget_s)
         default_s = timings["default"][0]
         for name, (seconds, reps) in timings.items():
             row = {"mode": mode, "cell": kind, "shape": shape, "variant": name, "ms": 1e3 * seconds, "reps": reps,

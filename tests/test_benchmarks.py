@@ -12,8 +12,11 @@ from benchmarks import common, compile_counts, generation, parallel_scan, peers,
 
 @pytest.fixture(autouse=True)
 def standard_promotion():
-    with jax.numpy_dtype_promotion("standard"):  # optax and the peers mix dtypes freely
-        yield
+    # optax and the peers mix dtypes freely. Set globally, not as a context (which is thread-local):
+    # the benchmarks compile their contenders in threads (common.warm_up).
+    jax.config.update("jax_numpy_dtype_promotion", "standard")
+    yield
+    jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 
 def test_rnn_step_all_peers_tiny(tmp_path):

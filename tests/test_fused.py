@@ -100,6 +100,15 @@ def test_min_cells_auto_mode_is_sequential_on_cpu_and_equals_associative(key):
     assert_close(seqjax.unroll(cell, params, xs), seqjax.unroll(seqjax.MinGRU(4, 5, mode="associative"), params, xs))
 
 
+def _num_carry(scan):
+    """A scan's carried outputs come first; the rest are stacked per step (a leading ``length`` axis).
+    JAX 0.10 names their number ``num_carry``; without it, count the outputs shaped as in the body."""
+    if "num_carry" in scan.params:
+        return scan.params["num_carry"]
+    inner = [v.aval.shape for v in scan.params["jaxpr"].jaxpr.outvars]
+    return next((i for i, (v, shape) in enumerate(zip(scan.outvars, inner)) if v.aval.shape != shape), len(inner))
+
+
 def _scan_outputs_built_by_concatenation(jaxpr):
     """For every scan in ``jaxpr`` (nested ones too): whether any of its per-step outputs depends,
     within one step, on a ``concatenate``."""
@@ -108,7 +117,7 @@ def _scan_outputs_built_by_concatenation(jaxpr):
         if eqn.primitive.name == "scan":
             body = eqn.params["jaxpr"].jaxpr
             producer = {v: e for e in body.eqns for v in e.outvars}
-            stack, seen, hit = list(body.outvars[eqn.params["num_carry"]:]), set(), False
+            stack, seen, hit = list(body.outvars[_num_carry(eqn):]), set(), False
             while stack:
                 e = producer.get(stack.pop())
                 if e is not None and id(e) not in seen:
