@@ -102,6 +102,9 @@ def _bwd(coefficients, chunk, residuals, cotangents):
     # contracting x_c's first axis in the loop; b = 4, T = 4096, d = 64, g·h = 512)
     xtc = jnp.swapaxes(xc.reshape(xc.shape[0], -1, xc.shape[-1]), 1, 2)
     wx = params["wx"]
+    # weight gradients accumulate over chunks in float32 at least: under bfloat16 compute too, and
+    # in float64 for float64 (cuBLAS has no float64 x float64 -> float32 product)
+    acc = wx.dtype if jnp.dtype(wx.dtype).itemsize >= 4 else jnp.dtype(jnp.float32)
 
     def run_chunk(carry, inputs):
         g_next, dwx, db = carry  # g_next = a_{t+1} G_{t+1}: the gradient reaching the chunk's last state
@@ -117,11 +120,10 @@ def _bwd(coefficients, chunk, residuals, cotangents):
         g_next, gs = jax.lax.scan(step, g_next, (jnp.where(v[..., None], dy, jnp.zeros_like(dy)), a), reverse=True)
         (dxp,) = vjp((gs * hp, gs))
         rows = dxp.reshape(-1, dxp.shape[-1])
-        dwx = dwx + jnp.dot(xt, rows, preferred_element_type=jnp.float32)
-        return (g_next, dwx, db + rows.sum(0, dtype=jnp.float32)), dense(dxp, wx.T)
+        dwx = dwx + jnp.dot(xt, rows, preferred_element_type=acc)
+        return (g_next, dwx, db + rows.sum(0, dtype=acc)), dense(dxp, wx.T)
 
-    # weight gradients accumulate over chunks in float32, also under bfloat16 compute
-    init = (dh_last, jnp.zeros(wx.shape, jnp.float32), jnp.zeros(params["b"].shape, jnp.float32))
+    init = (dh_last, jnp.zeros(wx.shape, acc), jnp.zeros(params["b"].shape, acc))
     (dh0, dwx, db), dxs = jax.lax.scan(run_chunk, init, (xc, xtc, vc, dyc, yc, starts), reverse=True)
     grads = {"wx": dwx.astype(wx.dtype), "b": db.astype(params["b"].dtype)}
     return grads, dh0, dxs.reshape((-1,) + dxs.shape[2:])[:t], None

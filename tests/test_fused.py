@@ -62,6 +62,19 @@ def test_fused_check_grads_float64(name, key):
 
 
 @pytest.mark.parametrize("name", sorted(FUSED))
+def test_fused_float64_gradients_are_float64_exact(name, key):
+    """In float64 the hand-written backward passes accumulate in float64: they equal autodiff to
+    float64 rounding, not float32's (and cuBLAS has no float64 x float64 -> float32 product)."""
+    with jax.enable_x64(True):
+        cell, params, xs, state = setup(name, key, b=3, t=300, d=4, h=5)
+        args = jax.tree_util.tree_map(lambda a: a.astype(jnp.float64), (params, xs, state))
+        lengths = jnp.array([300, 120, 0])
+        fused, plain = (jax.grad(loss(cell, f, None, lengths, jnp.float64), argnums=(0, 1, 2))(*args) for f in (True, False))
+        assert all(g.dtype == jnp.float64 for g in jax.tree_util.tree_leaves(fused))
+        assert_close(fused, plain, "float64")
+
+
+@pytest.mark.parametrize("name", sorted(FUSED))
 def test_fused_in_a_deep_bidirectional_stack_and_bfloat16(name, key):
     layer = FUSED[name]
     cell = seqjax.Stack((seqjax.Bidirectional(layer(4, 5)), layer(10, 5)))
