@@ -14,6 +14,7 @@ import os
 import pathlib
 import platform
 import statistics
+import sys
 import time
 from typing import Callable
 
@@ -107,7 +108,7 @@ def machine() -> dict:
             "cpus": os.cpu_count(), "jax": jax.__version__, "jax_devices": [str(d) for d in jax.devices()],
             "keep_freed_memory": host_memory.in_effect(), "jax_backend": jax.default_backend(),
             "accelerator": jax.devices()[0].device_kind if jax.default_backend() != "cpu" else None,
-            "jax_matmul_precision": jax.config.jax_default_matmul_precision}
+            "jax_matmul_precision": jax.config.jax_default_matmul_precision, "xla_flags": os.environ.get("XLA_FLAGS")}
     try:
         import torch
 
@@ -140,8 +141,18 @@ def format_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> str:
     return "\n".join(lines)
 
 
+def command_line() -> str | None:
+    """The command that is running, as ``python -m benchmarks.NAME --field=value ...``; None when the
+    program is not a benchmark's command line (a test, a notebook)."""
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    if spec is None or not spec.name.startswith("benchmarks."):
+        return None
+    return " ".join(["python -m", spec.name, *sys.argv[1:]])
+
+
 def write_json(path: str | pathlib.Path, payload: dict) -> None:
+    """Writes ``payload`` with the machine and the command line that produced it."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"machine": machine(), **payload}, indent=1))
+    path.write_text(json.dumps({"machine": machine(), "command": command_line(), **payload}, indent=1))
     print(f"wrote {path}")

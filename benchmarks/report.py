@@ -53,10 +53,10 @@ def main(config: Config) -> None:
         data = json.loads(path.read_text())
         machine = machine or data["machine"]
         module, command = SUITES[name]
-        if results != pathlib.Path(Config.results):
+        if data.get("command"):  # recorded by the run (older results files have none)
+            command = data["command"]
+        elif results != pathlib.Path(Config.results):
             command += f" --out={path}"
-        if data["config"].get("matmul_precision", "float32") != "float32":
-            command += f" --matmul_precision={data['config']['matmul_precision']}"
         table = module.table(data["rows"], data["config"]["peers"]) if name == "rnn_step" else module.table(data["rows"])
         sections.append(f"## {name}\n\n{(module.__doc__ or '').strip()}\n\nCommand: `{command}`\n\n{table}\n")
     arguments = "".join(f" --{k}={v}" for k, v in (("results", config.results), ("out", config.out))

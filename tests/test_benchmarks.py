@@ -1,6 +1,7 @@
 """Benchmarks run end to end on tiny sizes (no timing assertions: only that they run and report honestly)."""
 
 import json
+import sys
 import time
 
 import jax
@@ -132,3 +133,14 @@ def test_matmul_precision_is_checked_and_recorded():
         common.set_matmul_precision("fp32")
     common.set_matmul_precision("float32")
     assert common.machine()["jax_matmul_precision"] == "float32"
+
+
+def test_results_record_the_command_line_that_made_them(tmp_path, monkeypatch):
+    import types
+
+    monkeypatch.setitem(sys.modules, "__main__", types.SimpleNamespace(__spec__=types.SimpleNamespace(name="benchmarks.rnn_step")))
+    monkeypatch.setattr(sys, "argv", ["/x/benchmarks/rnn_step.py", "--modes=train", "--reps=3"])
+    common.write_json(tmp_path / "r.json", {"rows": []})
+    assert json.loads((tmp_path / "r.json").read_text())["command"] == "python -m benchmarks.rnn_step --modes=train --reps=3"
+    monkeypatch.setitem(sys.modules, "__main__", types.SimpleNamespace(__spec__=None))  # python -c, a notebook
+    assert common.command_line() is None
