@@ -66,6 +66,9 @@ def main(config: Config) -> None:
               "`keep_freed_memory` says whether the run kept freed host memory for reuse (`seqjax.host_memory`, the",
               "default of the command lines). The setting is process-wide, so every contender of a table, PyTorch",
               "included, ran with the same allocator; `SEQJAX_KEEP_FREED_MEMORY=0` runs with glibc's default `malloc`.", ""]
+    notes = results / "NOTES.md"  # what a reader of these results must know: settings, caveats
+    if notes.exists():
+        header += [notes.read_text().strip(), ""]
     pathlib.Path(config.out).write_text("\n".join(header) + "\n" + "\n".join(sections))
     print(f"wrote {config.out}")
 
