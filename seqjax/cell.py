@@ -57,6 +57,9 @@ class ScanOptions:
             matmul before the scan. It is meant for accelerators; on the 2-core CPU of this
             project's machines it lost (the projected sequence [t, b, g·h] falls out of
             cache): LSTM inference 113 vs 69 ms at 64x128x128x256, 28 vs 21 ms at batch 1.
+            On an H100 it won: GRU inference 1.11-1.22x, LSTM 1.01-1.04x, training steps
+            1.00-1.07x (``benchmarks.unroll_options``, BENCHMARKS_GPU.md). ``unroll``'s
+            default follows: hoisted off the CPU only.
     unroll: ``lax.scan``'s unroll factor.
     remat:  rematerialise each step in the backward pass (``jax.checkpoint`` on the scan
             body): the forward pass then keeps only the carried state per step, not every
