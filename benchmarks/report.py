@@ -1,8 +1,8 @@
 """Runs every benchmark and writes BENCHMARKS.md from their JSON results.
 
-    python -m benchmarks.report                   # run all benchmarks (about 25 minutes on 2 CPU cores), write BENCHMARKS.md
+    python -m benchmarks.report                   # run all benchmarks (about 30-35 minutes on 2 CPU cores), write BENCHMARKS.md
     python -m benchmarks.report --rerun=false     # only rebuild BENCHMARKS.md from benchmarks/results/*.json
-    python -m benchmarks.report --results=benchmarks/results/gpu --out=BENCHMARKS_GPU.md   # on a GPU machine
+    python -m benchmarks.report --results=benchmarks/results/gpu-h100 --out=BENCHMARKS_GPU.md   # on a GPU machine
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pathlib
 
 from benchmarks import compile_counts, generation, parallel_scan, rnn_step, unroll_options
 from benchmarks.common import run_main, set_matmul_precision
+
 SUITES = {
     "rnn_step": (rnn_step, "python -m benchmarks.rnn_step --reps=5 --budget_s=10"),
     "unroll_options": (unroll_options, "python -m benchmarks.unroll_options"),
