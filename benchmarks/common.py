@@ -16,7 +16,8 @@ import platform
 import statistics
 import sys
 import time
-from typing import Callable
+import typing
+from typing import Callable, Literal
 
 import jax
 
@@ -36,10 +37,11 @@ def block(tree):
 # contender; "tensorfloat32" lets both JAX and PyTorch (matmuls and cuDNN) use TF32 tensor cores.
 # On the CPU both give float32. "default" leaves each framework at its own default, which differ on
 # GPUs: JAX uses TF32 for float32 dots there, PyTorch only inside cuDNN's RNNs and convolutions.
-PRECISIONS = ("float32", "tensorfloat32", "default")
+Precision = Literal["float32", "tensorfloat32", "default"]
+PRECISIONS = typing.get_args(Precision)
 
 
-def set_matmul_precision(name: str) -> None:
+def set_matmul_precision(name: Precision) -> None:
     if name not in PRECISIONS:
         raise ValueError(f"matmul_precision must be one of {PRECISIONS}, got {name!r}")
     if name == "default":

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import seqjax
-from benchmarks.common import format_table, interleaved_medians, run_main, set_matmul_precision, write_json
+from benchmarks.common import Precision, format_table, interleaved_medians, run_main, set_matmul_precision, write_json
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Config:
     reps: int = 5
     budget_s: float = 60.0
     out: str = "benchmarks/results/generation.json"
-    matmul_precision: str = "float32"  # or "tensorfloat32" / "default" (GPUs only; benchmarks.common)
+    matmul_precision: Precision = "float32"  # or "tensorfloat32" / "default" (GPUs only; benchmarks.common)
 
 
 def make_model(config: Config):

@@ -28,7 +28,7 @@ import optax
 
 import seqjax
 from seqjax import host_memory
-from benchmarks.common import format_table, interleaved_medians, run_main, set_matmul_precision, write_json
+from benchmarks.common import Precision, format_table, interleaved_medians, run_main, set_matmul_precision, write_json
 
 CELLS = {  # name: (cell, unroll's fused flag)
     "gru": (lambda d, h: seqjax.GRU(d, h, reset_after=True), True),
@@ -51,7 +51,7 @@ class Config:
     reps: int = 5
     budget_s: float = 15.0
     out: str = "benchmarks/results/parallel_scan.json"
-    matmul_precision: str = "float32"  # or "tensorfloat32" / "default" (GPUs only; benchmarks.common)
+    matmul_precision: Precision = "float32"  # or "tensorfloat32" / "default" (GPUs only; benchmarks.common)
 
 
 def train_step_fn(cell, fused):

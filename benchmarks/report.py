@@ -12,7 +12,7 @@ import json
 import pathlib
 
 from benchmarks import compile_counts, generation, parallel_scan, rnn_step, unroll_options
-from benchmarks.common import run_main, set_matmul_precision
+from benchmarks.common import Precision, run_main, set_matmul_precision
 
 SUITES = {
     "rnn_step": (rnn_step, "python -m benchmarks.rnn_step --reps=5 --budget_s=10"),
@@ -29,7 +29,7 @@ class Config:
     suites: tuple[str, ...] = ("rnn_step", "unroll_options", "parallel_scan", "generation", "compile_counts")
     results: str = "benchmarks/results"   # the suites' JSON files: read, and written when rerun
     out: str = "BENCHMARKS.md"
-    matmul_precision: str = "float32"     # for every suite (benchmarks.common.set_matmul_precision)
+    matmul_precision: Precision = "float32"  # for every suite (benchmarks.common.set_matmul_precision)
 
 
 def main(config: Config) -> None:

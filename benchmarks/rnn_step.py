@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import format_table, interleaved_medians, run_main, set_matmul_precision, warm_up, write_json
+from benchmarks.common import Precision, format_table, interleaved_medians, run_main, set_matmul_precision, warm_up, write_json
 from benchmarks.peers import BUILDERS, PEERS, MissingPeer
 
 
@@ -47,7 +47,7 @@ class Config:
     budget_s: float = 20.0     # per contender and shape: stop timing early once spent (at least 2 reps)
     out: str = "benchmarks/results/rnn_step.json"
     floor: bool = True         # also time the floor (XLA's matmuls alone), see above
-    matmul_precision: str = "float32"  # or "tensorfloat32" / "default" (GPUs only; benchmarks.common)
+    matmul_precision: Precision = "float32"  # or "tensorfloat32" / "default" (GPUs only; benchmarks.common)
     compile_threads: int = 0   # contenders compiled (first call) this many at a time; 0: one per CPU core
 
 

@@ -21,7 +21,7 @@ import itertools
 import jax
 
 import seqjax
-from benchmarks.common import format_table, interleaved_medians, run_main, set_matmul_precision, warm_up, write_json
+from benchmarks.common import Precision, format_table, interleaved_medians, run_main, set_matmul_precision, warm_up, write_json
 from benchmarks.peers import _inputs, jax_runner
 from benchmarks.rnn_step import flops
 
@@ -35,7 +35,7 @@ class Config:
     reps: int = 7
     budget_s: float = 5.0
     out: str = "benchmarks/results/unroll_options.json"
-    matmul_precision: str = "float32"
+    matmul_precision: Precision = "float32"
     compile_threads: int = 0   # see benchmarks.rnn_step
 
 

@@ -22,6 +22,11 @@ def _convert(name: str, text: str, kind: type):
             return False
         raise ValueError(f"--{name} expects a boolean (true/false), got {text!r}")
     origin = typing.get_origin(kind)
+    if origin is typing.Literal:  # a choice among fixed strings
+        choices = typing.get_args(kind)
+        if text not in choices:
+            raise ValueError(f"--{name} expects one of {', '.join(choices)}; got {text!r}")
+        return text
     if origin is tuple:
         inner = typing.get_args(kind)[0]
         return tuple(_convert(name, part, inner) for part in text.split(",") if part)
@@ -41,7 +46,8 @@ def help_text(config, description: str = "") -> str:
     hints = typing.get_type_hints(type(config))
     for field in dataclasses.fields(config):
         kind = hints[field.name]
-        lines.append(f"  --{field.name}={getattr(config, field.name)!r:<20} ({getattr(kind, '__name__', kind)})")
+        kind = "|".join(typing.get_args(kind)) if typing.get_origin(kind) is typing.Literal else getattr(kind, "__name__", kind)
+        lines.append(f"  --{field.name}={getattr(config, field.name)!r:<20} ({kind})")
     return "\n".join(lines)
 
 

@@ -129,6 +129,12 @@ def test_unroll_options_and_report_from_a_results_folder(tmp_path):
 
 
 def test_matmul_precision_is_checked_and_recorded():
+    from seqjax.config import help_text, parse_config
+
+    with pytest.raises(SystemExit, match="--matmul_precision expects one of float32, tensorfloat32, default; got 'fp32'"):
+        parse_config(rnn_step.Config(), ["--matmul_precision=fp32"])
+    assert parse_config(rnn_step.Config(), ["--matmul_precision=tensorfloat32"]).matmul_precision == "tensorfloat32"
+    assert "(float32|tensorfloat32|default)" in help_text(rnn_step.Config())
     with pytest.raises(ValueError, match="matmul_precision must be one of"):
         common.set_matmul_precision("fp32")
     common.set_matmul_precision("float32")
