@@ -77,8 +77,7 @@ def warm_up(runs: list[Callable[[], object]], threads: int | None = None) -> Non
             block(run())
         return
     with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        for result in pool.map(lambda run: block(run()), runs):
-            del result
+        list(pool.map(lambda run: block(run()), runs))  # list(): re-raises a contender's error here
 
 
 def interleaved_medians(runs: dict[str, Callable[[], object]], *, reps: int, warmup: int = 2,

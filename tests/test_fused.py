@@ -114,12 +114,13 @@ def test_min_cells_auto_mode_is_sequential_on_cpu_and_equals_associative(key):
 
 
 def _num_carry(scan):
-    """A scan's carried outputs come first; the rest are stacked per step (a leading ``length`` axis).
-    JAX 0.10 names their number ``num_carry``; without it, count the outputs shaped as in the body."""
-    if "num_carry" in scan.params:
-        return scan.params["num_carry"]
+    """A scan's carried outputs come first; the rest are stacked per step (a leading ``length`` axis),
+    so the first output shaped unlike the body's is the first stacked one. JAX 0.10 also names the
+    count ``num_carry`` (checked against it); JAX 0.11 has no such parameter."""
     inner = [v.aval.shape for v in scan.params["jaxpr"].jaxpr.outvars]
-    return next((i for i, (v, shape) in enumerate(zip(scan.outvars, inner)) if v.aval.shape != shape), len(inner))
+    count = next((i for i, (v, shape) in enumerate(zip(scan.outvars, inner)) if v.aval.shape != shape), len(inner))
+    assert scan.params.get("num_carry", count) == count
+    return count
 
 
 def _scan_outputs_built_by_concatenation(jaxpr):
