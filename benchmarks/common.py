@@ -9,6 +9,7 @@ and reports ratios; absolute times are for orientation only.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import json
 import os
 import pathlib
@@ -157,3 +158,11 @@ def write_json(path: str | pathlib.Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"machine": machine(), "command": command_line(), **payload}, indent=1))
     print(f"wrote {path}")
+
+
+def finish(config, rows: list[dict], table: str, **extra) -> list[dict]:
+    """A suite's last step: prints its table and writes ``config.out`` (config, rows and ``extra``)."""
+    print()
+    print(table)
+    write_json(config.out, {"config": dataclasses.asdict(config), "rows": rows, **extra})
+    return rows

@@ -23,11 +23,10 @@ import dataclasses
 import time
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import seqjax
-from benchmarks.common import format_table, run_main, write_json
+from benchmarks.common import finish, format_table, run_main
 from seqjax import data, train
 
 
@@ -103,9 +102,7 @@ def main(config: Config) -> list[dict]:
             row = {"strategy": name, **run_stream(config, batches)}
             rows.append(row)
             print(row, flush=True)
-    print(table(rows))
-    write_json(config.out, {"config": dataclasses.asdict(config), "rows": rows})
-    return rows
+    return finish(config, rows, table(rows))
 
 
 def table(rows: list[dict]) -> str:

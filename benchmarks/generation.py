@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import seqjax
-from benchmarks.common import Precision, format_table, interleaved_medians, run_main, set_matmul_precision, write_json
+from benchmarks.common import Precision, finish, format_table, interleaved_medians, run_main, set_matmul_precision
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,10 +123,8 @@ def main(config: Config) -> list[dict]:
         print(row, flush=True)
     best = rows[1]["ms"] / rows[3]["ms"]
     print(f"\ncompiled and Python loop sample the same {config.chars} characters: {same}")
-    print(f"largest possible speedup of a compiled loop over the Python loop of jitted steps: Python loop / floor = {best:.1f}\n")
-    print(table(rows))
-    write_json(config.out, {"config": dataclasses.asdict(config), "rows": rows, "same_characters": same, "best_possible_speedup": best})
-    return rows
+    print(f"largest possible speedup of a compiled loop over the Python loop of jitted steps: Python loop / floor = {best:.1f}")
+    return finish(config, rows, table(rows), same_characters=same, best_possible_speedup=best)
 
 
 def table(rows: list[dict]) -> str:

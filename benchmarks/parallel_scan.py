@@ -28,7 +28,7 @@ import optax
 
 import seqjax
 from seqjax import host_memory
-from benchmarks.common import Precision, format_table, interleaved_medians, run_main, set_matmul_precision, write_json
+from benchmarks.common import Precision, finish, format_table, interleaved_medians, run_main, set_matmul_precision
 
 CELLS = {  # name: (cell, unroll's fused flag)
     "gru": (lambda d, h: seqjax.GRU(d, h, reset_after=True), True),
@@ -105,10 +105,7 @@ def main(config: Config) -> list[dict]:
                    "speedup_vs_gru": None if base is None else base / seconds}
             print(row, flush=True)
             rows.append(row)
-    print()
-    print(table(rows))
-    write_json(config.out, {"config": dataclasses.asdict(config), "rows": rows})
-    return rows
+    return finish(config, rows, table(rows))
 
 
 def table(rows: list[dict]) -> str:

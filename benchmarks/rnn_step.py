@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import Precision, format_table, interleaved_medians, run_main, set_matmul_precision, warm_up, write_json
+from benchmarks.common import Precision, finish, format_table, interleaved_medians, run_main, set_matmul_precision, warm_up
 from benchmarks.peers import BUILDERS, PEERS, MissingPeer
 
 
@@ -128,10 +128,7 @@ def main(config: Config) -> list[dict]:
             if ran:
                 row["bound_vs_fastest"] = row[f"{row['fastest_peer']}_ms"] / row["floor_ms"]
         print(" ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
-    print()
-    print(table(rows, config.peers))
-    write_json(config.out, {"config": dataclasses.asdict(config), "rows": rows})
-    return rows
+    return finish(config, rows, table(rows, config.peers))
 
 
 def table(rows: list[dict], peers) -> str:

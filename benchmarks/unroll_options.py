@@ -21,7 +21,7 @@ import itertools
 import jax
 
 import seqjax
-from benchmarks.common import Precision, format_table, interleaved_medians, run_main, set_matmul_precision, warm_up, write_json
+from benchmarks.common import Precision, finish, format_table, interleaved_medians, run_main, set_matmul_precision, warm_up
 from benchmarks.peers import _inputs, jax_runner
 from benchmarks.rnn_step import flops
 
@@ -70,10 +70,7 @@ def main(config: Config) -> list[dict]:
                    "gflops": flops(kind, mode, b, t, d, h) / seconds / 1e9, "default_over_variant": default_s / seconds}
             print(row, flush=True)
             rows.append(row)
-    print()
-    print(table(rows))
-    write_json(config.out, {"config": dataclasses.asdict(config), "rows": rows})
-    return rows
+    return finish(config, rows, table(rows))
 
 
 def table(rows: list[dict]) -> str:
