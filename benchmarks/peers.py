@@ -23,7 +23,8 @@ class MissingPeer(Exception):
     pass
 
 
-def _inputs(b, t, d, seed=0):
+def inputs(b, t, d, seed=0):
+    """The float32 batch-major inputs `[b, t, d]` every contender gets (standard normal, fixed seed)."""
     return np.random.default_rng(seed).normal(size=(b, t, d)).astype(np.float32)
 
 
@@ -52,7 +53,7 @@ def jax_runner(apply, params, xs, mode: str):
 
 def build_seqjax(kind, mode, b, t, d, h):
     cell = seqjax.LSTM(d, h) if kind == "lstm" else seqjax.GRU(d, h, reset_after=True)
-    return jax_runner(lambda p, xs: seqjax.unroll(cell, p, xs)[0], cell.init(jax.random.key(0)), _inputs(b, t, d), mode)
+    return jax_runner(lambda p, xs: seqjax.unroll(cell, p, xs)[0], cell.init(jax.random.key(0)), inputs(b, t, d), mode)
 
 
 def build_flax(kind, mode, b, t, d, h):
@@ -61,7 +62,7 @@ def build_flax(kind, mode, b, t, d, h):
     except ImportError as error:
         raise MissingPeer(str(error)) from None
     model = nn.RNN(nn.OptimizedLSTMCell(h) if kind == "lstm" else nn.GRUCell(h))
-    xs = _inputs(b, t, d)
+    xs = inputs(b, t, d)
     params = model.init(jax.random.key(0), jnp.asarray(xs))
     return jax_runner(model.apply, params, xs, mode)
 
@@ -88,7 +89,7 @@ def build_equinox(kind, mode, b, t, d, h):
 
         return jax.vmap(one_sequence)(xs)
 
-    return jax_runner(apply, params, _inputs(b, t, d), mode)
+    return jax_runner(apply, params, inputs(b, t, d), mode)
 
 
 def build_keras(kind, mode, b, t, d, h):
@@ -103,7 +104,7 @@ def build_keras(kind, mode, b, t, d, h):
     layer.build((b, t, d))
     trainable = [v.value for v in layer.trainable_variables]
     frozen = [v.value for v in layer.non_trainable_variables]
-    return jax_runner(lambda p, xs: layer.stateless_call(p, frozen, xs)[0], trainable, _inputs(b, t, d), mode)
+    return jax_runner(lambda p, xs: layer.stateless_call(p, frozen, xs)[0], trainable, inputs(b, t, d), mode)
 
 
 def build_torch(kind, mode, b, t, d, h):
@@ -116,7 +117,7 @@ def build_torch(kind, mode, b, t, d, h):
     device, sync = torch_device()  # on a GPU: cuDNN's fused LSTM/GRU kernels
     torch.manual_seed(0)
     module = (torch.nn.LSTM if kind == "lstm" else torch.nn.GRU)(d, h, batch_first=True).to(device)
-    xs = torch.from_numpy(_inputs(b, t, d)).to(device)
+    xs = torch.from_numpy(inputs(b, t, d)).to(device)
     if mode == "infer":
         def run():
             with torch.no_grad():

@@ -22,7 +22,7 @@ import jax
 
 import seqjax
 from benchmarks.common import Precision, finish, format_table, interleaved_medians, run_main, set_matmul_precision, warm_up
-from benchmarks.peers import _inputs, jax_runner
+from benchmarks.peers import inputs, jax_runner
 from benchmarks.rnn_step import flops
 
 
@@ -56,7 +56,7 @@ def main(config: Config) -> list[dict]:
     for mode, kind, shape in itertools.product(config.modes, config.cells, config.shapes):
         b, t, d, h = (int(v) for v in shape.split("x"))
         cell = seqjax.LSTM(d, h) if kind == "lstm" else seqjax.GRU(d, h, reset_after=True)
-        params, xs = cell.init(jax.random.key(0)), _inputs(b, t, d)
+        params, xs = cell.init(jax.random.key(0)), inputs(b, t, d)
         runs = {name: jax_runner(lambda p, xs, cell=cell, options=options: seqjax.unroll(cell, p, xs, **options)[0], params, xs, mode)
                 for name, options in variants(config, mode).items()}
         contenders.append(((mode, kind, shape), runs))
