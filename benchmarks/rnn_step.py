@@ -28,13 +28,16 @@ XLA's matmuls alone.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+import seqjax
+
 from benchmarks.common import Precision, finish, format_table, interleaved_medians, run_main, set_matmul_precision, warm_up
-from benchmarks.peers import BUILDERS, PEERS, MissingPeer
+from benchmarks.peers import BUILDERS, PEERS, MissingPeer, build_seqjax
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +52,7 @@ class Config:
     floor: bool = True         # also time the floor (XLA's matmuls alone), see above
     matmul_precision: Precision = "float32"  # or "tensorfloat32" / "default" (GPUs only; benchmarks.common)
     compile_threads: int = 0   # contenders compiled (first call) this many at a time; 0: one per CPU core
+    cudnn: bool = False        # seqjax's LSTM on cuDNN (unroll(cudnn=True), CUDA GPUs); its GRU keeps XLA's loop
 
 
 def flops(kind: str, mode: str, b: int, t: int, d: int, h: int) -> float:
@@ -89,6 +93,11 @@ def build_floor(kind: str, mode: str, b: int, t: int, d: int, h: int):
 
 def main(config: Config) -> list[dict]:
     set_matmul_precision(config.matmul_precision)
+    builders = dict(BUILDERS)
+    if config.cudnn:
+        if not seqjax.cudnn.available():
+            raise SystemExit(f"--cudnn=true needs a CUDA GPU with cuDNN; JAX's backend here is {jax.default_backend()!r}")
+        builders["seqjax"] = functools.partial(build_seqjax, cudnn=True)
     rows, contenders = [], []
     for mode in config.modes:
         for kind in config.cells:
@@ -98,7 +107,7 @@ def main(config: Config) -> list[dict]:
                 runs = {}
                 for peer in config.peers:
                     try:
-                        runs[peer] = BUILDERS[peer](kind, mode, b, t, d, h)
+                        runs[peer] = builders[peer](kind, mode, b, t, d, h)
                     except MissingPeer as error:
                         print(f"  {peer}: missing ({error})")
                         row[f"{peer}_ms"] = None

@@ -7,7 +7,8 @@
 tests/test_cells.py check the numbers): ``hoist`` (the input projections of all steps as
 one large matmul before the loop, or one per step inside it) and ``fused`` (the
 hand-written backward pass of ``seqjax.fused``, or autodiff through the readable step).
-``scan_unroll`` is ``lax.scan``'s unroll factor. ``hoist=None``, the default, picks by
+``scan_unroll`` is ``lax.scan``'s unroll factor. On a CUDA GPU the LSTM also runs with
+``cudnn=True`` (cuDNN's kernel, ``seqjax.cudnn``). ``hoist=None``, the default, picks by
 device: off on the CPU, on elsewhere. This table is the measurement behind that default:
 every variant's median time next to the default's, same process, round-robin.
 ``default / variant`` above 1 means the variant is faster than what users get.
@@ -39,14 +40,17 @@ class Config:
     compile_threads: int = 0   # see benchmarks.rnn_step
 
 
-def variants(config: Config, mode: str) -> dict[str, dict]:
+def variants(config: Config, mode: str, kind: str) -> dict[str, dict]:
     """``{name: unroll keyword arguments}``; the default first. ``fused`` changes only the backward
-    pass's code, so inference compares hoisting and unrolling alone."""
+    pass's code, so inference compares hoisting and unrolling alone. Where cuDNN is available,
+    the LSTM also runs on its kernel (``cudnn=True``)."""
     found = {"default": {}}
     for hoist, fused, unroll in itertools.product((False, True), (True, False) if mode == "train" else (True,),
                                                   config.unrolls):
         name = f"hoist={hoist} fused={fused}" + (f" scan_unroll={unroll}" if len(config.unrolls) > 1 else "")
         found[name] = dict(hoist=hoist, fused=fused, scan_unroll=unroll)
+    if kind == "lstm" and seqjax.cudnn.available():
+        found["cudnn=True"] = dict(cudnn=True)
     return found
 
 
@@ -58,7 +62,7 @@ def main(config: Config) -> list[dict]:
         cell = seqjax.LSTM(d, h) if kind == "lstm" else seqjax.GRU(d, h, reset_after=True)
         params, xs = cell.init(jax.random.key(0)), inputs(b, t, d)
         runs = {name: jax_runner(lambda p, xs, cell=cell, options=options: seqjax.unroll(cell, p, xs, **options)[0], params, xs, mode)
-                for name, options in variants(config, mode).items()}
+                for name, options in variants(config, mode, kind).items()}
         contenders.append(((mode, kind, shape), runs))
     warm_up([run for _, runs in contenders for run in runs.values()], config.compile_threads)
     for (mode, kind, shape), runs in contenders:

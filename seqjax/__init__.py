@@ -12,6 +12,7 @@ The table of contents, by lecture idea:
   data         seqjax.data: Vocab, pad, Batches, TokenStream, datasets (loaders with checked downloads)
   train        seqjax.train: TrainState, make_train_step, cross_entropy, Checkpointer, Run, fit, DataParallel
   host memory  seqjax.host_memory: keep_freed_memory (no page faults per step on the CPU)
+  cuDNN        seqjax.cudnn: the LSTM on cuDNN's kernel, unroll(..., cudnn=True) (CUDA GPUs)
 """
 
 from seqjax.cell import Cell as Cell, LSTMState as LSTMState, RNNState as RNNState, ScanOptions as ScanOptions, dense as dense

@@ -69,12 +69,16 @@ class ScanOptions:
             LSTM and GRU with tanh), which computes the weight gradients as one matmul after
             the loop instead of one thin matmul per step. Same numbers, faster.
             (``remat`` takes precedence: it needs autodiff's backward.)
+    cudnn:  run ``seqjax.LSTM`` layers (tanh, float32) on cuDNN's LSTM kernel, on CUDA GPUs
+            (``seqjax.cudnn``); other cells keep XLA's loop. Off by default: on an H100
+            cuDNN won at large shapes and lost at small ones. Takes precedence over the others.
     """
 
     hoist: bool = True
     unroll: int = 1
     remat: bool = False
     fused: bool = True
+    cudnn: bool = False
 
 
 class RNNState(NamedTuple):

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from seqjax import cudnn as seqjax_cudnn
 from seqjax.cell import Cell, ScanOptions, cast_params
 from seqjax.types import Array, Params, PRNGKey, State
 
@@ -110,6 +111,7 @@ def unroll(
     hoist: bool | None = None,
     remat: bool = False,
     fused: bool = True,
+    cudnn: bool = False,
 ) -> tuple[Array, State]:
     """Runs ``cell`` over batch-major ``xs [b, t, d]`` (or unbatched ``[t, d]``) with one ``lax.scan``.
 
@@ -131,6 +133,8 @@ def unroll(
         ``seqjax.fused``); False differentiates the readable step instead. Same numbers.
         Forward-mode autodiff (``jax.jvp``, ``jax.jacfwd``) cannot pass through a custom
         VJP: use ``fused=False`` for it.
+      cudnn: run ``seqjax.LSTM`` layers (tanh, float32) on cuDNN's LSTM kernel; CUDA GPUs
+        only (``seqjax.cudnn``). Other cells keep XLA's loop. Same numbers to float32 rounding.
 
     Returns:
       ``(ys, final_state)``: ``ys [b, t, o]`` (``[t, o]`` unbatched) and the state
@@ -146,7 +150,10 @@ def unroll(
     params = cast_params(params, xs.dtype)
     if hoist is None:
         hoist = jax.default_backend() != "cpu"
-    options = ScanOptions(hoist=hoist, unroll=scan_unroll, remat=remat, fused=fused)
+    if cudnn and not seqjax_cudnn.available():
+        raise ValueError(f"cudnn=True needs a CUDA GPU with cuDNN; JAX's backend here is {jax.default_backend()!r}, "
+                         f"and jax.experimental.rnn has no kernel for it (use cudnn=False)")
+    options = ScanOptions(hoist=hoist, unroll=scan_unroll, remat=remat, fused=fused, cudnn=cudnn)
     ys, state = run(cell, params, initial_state, jnp.swapaxes(xs, 0, 1), lengths, reverse=reverse, options=options)
     return _finish(jnp.swapaxes(ys, 0, 1), state, batched)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from seqjax import cudnn
 from seqjax.cell import Cell, LSTMState, RNNState, ScanOptions, activation, check_positive, dense, dense_params, frozen, split_columns, uniform_init
 from seqjax.fused import lstm_scan, valid_steps
 from seqjax.types import Array, DType, Params, PRNGKey, State
@@ -65,10 +66,14 @@ class LSTM(Cell):
 
     def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = ScanOptions()):
         """``recur`` under one ``lax.scan``; with ``options.fused`` (tanh only), the same
-        recurrence with the hand-written backward pass of ``seqjax.fused.lstm_scan``."""
-        if not options.fused or options.remat or self.activation != "tanh":
+        recurrence with the hand-written backward pass of ``seqjax.fused.lstm_scan``; with
+        ``options.cudnn`` (tanh, float32), cuDNN's LSTM kernel (``seqjax.cudnn``)."""
+        if options.cudnn and xs.shape[0] and cudnn.applies(self.activation, xs.dtype):
+            ys, h, c = cudnn.lstm_scan(params, state.h, state.c, xs, lengths)
+        elif not options.fused or options.remat or self.activation != "tanh":
             return super().scan(params, state, xs, lengths, options=options)
-        ys, h, c = lstm_scan(params, state.h, state.c, xs, valid_steps(xs, lengths), options.unroll, options.hoist)
+        else:
+            ys, h, c = lstm_scan(params, state.h, state.c, xs, valid_steps(xs, lengths), options.unroll, options.hoist)
         return ys, LSTMState(h, c)
 
 

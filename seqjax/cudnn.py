@@ -1,0 +1,84 @@
+"""cuDNN's LSTM kernel for ``seqjax.LSTM`` on NVIDIA GPUs: ``unroll(..., cudnn=True)``.
+
+cuDNN runs a whole LSTM layer, forward and backward, as one library call with its own
+kernels; XLA's loop calls a matmul per step. On an H100 (BENCHMARKS_GPU.md) PyTorch's cuDNN
+LSTM beat seqjax's XLA loop at the larger shapes (training at 64x128x512x512: 0.48x, with
+XLA's autotuning off) and lost at the smaller ones, so this is an option, not the default.
+JAX reaches cuDNN through ``jax.experimental.rnn.lstm`` (Keras's JAX backend uses the same
+call for its LSTM layer). It takes one flat weight vector in PyTorch's layout::
+
+    [W_ih (4h x d), W_hh (4h x h), b_ih (4h), b_hh (4h)]      gates in the order i, f, g, o
+
+which is ``[wxᵀ, whᵀ, b, 0]`` in seqjax's tree (``wx [d, 4h]``, ``wh [h, 4h]``, ``b [4h]``,
+gates i, f, g, o): the same numbers, so the parameter tree stays the same and gradients reach
+it through that packing. ``lengths`` become cuDNN's ``seq_lengths``: outputs past a
+sequence's length are zero and the final state is the one at its last valid step, as in
+``unroll``. cuDNN needs every length to be at least 1, so a length-0 sequence runs one step
+that is then discarded: its outputs are zero and its final state is the initial state.
+
+Where it applies: ``seqjax.LSTM`` with tanh, float32 inputs, on a CUDA GPU. ``cudnn=True``
+is like ``fused=True``: other cells, other dtypes, an LSTM under recurrent dropout (whose
+masked state cuDNN cannot see) keep XLA's loop. ``jax.experimental.rnn`` has no CPU kernel:
+``unroll`` raises a ValueError for ``cudnn=True`` where ``available()`` is False. Its matmul
+precision follows ``jax_default_matmul_precision`` (``float32`` turns TF32 off).
+
+tests/test_cudnn.py checks everything here but the kernel on the CPU: the packing and the
+length handling, with JAX's own reference LSTM (``jax.experimental.rnn.lstm_ref``, the same
+contract on unpacked weights) standing in for the cuDNN call, against seqjax's LSTM values and
+gradients. Its GPU test runs the cuDNN kernel itself against seqjax's XLA path; it is skipped
+where no GPU is lent.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from seqjax.types import Array, Params
+
+
+def available() -> bool:
+    """True where JAX can run cuDNN's LSTM: a GPU backend with the CUDA plugin's RNN library."""
+    if jax.default_backend() != "gpu":
+        return False
+    try:
+        from jax.experimental import rnn
+    except ImportError:  # pragma: no cover - jax without the experimental module
+        return False
+    return rnn.gpu_rnn is not None and hasattr(rnn.gpu_rnn, "compute_rnn_workspace_reserve_space_sizes")
+
+
+def applies(activation: str, dtype) -> bool:
+    """Whether cuDNN computes this LSTM exactly: tanh (cuDNN's only LSTM activation), float32."""
+    return activation == "tanh" and jnp.dtype(dtype) == jnp.float32
+
+
+def pack(params: Params) -> Array:
+    """seqjax's LSTM tree as cuDNN's flat weight vector ``[W_ih, W_hh, b_ih, b_hh]`` (module docstring)."""
+    wx, wh, b = params["wx"], params["wh"], params["b"]
+    return jnp.concatenate([wx.T.ravel(), wh.T.ravel(), b, jnp.zeros_like(b)])
+
+
+def kernel():
+    """The LSTM call, ``jax.experimental.rnn.lstm`` (tests substitute its reference)."""
+    from jax.experimental import rnn
+
+    return rnn.lstm
+
+
+def lstm_scan(params: Params, h0: Array, c0: Array, xs: Array, lengths: Array | None) -> tuple[Array, Array, Array]:
+    """LSTM over time-major ``xs [t, b, d]`` (t >= 1) on cuDNN: ``(ys [t, b, h], h_T, c_T)``, as
+    ``seqjax.fused.lstm_scan`` computes them."""
+    t, b, d = xs.shape
+    h = params["wh"].shape[0]
+    full = jnp.full((b,), t, jnp.int32)
+    seq_lengths = full if lengths is None else jnp.maximum(lengths.astype(jnp.int32), 1)
+    ys, h_n, c_n = kernel()(jnp.swapaxes(xs, 0, 1), h0[None], c0[None], pack(params), seq_lengths,
+                            input_size=d, hidden_size=h, num_layers=1, dropout=0.0, bidirectional=False)
+    ys, h_n, c_n = jnp.swapaxes(ys, 0, 1), h_n[0], c_n[0]
+    if lengths is None:
+        return ys, h_n, c_n
+    valid = jnp.arange(t)[:, None] < lengths[None, :]  # [t, b]
+    empty = (lengths == 0)[:, None]
+    return (jnp.where(valid[..., None], ys, jnp.zeros_like(ys)),
+            jnp.where(empty, h0, h_n), jnp.where(empty, c0, c_n))

@@ -1,0 +1,123 @@
+"""``unroll(..., cudnn=True)``: seqjax's LSTM on cuDNN's kernel (``seqjax.cudnn``).
+
+``jax.experimental.rnn.lstm`` (the cuDNN call) has no CPU kernel. On the CPU these tests run
+everything around it (the weight packing, the lengths, the initial state, the gradients through
+the packing, the wrappers' dispatch) with JAX's reference LSTM on unpacked weights
+(``jax.experimental.rnn.lstm_ref``, the same contract) standing in for the kernel, and compare
+with seqjax's own LSTM. ``test_cudnn_kernel_on_gpu`` runs the kernel itself where a GPU is lent.
+"""
+
+import jax
+import jax.numpy as jnp
+import pytest
+from jax.experimental import rnn
+
+import seqjax
+from seqjax import cudnn
+from tests.conftest import assert_close
+
+
+def reference_lstm(x, h_0, c_0, weights, seq_lengths, *, input_size, hidden_size, num_layers, dropout, bidirectional):
+    """``rnn.lstm``'s signature (flat cuDNN weights) over ``rnn.lstm_ref`` (unpacked weights)."""
+    unpacked = rnn.unpack_lstm_weights(weights, input_size, hidden_size, num_layers, bidirectional)
+    return rnn.lstm_ref(x, h_0, c_0, *unpacked, seq_lengths, input_size, hidden_size, num_layers, dropout, bidirectional)
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    """cuDNN "available", with the reference LSTM as its kernel; ``calls`` counts the kernel's calls
+    (per trace), so a test can tell that the cuDNN path ran and did not fall back to XLA's loop."""
+    calls = []
+
+    def counted(x, h_0, c_0, weights, seq_lengths, **kwargs):
+        calls.append(kwargs["hidden_size"])
+        if not isinstance(seq_lengths, jax.core.Tracer):  # seqjax gives cuDNN lengths in [1, t] only
+            assert seq_lengths.dtype == jnp.int32 and 1 <= int(seq_lengths.min()) <= int(seq_lengths.max()) <= x.shape[1]
+        return reference_lstm(x, h_0, c_0, weights, seq_lengths, **kwargs)
+
+    monkeypatch.setattr(cudnn, "available", lambda: True)
+    monkeypatch.setattr(cudnn, "kernel", lambda: counted)
+    return calls
+
+
+def loss(cell, use_cudnn, lengths, reverse=False):
+    def f(params, xs, state):
+        ys, final = seqjax.unroll(cell, params, xs, lengths=lengths, initial_state=state, reverse=reverse, cudnn=use_cudnn)
+        weights = jnp.linspace(-1.0, 1.0, ys.shape[-1])
+        return jnp.sum(ys ** 2 * weights) + sum(jnp.sum(jnp.sin(s)) for s in jax.tree_util.tree_leaves(final))
+    return f
+
+
+def setup(cell, key, b=3, t=7):
+    k1, k2, k3 = jax.random.split(key, 3)
+    state = jax.tree_util.tree_map(lambda s: 0.5 * jax.random.normal(k3, s.shape), cell.initial_state(b))
+    return cell.init(k1), jax.random.normal(k2, (b, t, cell.input_size)), state
+
+
+def test_pack_is_jaxs_cudnn_layout(key):
+    cell = seqjax.LSTM(4, 5)
+    params = cell.init(key)
+    weights = cudnn.pack(params)
+    assert weights.shape == (rnn.get_num_params_in_lstm(4, 5, 1, False),)
+    w_ih, w_hh, b_ih, b_hh = rnn.unpack_lstm_weights(weights, 4, 5, 1, False)
+    # PyTorch's layout: W_ih [4h, d] is wxᵀ, gates i, f, g, o in both
+    assert_close((w_ih[0], w_hh[0], b_ih[0], b_hh[0]), (params["wx"].T, params["wh"].T, params["b"], jnp.zeros(20)))
+
+
+@pytest.mark.parametrize("lengths", [None, [7, 3, 0]])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_cudnn_path_equals_seqjax_lstm_values_and_gradients(stand_in, key, lengths, reverse):
+    cell = seqjax.LSTM(4, 5)
+    args = setup(cell, key)
+    lengths = None if lengths is None else jnp.array(lengths)
+    value, grads = jax.value_and_grad(loss(cell, True, lengths, reverse), argnums=(0, 1, 2))(*args)
+    assert stand_in, "the cuDNN path did not run"
+    want_value, want_grads = jax.value_and_grad(loss(cell, False, lengths, reverse), argnums=(0, 1, 2))(*args)
+    assert_close(value, want_value)
+    assert_close(grads, want_grads)
+    ys, (h, c) = seqjax.unroll(cell, args[0], args[1], lengths=lengths, initial_state=args[2], reverse=reverse, cudnn=True)
+    if lengths is not None:  # padding outputs are exactly zero; a length-0 sequence keeps its initial state
+        assert float(jnp.max(jnp.abs(ys[1, 3:]))) == 0.0 and float(jnp.max(jnp.abs(ys[2]))) == 0.0
+        assert_close((h[2], c[2]), (args[2].h[2], args[2].c[2]))
+        assert float(jnp.max(jnp.abs(grads[1][2]))) == 0.0  # nothing flows into a length-0 sequence's inputs
+
+
+def test_cudnn_in_wrappers_and_fallbacks(stand_in, key):
+    """LSTM layers inside Stack/Bidirectional run on cuDNN; the GRU layer, a bfloat16 LSTM and a
+    non-tanh LSTM keep XLA's loop (cuDNN cannot compute them), with the same results."""
+    cell = seqjax.Stack((seqjax.Bidirectional(seqjax.LSTM(4, 5)), seqjax.GRU(10, 6), seqjax.LSTM(6, 3)))
+    params, xs, state = setup(cell, key)
+    lengths = jnp.array([7, 2, 5])
+    got = jax.value_and_grad(loss(cell, True, lengths), argnums=(0, 1))(params, xs, state)
+    assert sorted(stand_in) == [3, 5, 5]  # both directions of the first layer and the last layer
+    assert_close(got, jax.value_and_grad(loss(cell, False, lengths), argnums=(0, 1))(params, xs, state))
+
+    stand_in.clear()
+    for lstm, dtype in ((seqjax.LSTM(4, 5), jnp.bfloat16), (seqjax.LSTM(4, 5, activation="relu"), jnp.float32)):
+        p, x, _ = setup(lstm, key)
+        ys, _ = seqjax.unroll(lstm, p, x.astype(dtype), cudnn=True)
+        assert_close(ys.astype(jnp.float32), seqjax.unroll(lstm, p, x.astype(dtype))[0].astype(jnp.float32))
+    assert stand_in == []
+
+
+@pytest.mark.skipif(cudnn.available(), reason="this process has cuDNN: the error is for machines without it")
+def test_cudnn_without_a_gpu_is_a_clear_error(key):
+    cell = seqjax.LSTM(4, 5)
+    with pytest.raises(ValueError, match=r"cudnn=True needs a CUDA GPU with cuDNN; JAX's backend here is 'cpu'"):
+        seqjax.unroll(cell, cell.init(key), jnp.ones((2, 3, 4)), cudnn=True)
+
+
+@pytest.mark.skipif(not cudnn.available(), reason="needs a CUDA GPU with cuDNN: jax.experimental.rnn.lstm has no CPU kernel")
+@pytest.mark.parametrize("lengths", [None, [40, 13, 0, 1]])
+def test_cudnn_kernel_on_gpu(key, lengths):
+    """The cuDNN kernel itself against seqjax's XLA loop and against the reference LSTM."""
+    cell = seqjax.LSTM(24, 32)
+    args = setup(cell, key, b=4, t=40)
+    lengths = None if lengths is None else jnp.array(lengths)
+    got = jax.jit(jax.value_and_grad(loss(cell, True, lengths), argnums=(0, 1, 2)))(*args)
+    assert_close(got, jax.value_and_grad(loss(cell, False, lengths), argnums=(0, 1, 2))(*args))
+    full = jnp.full((4,), 40, jnp.int32) if lengths is None else jnp.maximum(lengths, 1).astype(jnp.int32)
+    x, h0, c0 = args[1], args[2].h[None], args[2].c[None]
+    kwargs = dict(input_size=24, hidden_size=32, num_layers=1, dropout=0.0, bidirectional=False)
+    assert_close(rnn.lstm(x, h0, c0, cudnn.pack(args[0]), full, **kwargs),
+                 reference_lstm(x, h0, c0, cudnn.pack(args[0]), full, **kwargs))
