@@ -10,7 +10,6 @@ Both algorithms compute the same numbers up to float rounding.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
 from seqjax.types import Array
 

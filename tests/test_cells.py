@@ -1,6 +1,5 @@
 """Every cell against its NumPy oracle: values, gradients, dtypes, batch/no batch, jit/vmap/grad."""
 
-import functools
 
 import jax
 import jax.numpy as jnp

@@ -1,7 +1,6 @@
 """Vocabularies, padding, bucketing (with a compile count) and resumable iterators."""
 
 import chex
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

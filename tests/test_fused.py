@@ -3,7 +3,6 @@ of the readable step."""
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 from jax.test_util import check_grads
 

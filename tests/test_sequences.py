@@ -1,7 +1,6 @@
 """Sequences: padding never changes a result, reversal within lengths, stacks, bidirectional, dropout,
 parallel scans, Hopfield recall."""
 
-import functools
 
 import jax
 import jax.numpy as jnp

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 import seqjax
-from tests.conftest import assert_close
 
 torch = pytest.importorskip("torch", reason="parity tests need the 'test' extra (torch==2.13.0, CPU)")
 

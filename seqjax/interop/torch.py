@@ -17,7 +17,6 @@ Mapping (PyTorch stores ``W_ih [g·h, d]`` and applies ``x W_ihᵀ``; seqjax sto
 
 from __future__ import annotations
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
