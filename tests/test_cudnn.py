@@ -88,9 +88,14 @@ def test_cudnn_in_wrappers_and_fallbacks(stand_in, key):
     cell = seqjax.Stack((seqjax.Bidirectional(seqjax.LSTM(4, 5)), seqjax.GRU(10, 6), seqjax.LSTM(6, 3)))
     params, xs, state = setup(cell, key)
     lengths = jnp.array([7, 2, 5])
-    got = jax.value_and_grad(loss(cell, True, lengths), argnums=(0, 1))(params, xs, state)
+
+    def gradients(use_cudnn):  # under jit, with the lengths traced as in a training step
+        step = jax.jit(lambda p, x, s, n: jax.value_and_grad(loss(cell, use_cudnn, n), argnums=(0, 1))(p, x, s))
+        return step(params, xs, state, lengths)
+
+    got = gradients(True)
     assert sorted(stand_in) == [3, 5, 5]  # both directions of the first layer and the last layer
-    assert_close(got, jax.value_and_grad(loss(cell, False, lengths), argnums=(0, 1))(params, xs, state))
+    assert_close(got, gradients(False))
 
     stand_in.clear()
     for lstm, dtype in ((seqjax.LSTM(4, 5), jnp.bfloat16), (seqjax.LSTM(4, 5, activation="relu"), jnp.float32)):
