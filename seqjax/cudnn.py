@@ -13,8 +13,9 @@ which is ``[wxᵀ, whᵀ, b, 0]`` in seqjax's tree (``wx [d, 4h]``, ``wh [h, 4h]
 gates i, f, g, o): the same numbers, so the parameter tree stays the same and gradients reach
 it through that packing. ``lengths`` become cuDNN's ``seq_lengths``: outputs past a
 sequence's length are zero and the final state is the one at its last valid step, as in
-``unroll``. cuDNN needs every length to be at least 1, so a length-0 sequence runs one step
-that is then discarded: its outputs are zero and its final state is the initial state.
+``unroll``. seqjax hands cuDNN lengths of at least 1 (PyTorch's packed sequences require that
+too), so a length-0 sequence runs one step that is then discarded: its outputs are zero and its
+final state is the initial state.
 
 Where it applies: ``seqjax.LSTM`` with tanh, float32 inputs, on a CUDA GPU. ``cudnn=True``
 is like ``fused=True``: other cells, other dtypes, an LSTM under recurrent dropout (whose
