@@ -9,6 +9,7 @@ character on the held-out last 10% of the text, with samples along the way.
     python -m experiments.char_lm                              # LSTM 1x256, 2000 steps: ~10 min on 2 CPU cores
     python -m experiments.char_lm --cell=gru --hidden=512 --steps=5000
     python -m experiments.char_lm --precision=bfloat16 --remat=true
+    python -m experiments.char_lm --cudnn=true --hidden=1024     # on a CUDA GPU
     python -m experiments.char_lm --help
 
 Kill it at any moment and run the same command again: it resumes from the newest
@@ -49,6 +50,7 @@ class Config:
     warmup_steps: int = 100
     precision: str = "float32"   # float32 | bfloat16 (bfloat16 compute, float32 params)
     remat: bool = False          # recompute each step in the backward pass (less memory)
+    cudnn: bool = False          # LSTM layers on cuDNN's kernel (CUDA GPUs, float32; seqjax.cudnn); sampling steps the cell
     data_parallel: bool = False  # shard the batch over all local devices
     log_every: int = 50
     eval_every: int = 500
@@ -84,8 +86,8 @@ def init_params(cell, vocab_size: int, config: Config, key):
                     "b": jnp.zeros(vocab_size)}}
 
 
-def logits_and_state(cell, params, inputs, state, remat=False):
-    ys, state = seqjax.unroll(cell, params["cell"], params["embed"][inputs], initial_state=state, remat=remat)
+def logits_and_state(cell, params, inputs, state, remat=False, cudnn=False):
+    ys, state = seqjax.unroll(cell, params["cell"], params["embed"][inputs], initial_state=state, remat=remat, cudnn=cudnn)
     return seqjax.dense(ys, params["out"]["w"], params["out"]["b"]), state
 
 
@@ -99,7 +101,7 @@ def make_loss(cell, config: Config):
         fresh = cell.initial_state(batch["inputs"].shape[0])
         restart = batch["reset"] | (jax.random.uniform(key, (batch["inputs"].shape[0],)) < config.reset_prob)
         carry = jax.tree_util.tree_map(lambda f, c: jnp.where(restart[:, None], f, c), fresh, carry)
-        logits, carry = logits_and_state(cell, params, batch["inputs"], carry, config.remat)
+        logits, carry = logits_and_state(cell, params, batch["inputs"], carry, config.remat, config.cudnn)
         loss, sums = train.cross_entropy(logits, batch["targets"])
         return loss, (sums, carry)
 
@@ -116,7 +118,7 @@ def make_evaluate(cell, val_ids: np.ndarray, config: Config):
 
     @jax.jit
     def eval_window(params, state, batch):
-        logits, state = logits_and_state(cell, params, batch["inputs"], state)
+        logits, state = logits_and_state(cell, params, batch["inputs"], state, cudnn=config.cudnn)
         return train.cross_entropy(logits, batch["targets"])[1], state
 
     def evaluate(train_state):
@@ -152,6 +154,8 @@ def sample(cell, params, vocab: data.Vocab, prime: str, length: int, temperature
 
 def main(config: Config) -> dict:
     print(config)
+    if config.cudnn and not seqjax.cudnn.available():
+        raise SystemExit(f"error: --cudnn=true needs a CUDA GPU with cuDNN; JAX's backend here is {jax.default_backend()!r}")
     text = data.datasets.tiny_shakespeare(config.data or None)
     vocab = data.Vocab.build(text, level="char", specials=False)  # every character is real; no <UNK> to sample
     ids = np.array(vocab.encode(text), np.int32)

@@ -9,6 +9,7 @@ with seqjax's own LSTM. ``test_cudnn_kernel_on_gpu`` runs the kernel itself wher
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from jax.experimental import rnn
 
@@ -105,11 +106,27 @@ def test_cudnn_in_wrappers_and_fallbacks(stand_in, key):
     assert stand_in == []
 
 
+def test_char_lm_trains_and_evaluates_on_the_cudnn_path(stand_in, tmp_path):
+    from experiments import char_lm
+    from tests.test_checkpoint import _text
+
+    config = char_lm.Config(data=str(_text(tmp_path)), out_dir=str(tmp_path / "run"), steps=4, hidden=8, embed=4, batch=2,
+                            window=5, log_every=2, eval_every=0, eval_windows=1, sample_chars=3, cudnn=True, warmup_steps=0)
+    with jax.numpy_dtype_promotion("standard"):
+        result = char_lm.main(config)
+    assert np.isfinite(result["eval"]["loss_bits"])
+    assert len(stand_in) >= 2  # traced in the training step and in the evaluation
+
+
 @pytest.mark.skipif(cudnn.available(), reason="this process has cuDNN: the error is for machines without it")
-def test_cudnn_without_a_gpu_is_a_clear_error(key):
+def test_cudnn_without_a_gpu_is_a_clear_error(key, tmp_path):
+    from experiments import char_lm
+
     cell = seqjax.LSTM(4, 5)
     with pytest.raises(ValueError, match=r"cudnn=True needs a CUDA GPU with cuDNN; JAX's backend here is 'cpu'"):
         seqjax.unroll(cell, cell.init(key), jnp.ones((2, 3, 4)), cudnn=True)
+    with pytest.raises(SystemExit, match=r"error: --cudnn=true needs a CUDA GPU with cuDNN; JAX's backend here is 'cpu'"):
+        char_lm.main(char_lm.Config(cudnn=True, out_dir=str(tmp_path / "run")))
 
 
 @pytest.mark.skipif(not cudnn.available(), reason="needs a CUDA GPU with cuDNN: jax.experimental.rnn.lstm has no CPU kernel")
