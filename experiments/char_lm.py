@@ -28,7 +28,6 @@ import numpy as np
 
 import seqjax
 from seqjax import data, train
-from seqjax.config import parse_config
 
 # -----------------------------------------------------------------------------
 # config
