@@ -118,7 +118,10 @@ def test_char_lm_trains_and_evaluates_on_the_cudnn_path(stand_in, tmp_path):
     assert len(stand_in) >= 2  # traced in the training step and in the evaluation
 
 
-@pytest.mark.skipif(cudnn.available(), reason="this process has cuDNN: the error is for machines without it")
+ON_GPU = jax.default_backend() == "gpu"
+
+
+@pytest.mark.skipif(ON_GPU, reason="the error is for machines without a GPU")
 def test_cudnn_without_a_gpu_is_a_clear_error(key, tmp_path):
     from experiments import char_lm
 
@@ -129,10 +132,11 @@ def test_cudnn_without_a_gpu_is_a_clear_error(key, tmp_path):
         char_lm.main(char_lm.Config(cudnn=True, out_dir=str(tmp_path / "run")))
 
 
-@pytest.mark.skipif(not cudnn.available(), reason="needs a CUDA GPU with cuDNN: jax.experimental.rnn.lstm has no CPU kernel")
+@pytest.mark.skipif(not ON_GPU, reason="needs a CUDA GPU with cuDNN: jax.experimental.rnn.lstm has no CPU kernel")
 @pytest.mark.parametrize("lengths", [None, [40, 13, 0, 1]])
 def test_cudnn_kernel_on_gpu(key, lengths):
     """The cuDNN kernel itself against seqjax's XLA loop and against the reference LSTM."""
+    assert cudnn.available(), "a GPU, but seqjax.cudnn.available() is False: has jax.experimental.rnn changed?"
     cell = seqjax.LSTM(24, 32)
     args = setup(cell, key, b=4, t=40)
     lengths = None if lengths is None else jnp.array(lengths)
