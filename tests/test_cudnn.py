@@ -140,10 +140,14 @@ def test_cudnn_kernel_on_gpu(key, lengths):
     cell = seqjax.LSTM(24, 32)
     args = setup(cell, key, b=4, t=40)
     lengths = None if lengths is None else jnp.array(lengths)
+    # cuDNN sums in its own order: float32 rounding over 40 steps, not the 2e-5 of two XLA programs;
+    # a wrong weight layout or gate order is off by O(1)
+    def close(a, b):
+        jax.tree.map(lambda u, v: np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=1e-4, atol=1e-4), a, b)
+
     got = jax.jit(jax.value_and_grad(loss(cell, True, lengths), argnums=(0, 1, 2)))(*args)
-    assert_close(got, jax.value_and_grad(loss(cell, False, lengths), argnums=(0, 1, 2))(*args))
+    close(got, jax.value_and_grad(loss(cell, False, lengths), argnums=(0, 1, 2))(*args))
     full = jnp.full((4,), 40, jnp.int32) if lengths is None else jnp.maximum(lengths, 1).astype(jnp.int32)
     x, h0, c0 = args[1], args[2].h[None], args[2].c[None]
     kwargs = dict(input_size=24, hidden_size=32, num_layers=1, dropout=0.0, bidirectional=False)
-    assert_close(rnn.lstm(x, h0, c0, cudnn.pack(args[0]), full, **kwargs),
-                 reference_lstm(x, h0, c0, cudnn.pack(args[0]), full, **kwargs))
+    close(rnn.lstm(x, h0, c0, cudnn.pack(args[0]), full, **kwargs), reference_lstm(x, h0, c0, cudnn.pack(args[0]), full, **kwargs))
