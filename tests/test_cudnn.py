@@ -83,6 +83,15 @@ def test_cudnn_path_equals_seqjax_lstm_values_and_gradients(stand_in, key, lengt
         assert float(jnp.max(jnp.abs(grads[1][2]))) == 0.0  # nothing flows into a length-0 sequence's inputs
 
 
+def test_cudnn_unbatched_sequence(stand_in, key):
+    cell = seqjax.LSTM(4, 5)
+    params, xs, _ = setup(cell, key)
+    for lengths in (None, jnp.array(4)):  # a single sequence [t, d], its length a scalar
+        got = seqjax.unroll(cell, params, xs[0], lengths=lengths, cudnn=True)
+        assert_close(got, seqjax.unroll(cell, params, xs[0], lengths=lengths))
+    assert len(stand_in) == 2
+
+
 def test_cudnn_in_wrappers_and_fallbacks(stand_in, key):
     """LSTM layers inside Stack/Bidirectional run on cuDNN; the GRU layer, a bfloat16 LSTM and a
     non-tanh LSTM keep XLA's loop (cuDNN cannot compute them), with the same results."""
