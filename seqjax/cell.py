@@ -71,7 +71,8 @@ class ScanOptions:
             (``remat`` takes precedence: it needs autodiff's backward.)
     cudnn:  run ``seqjax.LSTM`` layers (tanh, float32) on cuDNN's LSTM kernel, on CUDA GPUs
             (``seqjax.cudnn``); other cells keep XLA's loop. Off by default: on an H100
-            cuDNN won at large shapes and lost at small ones. Takes precedence over the others.
+            PyTorch's cuDNN LSTM beat our XLA loop at large shapes and lost at small ones
+            (BENCHMARKS_GPU.md); this path is not yet measured. Takes precedence over the others.
     """
 
     hoist: bool = True
