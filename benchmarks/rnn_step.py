@@ -6,6 +6,8 @@
 
 On a GPU, PyTorch runs there too (cuDNN's LSTM/GRU), and every contender multiplies in
 true float32 unless ``--matmul_precision=tensorfloat32`` lets all of them use TF32.
+``--cudnn=true`` runs seqjax's LSTM on cuDNN too (``unroll(..., cudnn=True)``; its GRU keeps
+XLA's loop, since JAX exposes no cuDNN GRU).
 
 Shapes are batch x time x input x hidden. FLOPs count the matmuls only: a forward pass
 is ``2·b·t·(d+h)·g·h`` (g = 4 gates for LSTM, 3 for GRU) and a training step three times
