@@ -97,8 +97,8 @@ def main(config: Config) -> list[dict]:
     set_matmul_precision(config.matmul_precision)
     builders = dict(BUILDERS)
     if config.cudnn:
-        if not seqjax.cudnn.available():
-            raise SystemExit(f"--cudnn=true needs a CUDA GPU with cuDNN; JAX's backend here is {jax.default_backend()!r}")
+        if why := seqjax.cudnn.unavailable("--cudnn=true"):
+            raise SystemExit(f"error: {why}")
         builders["seqjax"] = functools.partial(build_seqjax, cudnn=True)
     rows, contenders = [], []
     for mode in config.modes:

@@ -153,8 +153,8 @@ def sample(cell, params, vocab: data.Vocab, prime: str, length: int, temperature
 
 def main(config: Config) -> dict:
     print(config)
-    if config.cudnn and not seqjax.cudnn.available():
-        raise SystemExit(f"error: --cudnn=true needs a CUDA GPU with cuDNN; JAX's backend here is {jax.default_backend()!r}")
+    if config.cudnn and (why := seqjax.cudnn.unavailable("--cudnn=true")):
+        raise SystemExit(f"error: {why}")
     text = data.datasets.tiny_shakespeare(config.data or None)
     vocab = data.Vocab.build(text, level="char", specials=False)  # every character is real; no <UNK> to sample
     ids = np.array(vocab.encode(text), np.int32)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from seqjax.fused import valid_steps
 from seqjax.types import Array, Params
 
 
@@ -49,6 +50,14 @@ def available() -> bool:
     except ImportError:  # pragma: no cover - jax without the experimental module
         return False
     return rnn.gpu_rnn is not None and hasattr(rnn.gpu_rnn, "compute_rnn_workspace_reserve_space_sizes")
+
+
+def unavailable(option: str = "cudnn=True") -> str | None:
+    """Why ``option`` cannot run here (one line for an error), or None where cuDNN is available."""
+    if available():
+        return None
+    return (f"{option} needs a CUDA GPU with cuDNN; JAX's backend here is {jax.default_backend()!r}, "
+            f"and jax.experimental.rnn has no kernel for it")
 
 
 def applies(activation: str, dtype) -> bool:
@@ -81,7 +90,7 @@ def lstm_scan(params: Params, h0: Array, c0: Array, xs: Array, lengths: Array | 
     ys, h_n, c_n = jnp.swapaxes(ys, 0, 1), h_n[0], c_n[0]
     if lengths is None:
         return ys, h_n, c_n
-    valid = jnp.arange(t)[:, None] < lengths[None, :]  # [t, b]
+    valid = valid_steps(xs, lengths)  # [t, b]
     empty = (lengths == 0)[:, None]
     return (jnp.where(valid[..., None], ys, jnp.zeros_like(ys)),
             jnp.where(empty, h0, h_n), jnp.where(empty, c0, c_n))

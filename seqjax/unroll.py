@@ -150,9 +150,8 @@ def unroll(
     params = cast_params(params, xs.dtype)
     if hoist is None:
         hoist = jax.default_backend() != "cpu"
-    if cudnn and not seqjax_cudnn.available():
-        raise ValueError(f"cudnn=True needs a CUDA GPU with cuDNN; JAX's backend here is {jax.default_backend()!r}, "
-                         f"and jax.experimental.rnn has no kernel for it (use cudnn=False)")
+    if cudnn and (why := seqjax_cudnn.unavailable("cudnn=True")):
+        raise ValueError(f"{why} (use cudnn=False)")
     options = ScanOptions(hoist=hoist, unroll=scan_unroll, remat=remat, fused=fused, cudnn=cudnn)
     ys, state = run(cell, params, initial_state, jnp.swapaxes(xs, 0, 1), lengths, reverse=reverse, options=options)
     return _finish(jnp.swapaxes(ys, 0, 1), state, batched)

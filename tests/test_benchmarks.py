@@ -136,7 +136,7 @@ def test_unroll_options_and_report_from_a_results_folder(tmp_path):
 
 @pytest.mark.skipif(jax.default_backend() == "gpu", reason="the error is for machines without a GPU")
 def test_rnn_step_cudnn_without_a_gpu_is_a_clear_error(tmp_path):
-    with pytest.raises(SystemExit, match="--cudnn=true needs a CUDA GPU with cuDNN; JAX's backend here is 'cpu'"):
+    with pytest.raises(SystemExit, match="error: --cudnn=true needs a CUDA GPU with cuDNN; JAX's backend here is 'cpu'"):
         rnn_step.main(rnn_step.Config(shapes=("1x2x3x4",), cudnn=True, out=str(tmp_path / "r.json")))
 
 
