@@ -19,7 +19,8 @@ final state is the initial state.
 
 Where it applies: ``seqjax.LSTM`` with tanh, float32 inputs, on a CUDA GPU. ``cudnn=True``
 is like ``fused=True``: other cells, other dtypes, an LSTM under recurrent dropout (whose
-masked state cuDNN cannot see) keep XLA's loop. ``jax.experimental.rnn`` has no CPU kernel:
+masked state cuDNN cannot see) and a default matmul precision cuDNN has no setting for
+(bfloat16 passes, dot algorithms; see ``applies``) keep XLA's loop. ``jax.experimental.rnn`` has no CPU kernel:
 ``unroll`` raises a ValueError for ``cudnn=True`` where ``available()`` is False. Its matmul
 precision follows ``jax_default_matmul_precision`` (``float32`` turns TF32 off). The kernel
 has no batching rule: ``jax.vmap`` over ``unroll(..., cudnn=True)`` fails; the batch axis is
@@ -60,9 +61,18 @@ def unavailable(option: str = "cudnn=True") -> str | None:
             f"and jax.experimental.rnn has no kernel for it")
 
 
+# Default matmul precisions (``jax_default_matmul_precision``, also as ``jax.default_matmul_precision``
+# contexts) under which cuDNN computes what XLA's loop would. cuDNN's LSTM has one switch, TF32 on or
+# off: ``jax.experimental.rnn`` raises for bfloat16 passes ("bfloat16", "default", "fastest") and
+# ignores dot algorithms ("F32_F32_F32" and the like), so under those XLA's loop runs.
+_PRECISIONS = ("float32", "highest", "tensorfloat32", "high")
+
+
 def applies(activation: str, dtype) -> bool:
-    """Whether cuDNN computes this LSTM exactly: tanh (cuDNN's only LSTM activation), float32."""
-    return activation == "tanh" and jnp.dtype(dtype) == jnp.float32
+    """Whether cuDNN computes this LSTM as XLA's loop would: tanh (cuDNN's only LSTM activation),
+    float32, and a default matmul precision of full float32 or TF32 (read at trace time)."""
+    precision = jax.config.jax_default_matmul_precision
+    return activation == "tanh" and jnp.dtype(dtype) == jnp.float32 and (precision is None or str(precision).lower() in _PRECISIONS)
 
 
 def pack(params: Params) -> Array:

@@ -115,6 +115,18 @@ def test_cudnn_in_wrappers_and_fallbacks(stand_in, key):
     assert stand_in == []
 
 
+@pytest.mark.parametrize("precision, runs", [("tensorfloat32", 1), ("float32", 1), ("bfloat16", 0), ("default", 0), ("F32_F32_F32", 0)])
+def test_cudnn_only_under_a_matmul_precision_it_has(stand_in, key, precision, runs):
+    """cuDNN's LSTM has one precision switch, TF32 or not. Under bfloat16 passes (where
+    ``jax.experimental.rnn`` raises) or a dot algorithm (which it ignores) the LSTM keeps XLA's loop."""
+    cell = seqjax.LSTM(4, 5)
+    params, xs, _ = setup(cell, key)
+    with jax.default_matmul_precision(precision):
+        got = jax.jit(lambda p, x: seqjax.unroll(cell, p, x, cudnn=True)[0])(params, xs)
+    assert len(stand_in) == runs
+    assert_close(got, seqjax.unroll(cell, params, xs)[0])
+
+
 def test_char_lm_trains_and_evaluates_on_the_cudnn_path(stand_in, tmp_path):
     from experiments import char_lm
     from tests.test_checkpoint import _text
