@@ -31,6 +31,11 @@ import numpy as np
 import seqjax
 from benchmarks.common import Precision, finish, format_table, interleaved_medians, run_main, set_matmul_precision
 
+# contender names (rows of the results; benchmarks.targets reads them)
+COMPILED = "compiled lax.scan"
+PYTHON_LOOP = "Python loop, jitted step"
+FLOOR = "bound: floor (compiled h @ W_h only)"
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
@@ -110,10 +115,10 @@ def main(config: Config) -> list[dict]:
 
     same = bool(jnp.all(compiled(params, keys) == python_loop(step)()))
     floor, dispatch = bounds(config, params, state0, token0, keys)
-    runs = {"compiled lax.scan": lambda: compiled(params, keys),
-            "Python loop, jitted step": python_loop(step),
+    runs = {COMPILED: lambda: compiled(params, keys),
+            PYTHON_LOOP: python_loop(step),
             "Python loop, no jit": python_loop(sample_step),
-            "bound: floor (compiled h @ W_h only)": floor,
+            FLOOR: floor,
             "bound: dispatch (Python loop, trivial jitted step)": dispatch}
     timings = interleaved_medians(runs, reps=config.reps, warmup=1, budget_s=config.budget_s)
     rows = [{"contender": name, "ms": 1e3 * seconds, "chars_per_s": config.chars / seconds, "reps": n}

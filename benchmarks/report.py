@@ -11,7 +11,7 @@ import dataclasses
 import json
 import pathlib
 
-from benchmarks import compile_counts, generation, parallel_scan, rnn_step, unroll_options
+from benchmarks import compile_counts, generation, parallel_scan, rnn_step, targets, unroll_options
 from benchmarks.common import Precision, run_main, set_matmul_precision
 
 SUITES = {
@@ -46,6 +46,7 @@ def main(config: Config) -> None:
             module.main(dataclasses.replace(module.Config(), **overrides))
     sections = []
     machine = None
+    results_rows = {}
     for name in SUITES:
         path = results / f"{name}.json"
         if not path.exists():
@@ -53,6 +54,7 @@ def main(config: Config) -> None:
             continue
         data = json.loads(path.read_text())
         machine = machine or data["machine"]
+        results_rows[name] = data["rows"]
         module, command = SUITES[name]
         if data.get("command"):  # recorded by the run (older results files have none)
             command = data["command"]
@@ -67,6 +69,8 @@ def main(config: Config) -> None:
               "`keep_freed_memory` says whether the run kept freed host memory for reuse (`seqjax.host_memory`, the",
               "default of the command lines). The setting is process-wide, so every contender of a table, PyTorch",
               "included, ran with the same allocator; `SEQJAX_KEEP_FREED_MEMORY=0` runs with glibc's default `malloc`.", ""]
+    if target_rows := targets.rows(results_rows):
+        sections.insert(0, f"## Targets\n\n{targets.__doc__.strip()}\n\n{targets.table(target_rows)}\n")
     notes = results / "NOTES.md"  # what a reader of these results must know: settings, caveats
     if notes.exists():
         header += [notes.read_text().strip(), ""]

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 
-from benchmarks import common, compile_counts, generation, parallel_scan, peers, report, rnn_step, unroll_options
+from benchmarks import common, compile_counts, generation, parallel_scan, peers, report, rnn_step, targets, unroll_options
 
 
 @pytest.fixture(autouse=True)
@@ -44,16 +44,44 @@ def test_missing_peer_is_reported_not_faked(tmp_path, monkeypatch):
 
 
 def test_parallel_scan_and_generation_tiny(tmp_path):
-    rows = parallel_scan.main(parallel_scan.Config(lengths=(8,), batch=2, input=3, hidden=4, reps=1, out=str(tmp_path / "p.json")))
+    rows = parallel_scan.main(parallel_scan.Config(lengths=(8,), batch=2, input=3, hidden=4, reps=1,
+                                                   out=str(tmp_path / "parallel_scan.json")))
     assert {r["cell"] for r in rows} == set(parallel_scan.CELLS) and all(r["memory_mb"] > 0 for r in rows)
-    rows = generation.main(generation.Config(chars=5, vocab=7, hidden=8, reps=1, out=str(tmp_path / "g.json")))
-    result = json.loads((tmp_path / "g.json").read_text())
+    rows = generation.main(generation.Config(chars=5, vocab=7, hidden=8, reps=1, out=str(tmp_path / "generation.json")))
+    result = json.loads((tmp_path / "generation.json").read_text())
     # the bound is a ratio of two timings: checked as computed, never against a speed (it was
     # asserted > 1 before, a timing assertion; this test failed once in a loaded run)
     floor = next(r for r in rows if r["contender"].startswith("bound: floor"))
     assert result["same_characters"] is True
     assert result["best_possible_speedup"] == pytest.approx(rows[1]["ms"] / floor["ms"]) and result["best_possible_speedup"] > 0
     assert len(rows) == 5
+    # BENCHMARKS.md's targets table from these results: generation has a row; MinGRU has none (no T = 4096)
+    report.main(report.Config(rerun=False, results=str(tmp_path), out=str(tmp_path / "B.md")))
+    text = (tmp_path / "B.md").read_text()
+    assert "## Targets" in text and "| generation ≥ 20x Python loop | compiled lax.scan |" in text and "| MinGRU" not in text
+    assert text.index("## Targets") < text.index("## parallel_scan")
+
+
+def test_targets_from_results():
+    rnn = [{"mode": "train", "cell": "lstm", "shape": "1x2x3x4", "fastest_peer": "torch", "vs_torch": 1.3, "vs_flax": 2.0,
+            "bound_vs_fastest": 1.5},
+           {"mode": "infer", "cell": "gru", "shape": "1x2x3x4", "fastest_peer": "flax", "vs_flax": 1.1, "bound_vs_fastest": 1.2},
+           {"mode": "infer", "cell": "lstm", "shape": "1x2x3x4", "fastest_peer": None}]  # no peer ran: no target row
+    gen = [{"contender": generation.COMPILED, "ms": 10.0}, {"contender": generation.PYTHON_LOOP, "ms": 250.0},
+           {"contender": generation.FLOOR, "ms": 5.0}]
+    scans = [{"T": 4096, "cell": "gru", "ms": 100.0}, {"T": 4096, "cell": "min_gru", "ms": 20.0},
+             {"T": 4096, "cell": "min_gru_sequential", "ms": 12.5},
+             {"T": 512, "cell": "min_gru", "ms": 1.0}, {"T": 4096, "cell": "min_lstm", "ms": 1.0}]  # not MinGRU at T = 4096
+    rows = targets.rows({"rnn_step": rnn, "generation": gen, "parallel_scan": scans})
+    assert [(r["target"], r["case"], r["measured"], r["bound"], r["met"]) for r in rows] == [
+        ("train ≥ 1.25x fastest peer", "lstm 1x2x3x4 (vs torch)", 1.3, 1.5, "yes"),
+        ("infer ≥ 1.25x fastest peer", "gru 1x2x3x4 (vs flax)", 1.1, 1.2, "no"),
+        ("generation ≥ 20x Python loop", "compiled lax.scan", 25.0, 50.0, "yes"),
+        ("MinGRU ≥ 10x our GRU", "T = 4096, min_gru_sequential", 8.0, None, "no")]
+    text = targets.table(rows)
+    assert "| MinGRU ≥ 10x our GRU | T = 4096, min_gru_sequential | 8.00 | — | no |" in text
+    assert text.endswith("2 of 4 targets met in this run; 1 of the 2 not met lie above their bound.")
+    assert targets.rows({}) == []
 
 
 def test_interleaved_medians_time_the_contenders_round_robin():
@@ -131,6 +159,7 @@ def test_unroll_options_and_report_from_a_results_folder(tmp_path):
     assert f"Command: `python -m benchmarks.unroll_options --out={tmp_path / 'unroll_options.json'}`" in text
     assert "| train | lstm | 2x3x4x5 | hoist=True fused=False |" in text
     assert "not run yet: `python -m benchmarks.rnn_step" in text  # the other suites have no results there
+    assert "## Targets" not in text  # no suite with targets has results there
     assert '"jax_matmul_precision": "float32"' in text
 
 

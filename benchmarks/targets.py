@@ -1,0 +1,69 @@
+"""The performance targets of the benchmarks' issue against the recorded results, as one table.
+
+``python -m benchmarks.report`` puts it at the top of BENCHMARKS.md, computed from the same
+JSON results as the suites' tables, so it cannot drift from them. The targets were set for the
+2-core CPU of BENCHMARKS.md, float32, every contender side by side in one process:
+
+- a training step of a one-layer LSTM and GRU at least 1.25x the fastest peer's speed, on every
+  ``rnn_step`` shape, and inference likewise;
+- compiled generation at least 20x a Python loop of a jitted step;
+- a MinGRU training step at least 10x faster than seqjax's own GRU at T = 4096.
+
+``measured`` is the ratio the target names: for ``rnn_step`` the fastest peer's median time over
+seqjax's, for generation the Python loop's over the compiled loop's, for MinGRU the GRU's over the
+fastest MinGRU row's (the fastest mode; the CPU default is ``min_gru_sequential``). ``bound`` is
+about the largest ratio any compiled loop could reach in that run, where a suite measures one:
+``rnn_step``'s ``floor`` (the fastest peer's time over that of XLA running only the counted
+matmuls in seqjax's loop layout) and generation's floor (the Python loop's time over a compiled
+loop of only the recurrent matvec). It is a bound in practice, not a proof: timed in the same
+run, it has the run's noise, and a loop may beat the floor's layout by a few percent. A target
+well above its bound is out of reach of any loop built from XLA's matmuls on that machine.
+"""
+
+from __future__ import annotations
+
+from benchmarks import generation
+from benchmarks.common import format_table
+
+STEP = 1.25        # seqjax over the fastest peer, per (mode, cell, shape)
+GENERATION = 20.0  # compiled sampler over the Python loop of a jitted step
+MINGRU = 10.0      # MinGRU training step over seqjax's GRU ...
+MINGRU_T = 4096    # ... at this sequence length
+
+
+def _target(target: str, case: str, measured: float, goal: float, bound: float | None) -> dict:
+    return {"target": target, "case": case, "measured": measured, "bound": bound, "goal": goal,
+            "met": "yes" if measured >= goal else "no"}
+
+
+def rows(results: dict[str, list[dict]]) -> list[dict]:
+    """One row per target and case, from the suites' result rows (``{suite: rows}``; a suite
+    without results has no rows here)."""
+    out = []
+    for r in results.get("rnn_step", []):
+        peer = r.get("fastest_peer")
+        if peer is not None:  # None when no peer ran
+            out.append(_target(f"{r['mode']} ≥ {STEP}x fastest peer", f"{r['cell']} {r['shape']} (vs {peer})",
+                               r[f"vs_{peer}"], STEP, r.get("bound_vs_fastest")))
+    runs = {r["contender"]: r["ms"] for r in results.get("generation", [])}
+    if generation.COMPILED in runs and generation.PYTHON_LOOP in runs:
+        bound = runs[generation.PYTHON_LOOP] / runs[generation.FLOOR] if generation.FLOOR in runs else None
+        out.append(_target(f"generation ≥ {GENERATION:g}x Python loop", "compiled lax.scan",
+                           runs[generation.PYTHON_LOOP] / runs[generation.COMPILED], GENERATION, bound))
+    scans = [r for r in results.get("parallel_scan", []) if r["T"] == MINGRU_T]
+    gru = next((r for r in scans if r["cell"] == "gru"), None)
+    mingru = [r for r in scans if r["cell"].startswith("min_gru")]
+    if gru is not None and mingru:
+        best = min(mingru, key=lambda r: r["ms"])
+        out.append(_target(f"MinGRU ≥ {MINGRU:g}x our GRU", f"T = {MINGRU_T}, {best['cell']}", gru["ms"] / best["ms"], MINGRU, None))
+    return out
+
+
+def table(rows: list[dict]) -> str:
+    """The rows as a markdown table, with a line that counts the targets met and those out of reach."""
+    met = sum(r["met"] == "yes" for r in rows)
+    beyond = sum(r["met"] == "no" and r["bound"] is not None and r["bound"] < r["goal"] for r in rows)
+    columns = [("target", "target", ""), ("case", "case", ""), ("measured", "measured", ".2f"),
+               ("bound", "bound", ".2f"), ("met", "met", "")]
+    return (f"{format_table(rows, columns)}\n\n{met} of {len(rows)} targets met in this run; "
+            f"{beyond} of the {len(rows) - met} not met lie above their bound.")
