@@ -20,11 +20,11 @@ final state is the initial state.
 Where it applies: ``seqjax.LSTM`` with tanh, float32 inputs, on a CUDA GPU. ``cudnn=True``
 is like ``fused=True``: other cells, other dtypes, an LSTM under recurrent dropout (whose
 masked state cuDNN cannot see) and a default matmul precision cuDNN has no setting for
-(bfloat16 passes, dot algorithms; see ``applies``) keep XLA's loop. ``jax.experimental.rnn`` has no CPU kernel:
-``unroll`` raises a ValueError for ``cudnn=True`` where ``available()`` is False. Its matmul
-precision follows ``jax_default_matmul_precision`` (``float32`` turns TF32 off). The kernel
-has no batching rule: ``jax.vmap`` over ``unroll(..., cudnn=True)`` fails; the batch axis is
-the way to batch it.
+(bfloat16 passes, dot algorithms; see ``applies``) keep XLA's loop. ``jax.experimental.rnn``
+has no CPU kernel: ``unroll`` raises a ValueError for ``cudnn=True`` where ``available()`` is
+False. Its matmul precision follows ``jax_default_matmul_precision`` (``float32`` turns TF32
+off). The kernel has no batching rule: ``jax.vmap`` over ``unroll(..., cudnn=True)`` fails; the
+batch axis is the way to batch it.
 
 tests/test_cudnn.py checks everything here but the kernel on the CPU: the packing and the
 length handling, with JAX's own reference LSTM (``jax.experimental.rnn.lstm_ref``, the same
