@@ -123,8 +123,12 @@ def test_cudnn_only_under_a_matmul_precision_it_has(stand_in, key, precision, ru
     params, xs, _ = setup(cell, key)
     with jax.default_matmul_precision(precision):
         got = jax.jit(lambda p, x: seqjax.unroll(cell, p, x, cudnn=True)[0])(params, xs)
+        want = jax.jit(lambda p, x: seqjax.unroll(cell, p, x)[0])(params, xs)
     assert len(stand_in) == runs
-    assert_close(got, seqjax.unroll(cell, params, xs)[0])
+    # XLA's loop under the same precision. On the CPU every precision is float32; on a GPU, TF32 and
+    # bfloat16 passes round differently in the two programs.
+    tol = 2e-5 if precision == "float32" or jax.default_backend() == "cpu" else 2e-2
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=tol, atol=tol)
 
 
 def test_char_lm_trains_and_evaluates_on_the_cudnn_path(stand_in, tmp_path):
