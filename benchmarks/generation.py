@@ -126,7 +126,8 @@ def main(config: Config) -> list[dict]:
     for row in rows:
         row["slowdown_vs_compiled"] = row["ms"] / rows[0]["ms"]
         print(row, flush=True)
-    best = rows[1]["ms"] / rows[3]["ms"]
+    ms = {row["contender"]: row["ms"] for row in rows}
+    best = ms[PYTHON_LOOP] / ms[FLOOR]
     print(f"\ncompiled and Python loop sample the same {config.chars} characters: {same}")
     print(f"largest possible speedup of a compiled loop over the Python loop of jitted steps: Python loop / floor = {best:.1f}")
     return finish(config, rows, table(rows), same_characters=same, best_possible_speedup=best)
