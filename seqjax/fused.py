@@ -225,24 +225,30 @@ def _gru_bwd(unroll, hoist, reset_after, residuals, cotangents):
             d_hn = da_n  # gradient of the candidate's pre-activation: W_n's rows are r s
             ds_prev = ds * z + d_rs * r + w_rz @ jnp.concatenate([da_r, da_z], 0)
         zero = lambda a: jnp.where(v, a, jnp.zeros_like(a))  # noqa: E731
-        # Each gate's gradient is its own loop output, concatenated once after the loop. Written
-        # as one concatenation per step, XLA's CPU code for it was scalar (27 of 200 ms at
-        # 64x128x128x256): reset-after training steps measured 4-15% faster at batch 16 and 64
-        # this way, reset-before and batch 1 within noise (0.91-1.04x).
+        # Each gate's gradient is its own loop output. Written as one concatenation per step,
+        # XLA's CPU code for it was scalar (27 of 200 ms at 64x128x128x256): reset-after training
+        # steps measured 4-15% faster at batch 16 and 64 this way, reset-before and batch 1 within
+        # noise (0.91-1.04x).
         return jnp.where(v, ds_prev, ds_next), (zero(da_r), zero(da_z), zero(da_n), zero(d_hn) if reset_after else None)
 
     ds0, (da_rs, da_zs, da_ns, dhns) = jax.lax.scan(step, ds_last.T, (_swap(dys), valid, saved, s_prev),
                                                   reverse=True, unroll=unroll)
-    dhns = dhns if reset_after else da_ns
-    dxps = _swap(jnp.concatenate([da_rs, da_zs, da_ns], 1))
-    dhns, s_prev = _swap(dhns), _swap(s_prev)  # [t, b, k] rows for the matmuls
-    grads = {"wx": _rows(xs).T @ _rows(dxps), "b": dxps.sum((0, 1))}
+    # Each gate's gradient transposed to rows [t·b, h] once, and one matmul per gate block,
+    # never concatenating the [t, b, 3h] gradients: concatenating them first (and XLA transposing
+    # the r and z blocks twice, once per weight) measured 2-3% slower training steps at batch 64,
+    # equal at batch 1 and 16 (in-process A/B, reset-after).
+    da_r, da_z, da_n = (_rows(_swap(g)) for g in (da_rs, da_zs, da_ns))
+    x_rows, s_rows = _rows(xs), _rows(_swap(s_prev))
+    blocks = lambda rows, gates: jnp.concatenate([rows.T @ g for g in gates], 1)  # noqa: E731
+    grads = {"wx": blocks(x_rows, (da_r, da_z, da_n)), "b": jnp.concatenate([g.sum(0) for g in (da_r, da_z, da_n)])}
     if reset_after:
-        grads["wh"] = _rows(s_prev).T @ _rows(jnp.concatenate([dxps[..., :2 * n], dhns], -1))
-        grads["bh"] = dhns.sum((0, 1))
-    else:
-        grads["wh"] = jnp.concatenate([_rows(s_prev).T @ _rows(dxps[..., :2 * n]), _rows(_swap(saved[3])).T @ _rows(dhns)], -1)
-    return grads, ds0.T, dense(dxps, params["wx"].T), None
+        d_hn = _rows(_swap(dhns))
+        grads["wh"], grads["bh"] = blocks(s_rows, (da_r, da_z, d_hn)), d_hn.sum(0)
+    else:  # the candidate's block of W_h multiplies r s_{t-1}, which the forward pass saved
+        grads["wh"] = jnp.concatenate([blocks(s_rows, (da_r, da_z)), _rows(_swap(saved[3])).T @ da_n], 1)
+    wx = params["wx"]
+    dx_rows = sum(g @ wx[:, k * n:(k + 1) * n].T for k, g in enumerate((da_r, da_z, da_n)))
+    return grads, ds0.T, dx_rows.reshape(xs.shape), None
 
 
 gru_scan.defvjp(_gru_fwd, _gru_bwd)
