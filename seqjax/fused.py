@@ -3,8 +3,8 @@
 Autodiff of ``lax.scan`` accumulates every weight gradient inside the backward loop:
 each step adds ``h_{t-1}ᵀ dz_t`` (a thin ``[h, b] x [b, 4h]`` matmul) into ``dW_h``. This
 backward loop carries only the state gradients ``(dh, dc)`` and emits the gate
-gradients ``dz_t``; after the loop every weight gradient is one large matmul over all
-``t·b`` rows at once::
+gradients ``dz_t``; after the loop every weight gradient is a large matmul over all
+``t·b`` rows at once (the GRU's: one per gate block, so its gate gradients are never concatenated)::
 
     dW_h = H_prevᵀ dZ      dW_x = Xᵀ dZ      db = Σ dZ      dX = dZ W_xᵀ
 
