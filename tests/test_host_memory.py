@@ -8,6 +8,7 @@ once after keep_freed_memory().
 
 from __future__ import annotations
 
+import json
 import mmap
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import pytest
 from seqjax import host_memory
 
 SCRIPT = textwrap.dedent("""
-    import statistics, sys
+    import json, sys
     import jax, jax.numpy as jnp
     from seqjax import host_memory
     if sys.argv[1] == "keep":
@@ -27,29 +28,34 @@ SCRIPT = textwrap.dedent("""
     run = jax.jit(lambda x: jax.lax.scan(step, jnp.zeros(4096), x)[1][::16])  # 64 MiB of stacked outputs
     x = jnp.ones((4096, 4096), jnp.float32)
     counts = []
-    for call in range(20):
+    for call in range(30):
         before = host_memory.page_faults()
         run(x).block_until_ready()
         counts.append(host_memory.page_faults() - before)
-    print(statistics.median(counts[10:]))  # warm calls: the heap takes a few calls to hold a free block that fits
+    print(json.dumps(counts[10:]))  # warm calls: the heap takes a few calls to hold a free block that fits
 """)
 PAGES = 4096 * 4096 * 4 // 4096  # 4 KiB pages in the 64 MiB temporary
 
 
-def faults_per_call(mode: str) -> float:
+def faults_per_warm_call(mode: str) -> list[int]:
     done = subprocess.run([sys.executable, "-c", SCRIPT, mode], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    return float(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.skipif(host_memory._glibc() is None, reason="keep_freed_memory() changes glibc's malloc; this C library is not glibc")
 def test_kept_memory_is_reused_without_page_faults():
-    default = faults_per_call("default")
-    if default < PAGES / 2:
-        pytest.skip(f"glibc's default malloc took only {default:.0f} page faults per 64 MiB call here "
+    default = faults_per_warm_call("default")
+    if min(default) < PAGES / 2:
+        pytest.skip(f"glibc's default malloc took only {min(default)} page faults in a 64 MiB call here "
                     "(huge pages or a cached heap?), so there is nothing to remove")
-    kept = faults_per_call("keep")
-    assert kept < default / 10, (default, kept)
+    kept = faults_per_warm_call("keep")
+    # glibc's default malloc maps the 64 MiB afresh in every call. With freed memory kept, most warm
+    # calls map nothing, but not all: glibc still carves the block from fresh heap now and then
+    # (0-4 of 10 warm calls in four runs here, 0-3 of 20 in three more, 5 of 10 in one CI run),
+    # so the test asks for a third; with the default malloc none is reused
+    reused = sum(count < PAGES / 10 for count in kept)
+    assert reused >= len(kept) / 3, (default, kept)
 
 
 def test_apply_default_honours_the_environment(monkeypatch):
