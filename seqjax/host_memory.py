@@ -12,9 +12,10 @@ system time in every 90 ms step, and a GRU step 50,000 faults and 140-170 ms.
 never to trim the heap's top, and to use one arena for all threads. After a few warm-up
 steps a training loop then reuses freed memory: 0 page faults in most steps (some still map
 afresh: up to half of the warm calls in one run of tests/test_host_memory.py), and the MinGRU
-step above took 66-76 ms instead of 84-93 ms. This is a caching allocator, as PyTorch and TensorFlow have for GPU memory, with the same trade-off:
-the process keeps its peak heap, plus fragmentation, until it exits. The resident memory of
-the training loops above: MinGRU 404 MiB instead of 360, GRU 917 MiB instead of 544.
+step above took 66-76 ms instead of 84-93 ms. This is a caching allocator, as PyTorch and
+TensorFlow have for GPU memory, with the same trade-off: the process keeps its peak heap, plus
+fragmentation, until it exits. The resident memory of the training loops above: MinGRU 404 MiB
+instead of 360, GRU 917 MiB instead of 544.
 
 Call it once, before the first JAX computation: the one-arena setting only reaches threads
 that have not allocated yet, and XLA's worker threads start with the CPU client. The command
