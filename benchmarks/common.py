@@ -24,7 +24,7 @@ import jax
 
 # A benchmark's command line is the experiments' one: it keeps freed host memory (process-wide, so
 # every contender gets it alike), parses the --field=value overrides and runs.
-from experiments import run_main as run_main
+from seqjax.config import run_main as run_main
 from seqjax import host_memory
 
 

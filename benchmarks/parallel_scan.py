@@ -8,7 +8,7 @@ inputs. Memory is XLA's own accounting of the compiled training step (``memory_a
 temporaries plus arguments and outputs), so it is exact for the program, not a process RSS.
 ``speedup vs GRU`` is the GRU's median time divided by this row's. Rows: ``min_*`` use the
 associative scan; ``*_sequential`` the chunked path with its hand-written backward pass
-(``seqjax.fused_linear``, the CPU default); ``*_sequential_unfused`` a plain ``lax.scan``
+(``seqjax.kernels.fused_linear``, the CPU default); ``*_sequential_unfused`` a plain ``lax.scan``
 differentiated by autodiff.
 
 ``page faults/step`` counts the pages a warm step maps afresh (median of 3 calls). The command

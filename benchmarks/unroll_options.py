@@ -6,9 +6,9 @@
 ``unroll`` has two switches that change speed and nothing else (tests/test_fused.py and
 tests/test_cells.py check the numbers): ``hoist`` (the input projections of all steps as
 one large matmul before the loop, or one per step inside it) and ``fused`` (the
-hand-written backward pass of ``seqjax.fused``, or autodiff through the readable step).
+hand-written backward pass of ``seqjax.kernels.fused``, or autodiff through the readable step).
 ``scan_unroll`` is ``lax.scan``'s unroll factor. On a CUDA GPU the LSTM also runs with
-``cudnn=True`` (cuDNN's kernel, ``seqjax.cudnn``). ``hoist=None``, the default, picks by
+``cudnn=True`` (cuDNN's kernel, ``seqjax.kernels.cudnn``). ``hoist=None``, the default, picks by
 device: off on the CPU, on elsewhere. This table is the measurement behind that default:
 every variant's median time next to the default's, same process, round-robin.
 ``default / variant`` above 1 means the variant is faster than what users get.

@@ -205,6 +205,6 @@ def main(config: Config) -> dict:
 
 
 if __name__ == "__main__":
-    from experiments import run_main
+    from seqjax.config import run_main
 
     run_main(main, Config(), __doc__)

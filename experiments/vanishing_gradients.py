@@ -189,6 +189,6 @@ def plot(results: dict, path: pathlib.Path) -> None:
 
 
 if __name__ == "__main__":
-    from experiments import run_main
+    from seqjax.config import run_main
 
     run_main(main, Config(), __doc__)

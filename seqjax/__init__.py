@@ -1,21 +1,35 @@
-"""seqjax: pure-functional recurrent sequence models in JAX.
+"""seqjax: pure-functional sequence models in JAX.
 
-The table of contents, by lecture idea:
+The table of contents, by lecture idea (module in brackets):
 
   cells        Elman, Jordan (simple RNNs), GRU (reset-before and reset-after), LSTM,
-               PrototypeLSTM, PeepholeLSTM, MinGRU, MinLSTM (parallel scan), Hopfield
-  sequences    unroll (one lax.scan), loop_unroll (the plain loop), linear_scan
-  layers       dense (x @ w + b over any leading axes, as one 2-D matmul)
-  wrappers     Stack (deep, residual), Bidirectional, VariationalDropout
-  interop      from_torch, torch_final_state
+               PrototypeLSTM, PeepholeLSTM, MinGRU, MinLSTM (parallel scan), Hopfield  [cells/]
+  sequences    unroll (one lax.scan), loop_unroll (the plain loop) [unroll]; sequence_mask,
+               masked_scan, Constant [masking]; linear_scan [scan]
+  layers       dense, Dense, Embedding, LayerNorm, Dropout  [layers/]
+  wrappers     Stack (deep, residual), Bidirectional, VariationalDropout  [wrappers]
+  attention    additive (Bahdanau/GNMT), Luong dot and general, scaled dot-product  [attention];
+               AttentionDecoder, a cell that attends over an encoder memory  [attention_decoder]
+  interop      from_torch, torch_final_state  [interop/]
   diagnostics  gradient_norms_through_time (vanishing / exploding gradients)
   data         seqjax.data: Vocab, pad, Batches, TokenStream, datasets (loaders with checked downloads)
   train        seqjax.train: TrainState, make_train_step, cross_entropy, Checkpointer, Run, fit, DataParallel
+  kernels      seqjax.kernels: fused backward passes, cuDNN (``seqjax.cudnn``: unroll(..., cudnn=True))
   host memory  seqjax.host_memory: keep_freed_memory (no page faults per step on the CPU)
-  cuDNN        seqjax.cudnn: the LSTM on cuDNN's kernel, unroll(..., cudnn=True) (CUDA GPUs)
 """
 
-from seqjax.cell import Cell as Cell, LSTMState as LSTMState, RNNState as RNNState, ScanOptions as ScanOptions, dense as dense
+from seqjax.attention import (
+    AdditiveAttention as AdditiveAttention,
+    LuongAttention as LuongAttention,
+    Memory as Memory,
+    additive_attention as additive_attention,
+    dot_attention as dot_attention,
+    general_attention as general_attention,
+    masked_softmax as masked_softmax,
+    scaled_dot_product_attention as scaled_dot_product_attention,
+)
+from seqjax.attention_decoder import AttentionDecoder as AttentionDecoder, AttentionOutput as AttentionOutput, AttentionState as AttentionState
+from seqjax.cell import Cell as Cell, LSTMState as LSTMState, RNNState as RNNState, ScanOptions as ScanOptions
 from seqjax.cells.elman import Elman as Elman, Jordan as Jordan
 from seqjax.cells.gru import GRU as GRU
 from seqjax.cells.hopfield import Hopfield as Hopfield, Recall as Recall
@@ -23,6 +37,9 @@ from seqjax.cells.lstm import LSTM as LSTM, PeepholeLSTM as PeepholeLSTM, Protot
 from seqjax.cells.minimal import MinGRU as MinGRU, MinLSTM as MinLSTM
 from seqjax.diagnostics import gradient_norms_through_time as gradient_norms_through_time
 from seqjax.interop.torch import from_torch as from_torch, torch_final_state as torch_final_state
+from seqjax.kernels import cudnn as cudnn
+from seqjax.layers import Dense as Dense, Dropout as Dropout, Embedding as Embedding, LayerNorm as LayerNorm, dense as dense
+from seqjax.masking import Constant as Constant, masked_scan as masked_scan, sequence_mask as sequence_mask
 from seqjax.scan import linear_scan as linear_scan
 from seqjax.unroll import loop_unroll as loop_unroll, unroll as unroll
 from seqjax.wrappers import (

@@ -27,26 +27,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
+from seqjax.layers.dense import uniform_init
+from seqjax.masking import masked_scan
 from seqjax.types import Array, DType, Params, PRNGKey, State
-
-
-def dense(x: Array, w: Array, b: Array | None = None) -> Array:
-    """``x @ w + b`` for ``x [..., in]``, ``w [in, out]``: every leading axis is a batch axis.
-
-    The leading axes are flattened into one, so XLA sees a single 2-D matmul. Its gradient
-    ``dw = xᵀ dy`` is then one plain matmul too; with a 3-D ``x`` XLA contracts over two axes,
-    which measured 1.2-1.9x slower on the CPU (training-step gradients of ``[b, t, d] @ [d, n]``).
-    """
-    y = x.reshape(-1, x.shape[-1]) @ w
-    if b is not None:
-        y = y + b
-    return y.reshape(*x.shape[:-1], w.shape[-1])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,12 +53,12 @@ class ScanOptions:
             body): the forward pass then keeps only the carried state per step, not every
             gate activation, trading one extra forward computation for memory on long
             sequences. Gradients are unchanged.
-    fused:  use the cell's hand-written backward pass when it has one (``seqjax.fused``:
+    fused:  use the cell's hand-written backward pass when it has one (``seqjax.kernels.fused``:
             LSTM and GRU with tanh), which computes the weight gradients as one matmul after
             the loop instead of one thin matmul per step. Same numbers, faster.
             (``remat`` takes precedence: it needs autodiff's backward.)
     cudnn:  run ``seqjax.LSTM`` layers (tanh, float32) on cuDNN's LSTM kernel, on CUDA GPUs
-            (``seqjax.cudnn``); other cells keep XLA's loop. Off by default: on an H100
+            (``seqjax.kernels.cudnn``); other cells keep XLA's loop. Off by default: on an H100
             PyTorch's cuDNN LSTM beat our XLA loop at large shapes and lost at small ones
             (BENCHMARKS_GPU.md); this path is not yet measured. Takes precedence over the others.
     """
@@ -93,38 +81,6 @@ class LSTMState(NamedTuple):
 
     h: Array
     c: Array
-
-
-ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
-    "tanh": jnp.tanh,
-    "relu": jax.nn.relu,
-    "sigmoid": jax.nn.sigmoid,
-    "identity": lambda x: x,
-    "softmax": lambda x: jax.nn.softmax(x, axis=-1),
-    "satlins": lambda x: jnp.clip(x, -1.0, 1.0),
-    "hard_sigmoid": jax.nn.hard_sigmoid,
-}
-
-
-def activation(name: str) -> Callable[[Array], Array]:
-    """Looks up an activation by name, with an error that lists the valid names."""
-    try:
-        return ACTIVATIONS[name]
-    except KeyError:
-        raise ValueError(f"unknown activation {name!r}; expected one of {sorted(ACTIVATIONS)}") from None
-
-
-def check_positive(cell: object, *names: str) -> None:
-    for name in names:
-        value = getattr(cell, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            raise ValueError(f"{type(cell).__name__}.{name} must be a positive int, got {value!r}")
-
-
-def uniform_init(key: PRNGKey, shape: tuple[int, ...], fan: int, dtype: DType) -> Array:
-    """U(-1/sqrt(fan), 1/sqrt(fan)), the default of PyTorch's and Flax's recurrent layers."""
-    bound = 1.0 / math.sqrt(fan)
-    return jax.random.uniform(key, shape, dtype, -bound, bound)
 
 
 def dense_params(key: PRNGKey, input_size: int, hidden_size: int, width: int, dtype: DType) -> dict[str, Array]:
@@ -203,13 +159,24 @@ class Cell:
         return params
 
     def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = ScanOptions()) -> tuple[Array, State]:
-        """Runs the cell over time-major ``xs [t, b, d]``; see ``seqjax.unroll.masked_scan``."""
-        from seqjax.unroll import masked_scan  # unroll imports cell; keep the cycle local
-
+        """Runs the cell over time-major ``xs [t, b, d]``; see ``seqjax.masking.masked_scan``."""
         params = self.loop_params(params)
         if options.hoist:
             return masked_scan(functools.partial(self.recur, params), state, self.project(params, xs), lengths, unroll=options.unroll, remat=options.remat)
         return masked_scan(functools.partial(self.step, params), state, xs, lengths, unroll=options.unroll, remat=options.remat)
+
+    def check_state(self, state: State, batch_size: int, dtype: DType = jnp.float32, key: PRNGKey | None = None) -> None:
+        """Raises ValueError unless ``state`` has the tree and shapes of ``initial_state(batch_size)``
+        (``unroll`` calls it on a given ``initial_state``; cells whose state holds per-batch data of
+        their own shape, such as ``AttentionDecoder``'s memory, check it themselves)."""
+        want = jax.eval_shape(functools.partial(self.initial_state, batch_size, dtype, key=key))
+        got_flat, got_def = jax.tree_util.tree_flatten(state)
+        want_flat, want_def = jax.tree_util.tree_flatten(want)
+        if got_def != want_def or any(tuple(jnp.shape(g)) != tuple(w.shape) for g, w in zip(got_flat, want_flat)):
+            raise ValueError(
+                f"initial_state must match {type(self).__name__}.initial_state({batch_size}): expected shapes "
+                f"{jax.tree_util.tree_map(lambda s: s.shape, want)}, got {jax.tree_util.tree_map(jnp.shape, state)}"
+            )
 
     def param_shapes(self) -> Params:
         """The parameter tree as ``jax.ShapeDtypeStruct`` leaves, without allocating."""

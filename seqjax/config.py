@@ -3,7 +3,9 @@
 Every experiment keeps its run config as a frozen dataclass at the top of its file
 (nanoGPT's style) and calls ``parse_config(Config(), argv)``. Values are checked
 against the field's type (as nanoGPT's configurator does) and applied with
-``dataclasses.replace``, so the dataclass stays the one source of truth.
+``dataclasses.replace``, so the dataclass stays the one source of truth. ``run_main``
+is the command line of every experiment and benchmark: overrides, then ``main(config)``,
+with the errors a user can fix printed as one line.
 """
 
 from __future__ import annotations
@@ -71,3 +73,25 @@ def parse_config(config, argv: list[str] | None = None, description: str = ""):
         except ValueError as error:
             raise SystemExit(f"error: {error}") from None
     return dataclasses.replace(config, **changes)
+
+
+def run_main(main, config, description: str = "", argv=None):
+    """Keeps freed host memory for the next step (``seqjax.host_memory``; ``SEQJAX_KEEP_FREED_MEMORY=0``
+    turns it off), parses ``--field=value`` overrides, runs ``main(config)``, and turns the errors
+    a user can fix (missing or malformed data, a diverged run, unreadable checkpoints) into one
+    clear line and exit status 1 instead of a traceback."""
+    from seqjax import host_memory
+    from seqjax.data.files import DataFormatError, DataNotFoundError
+    from seqjax.train.checkpoint import CheckpointError
+    from seqjax.train.loop import NonFiniteError
+
+    try:
+        host_memory.apply_default()
+    except ValueError as error:  # a malformed $SEQJAX_KEEP_FREED_MEMORY
+        raise SystemExit(f"error: {error}") from None
+    config = parse_config(config, argv, description)
+    try:
+        return main(config)
+    except (DataFormatError, DataNotFoundError, NonFiniteError, CheckpointError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -17,76 +17,14 @@ output is the state after reading ``x[length-1], ..., x[t]``.
 
 from __future__ import annotations
 
-import functools
-from typing import Callable
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax import cudnn as seqjax_cudnn
 from seqjax.cell import Cell, ScanOptions, cast_params
+from seqjax.kernels import cudnn as seqjax_cudnn
+from seqjax.masking import reverse_within_lengths, select, zero_where_invalid
 from seqjax.types import Array, Params, PRNGKey, State
-
-
-def _where_valid(valid: Array, new, old):
-    """``where(valid[b], new, old)`` leaf-wise for pytrees whose leaves lead with the batch axis."""
-
-    def pick(n, o):
-        return jnp.where(valid.reshape(valid.shape + (1,) * (n.ndim - 1)), n, o)
-
-    return jax.tree_util.tree_map(pick, new, old)
-
-
-def masked_scan(
-    recur: Callable[[State, Array], tuple[State, Array]],
-    state: State,
-    xs: Array,
-    lengths: Array | None,
-    *,
-    reverse: bool = False,
-    unroll: int = 1,
-    remat: bool = False,
-) -> tuple[Array, State]:
-    """The one ``lax.scan`` of seqjax: ``recur`` over time-major ``xs [t, b, ...]``.
-
-    With ``lengths [b]``, steps at ``t >= lengths[b]`` keep the state and output zeros.
-    ``reverse`` here is a plain reversal of the time axis; per-sequence reversal is
-    done by ``reverse_within_lengths`` around this call. ``remat`` recomputes each step
-    in the backward pass instead of storing its intermediates (``jax.checkpoint``).
-    """
-    if remat:
-        recur = jax.checkpoint(recur)
-    if lengths is None:
-        state, ys = jax.lax.scan(recur, state, xs, reverse=reverse, unroll=unroll)
-        return ys, state
-    valid = jnp.arange(jax.tree_util.tree_leaves(xs)[0].shape[0])[:, None] < lengths[None, :]  # [t, b]
-
-    def body(state, inputs):
-        x, v = inputs
-        new_state, y = recur(state, x)
-        return _where_valid(v, new_state, state), _where_valid(v, y, jnp.zeros_like(y))
-
-    state, ys = jax.lax.scan(body, state, (xs, valid), reverse=reverse, unroll=unroll)
-    return ys, state
-
-
-def reverse_within_lengths(xs: Array, lengths: Array | None) -> Array:
-    """Reverses time-major ``xs [t, b, ...]`` within each sequence's length; padding stays put.
-
-    For a sequence of length 3 in a batch padded to 5: ``[a b c _ _] -> [c b a _ _]``.
-    The permutation is its own inverse.
-    """
-    if lengths is None:
-        return jax.tree_util.tree_map(lambda x: x[::-1], xs)
-    t = jax.tree_util.tree_leaves(xs)[0].shape[0]
-    steps = jnp.arange(t)[:, None]
-    index = jnp.where(steps < lengths[None, :], lengths[None, :] - 1 - steps, steps)  # [t, b]
-
-    def gather(x):
-        return jnp.take_along_axis(x, index.reshape(index.shape + (1,) * (x.ndim - 2)), axis=0)
-
-    return jax.tree_util.tree_map(gather, xs)
 
 
 def run(cell: Cell, params: Params, state: State, xs: Array, lengths: Array | None, *, reverse: bool = False,
@@ -130,11 +68,11 @@ def unroll(
       remat: recompute each step in the backward pass rather than store its
         intermediates (``jax.checkpoint``): less memory for long sequences, same gradients.
       fused: use a cell's hand-written backward pass where it has one (LSTM, GRU;
-        ``seqjax.fused``); False differentiates the readable step instead. Same numbers.
+        ``seqjax.kernels.fused``); False differentiates the readable step instead. Same numbers.
         Forward-mode autodiff (``jax.jvp``, ``jax.jacfwd``) cannot pass through a custom
         VJP: use ``fused=False`` for it.
       cudnn: run ``seqjax.LSTM`` layers (tanh, float32) on cuDNN's LSTM kernel; CUDA GPUs
-        only (``seqjax.cudnn``). Other cells keep XLA's loop. Same numbers to float32 rounding.
+        only (``seqjax.kernels.cudnn``). Other cells keep XLA's loop. Same numbers to float32 rounding.
 
     Returns:
       ``(ys, final_state)``: ``ys [b, t, o]`` (``[t, o]`` unbatched) and the state
@@ -154,7 +92,7 @@ def unroll(
         raise ValueError(f"{why} (use cudnn=False)")
     options = ScanOptions(hoist=hoist, unroll=scan_unroll, remat=remat, fused=fused, cudnn=cudnn)
     ys, state = run(cell, params, initial_state, jnp.swapaxes(xs, 0, 1), lengths, reverse=reverse, options=options)
-    return _finish(jnp.swapaxes(ys, 0, 1), state, batched)
+    return _finish(_swap(ys), state, batched)
 
 
 def loop_unroll(
@@ -180,13 +118,13 @@ def loop_unroll(
             state = new_state
         else:
             valid = t < lengths
-            state = _where_valid(valid, new_state, state)
-            y = _where_valid(valid, y, jnp.zeros_like(y))
+            state = select(valid, new_state, state)
+            y = zero_where_invalid(valid, y)
         ys.append(y)
-    ys = jnp.stack(ys) if ys else jnp.zeros((0, xs.shape[1], cell.output_dim), xs.dtype)
+    ys = jax.tree_util.tree_map(lambda *y: jnp.stack(y), *ys) if ys else jnp.zeros((0, xs.shape[1], cell.output_dim), xs.dtype)
     if reverse:
         ys = reverse_within_lengths(ys, lengths)
-    return _finish(jnp.swapaxes(ys, 0, 1), state, batched)
+    return _finish(_swap(ys), state, batched)
 
 
 # --- argument checks: clear errors before any tracing error can surface -------------
@@ -215,15 +153,20 @@ def _prepare(cell, params, xs, lengths, initial_state, key):
     else:
         if not batched:
             initial_state = jax.tree_util.tree_map(lambda s: jnp.asarray(s)[None], initial_state)
-        _check_state(cell, initial_state, b, xs.dtype, key)
+        cell.check_state(initial_state, b, xs.dtype, key)
         initial_state = cast_params(initial_state, xs.dtype)
     return xs, lengths, initial_state, batched
+
+
+def _swap(ys):
+    """Time-major <-> batch-major, for outputs that may be a tree (``AttentionOutput(y, weights)``)."""
+    return jax.tree_util.tree_map(lambda y: jnp.swapaxes(y, 0, 1), ys)
 
 
 def _finish(ys, state, batched):
     if batched:
         return ys, state
-    return ys[0], jax.tree_util.tree_map(lambda s: s[0], state)
+    return jax.tree_util.tree_map(lambda y: y[0], ys), jax.tree_util.tree_map(lambda s: s[0], state)
 
 
 def _check_lengths(lengths, b, t, batched):
@@ -258,14 +201,3 @@ def check_params(cell: Cell, params: Params) -> None:
                 f"params{jax.tree_util.keystr(path)} has shape {tuple(jnp.shape(got))}, but {name}(input_size="
                 f"{cell.input_size}, hidden_size={cell.hidden_size}) expects {tuple(want.shape)}: params from a different cell size?"
             )
-
-
-def _check_state(cell, state, b, dtype, key):
-    want = jax.eval_shape(functools.partial(cell.initial_state, b, dtype, key=key))
-    got_flat, got_def = jax.tree_util.tree_flatten(state)
-    want_flat, want_def = jax.tree_util.tree_flatten(want)
-    if got_def != want_def or any(tuple(jnp.shape(g)) != tuple(w.shape) for g, w in zip(got_flat, want_flat)):
-        raise ValueError(
-            f"initial_state must match {type(cell).__name__}.initial_state({b}): expected shapes "
-            f"{jax.tree_util.tree_map(lambda s: s.shape, want)}, got {jax.tree_util.tree_map(jnp.shape, state)}"
-        )

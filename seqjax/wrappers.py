@@ -14,22 +14,11 @@ import jax
 import jax.numpy as jnp
 
 from seqjax.cell import Cell, ScanOptions, frozen
-from seqjax.types import Array, DType, Params, PRNGKey, State
-from seqjax.unroll import masked_scan, run
-
-
-def dropout_mask(key: PRNGKey | None, rate: float, shape: tuple[int, ...], dtype: DType) -> Array:
-    """Inverted-dropout mask: entries 0 with probability ``rate``, else ``1/(1-rate)``; ones without a key."""
-    if key is None or rate == 0.0:
-        return jnp.ones(shape, dtype)
-    keep = jax.random.bernoulli(key, 1.0 - rate, shape)
-    return keep.astype(dtype) / jnp.asarray(1.0 - rate, dtype)
-
-
-def _check_rate(owner: object, name: str) -> None:
-    rate = getattr(owner, name)
-    if not (isinstance(rate, (int, float)) and 0.0 <= rate < 1.0):
-        raise ValueError(f"{type(owner).__name__}.{name} must be a float in [0, 1), got {rate!r}")
+from seqjax.checks import check_rate
+from seqjax.layers.dropout import dropout_mask
+from seqjax.masking import masked_scan, valid_steps
+from seqjax.types import Array, Params, PRNGKey, State
+from seqjax.unroll import run
 
 
 def _mask_shape(batch_size: int | None, size: int) -> tuple[int, ...]:
@@ -57,7 +46,7 @@ class VariationalDropout(Cell):
     recurrent_rate: float = 0.0
 
     def __post_init__(self):
-        _check_rate(self, "input_rate"), _check_rate(self, "recurrent_rate")
+        check_rate(self, "input_rate", "recurrent_rate")
         if self.recurrent_rate > 0.0 and not hasattr(self.cell.initial_state(1)[0], "shape"):
             raise ValueError(f"VariationalDropout.recurrent_rate needs a cell whose state's first field is its fed-back "
                              f"output h; {type(self.cell).__name__}'s is not. Wrap each layer instead, e.g. "
@@ -129,7 +118,7 @@ class Stack(Cell):
         object.__setattr__(self, "layers", tuple(self.layers))
         if not self.layers or not all(isinstance(c, Cell) for c in self.layers):
             raise ValueError("Stack.layers must be a non-empty sequence of seqjax cells")
-        _check_rate(self, "dropout")
+        check_rate(self, "dropout")
         for i, (below, above) in enumerate(zip(self.layers, self.layers[1:])):
             if above.input_size != below.output_dim:
                 raise ValueError(f"Stack.layers[{i + 1}].input_size is {above.input_size}, but layer {i} outputs {below.output_dim}")
@@ -181,7 +170,7 @@ class Stack(Cell):
             new_states.append(s)
             xs = self._between(i, state, xs, ys)
             if lengths is not None and self._residual(i):  # the residual would leak padding inputs
-                xs = jnp.where((jnp.arange(xs.shape[0])[:, None] < lengths)[..., None], xs, 0)
+                xs = jnp.where(valid_steps(xs, lengths)[..., None], xs, 0)
         return xs, state._replace(layers=tuple(new_states))
 
 

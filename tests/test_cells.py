@@ -92,7 +92,7 @@ def test_gradients_check_grads(name, key):
             return ys, state
 
         check_grads(f, (params, xs), order=1, modes=("rev",), atol=1e-5, rtol=1e-5)
-        # forward mode cannot go through the hand-written VJPs of seqjax.fused: it needs fused=False
+        # forward mode cannot go through the hand-written VJPs of seqjax.kernels.fused: it needs fused=False
         check_grads(lambda p, x: f(p, x, fused=False), (params, xs), order=1, modes=("fwd",), atol=1e-5, rtol=1e-5)
 
 

@@ -1,4 +1,4 @@
-"""``unroll(..., cudnn=True)``: seqjax's LSTM on cuDNN's kernel (``seqjax.cudnn``).
+"""``unroll(..., cudnn=True)``: seqjax's LSTM on cuDNN's kernel (``seqjax.kernels.cudnn``).
 
 ``jax.experimental.rnn.lstm`` (the cuDNN call) has no CPU kernel. On the CPU these tests run
 everything around it (the weight packing, the lengths, the initial state, the gradients through

@@ -1,4 +1,4 @@
-"""The hand-written backward passes (``seqjax.fused``, ``seqjax.fused_linear``) against autodiff
+"""The hand-written backward passes (``seqjax.kernels.fused``, ``seqjax.kernels.fused_linear``) against autodiff
 of the readable step."""
 
 import jax
@@ -91,7 +91,7 @@ def test_fused_in_a_deep_bidirectional_stack_and_bfloat16(name, key):
 def test_fused_linear_over_many_chunks(name, key):
     """t = 1000 at b = 3 is six chunks of 170 steps, the last one padded; lengths end in
     different chunks, one sequence is empty."""
-    from seqjax.fused_linear import chunk_length
+    from seqjax.kernels.fused_linear import chunk_length
 
     cell, params, xs, state = setup(name, key, b=3, t=1000, d=4, h=5)
     assert chunk_length(1000, 3) < 1000 and 1000 % chunk_length(1000, 3)

@@ -85,7 +85,7 @@ def test_command_lines_apply_it_first(monkeypatch):
     import dataclasses
 
     from benchmarks import common
-    from experiments import run_main
+    from seqjax.config import run_main
 
     @dataclasses.dataclass(frozen=True)
     class Config:
@@ -102,7 +102,7 @@ def test_command_lines_apply_it_first(monkeypatch):
 
 
 def test_a_malformed_switch_is_one_clear_line(monkeypatch):
-    from experiments import run_main
+    from seqjax.config import run_main
 
     monkeypatch.setenv(host_memory.ENV, "sometimes")
     with pytest.raises(SystemExit, match=r"error: \$SEQJAX_KEEP_FREED_MEMORY must be 1 or 0 \(true/false\), got 'sometimes'"):

@@ -12,7 +12,9 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, RNNState, activation, check_positive, dense, dense_params, frozen, uniform_init
+from seqjax.cell import Cell, RNNState, dense_params, frozen
+from seqjax.checks import check_positive
+from seqjax.layers.dense import activation, dense, uniform_init
 from seqjax.types import Array, DType, Params, PRNGKey, State
 
 
@@ -30,7 +32,7 @@ class Elman(Cell):
         y_t = σ_y(h_t W_y + b_y)                       # wy [h, o], by [o]; y_t = h_t if output_size is None
 
     ``activation`` is σ_h ("tanh" or "relu" as in ``torch.nn.RNN``, or any name in
-    ``seqjax.cell.ACTIVATIONS``) and ``output_activation`` is σ_y.
+    ``seqjax.layers.ACTIVATIONS``) and ``output_activation`` is σ_y.
     State: ``RNNState(h)``.
     """
 

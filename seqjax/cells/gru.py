@@ -5,8 +5,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, RNNState, ScanOptions, activation, check_positive, dense, dense_params, frozen, split_columns, uniform_init
-from seqjax.fused import gru_scan, valid_steps
+from seqjax.cell import Cell, RNNState, ScanOptions, dense_params, frozen, split_columns
+from seqjax.checks import check_positive
+from seqjax.layers.dense import activation, dense, uniform_init
+from seqjax.kernels.fused import gru_scan
+from seqjax.masking import valid_steps
 from seqjax.types import Array, DType, Params, PRNGKey, State
 
 
@@ -74,7 +77,7 @@ class GRU(Cell):
 
     def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = ScanOptions()):
         """``recur`` under one ``lax.scan``; with ``options.fused`` (tanh only), the same
-        recurrence with the hand-written backward pass of ``seqjax.fused.gru_scan``."""
+        recurrence with the hand-written backward pass of ``seqjax.kernels.fused.gru_scan``."""
         if not options.fused or options.remat or self.activation != "tanh":
             return super().scan(params, state, xs, lengths, options=options)
         ys, s = gru_scan(params, state.h, xs, valid_steps(xs, lengths), options.unroll, options.hoist, self.reset_after)

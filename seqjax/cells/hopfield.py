@@ -17,7 +17,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, RNNState, check_positive, frozen
+from seqjax.cell import Cell, RNNState, frozen
+from seqjax.checks import check_positive
 from seqjax.types import Array, DType, Params, PRNGKey, State
 
 RULES = ("hebbian", "pseudoinverse")

@@ -5,9 +5,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax import cudnn
-from seqjax.cell import Cell, LSTMState, RNNState, ScanOptions, activation, check_positive, dense, dense_params, frozen, split_columns, uniform_init
-from seqjax.fused import lstm_scan, valid_steps
+from seqjax.cell import Cell, LSTMState, RNNState, ScanOptions, dense_params, frozen, split_columns
+from seqjax.checks import check_positive
+from seqjax.layers.dense import activation, dense, uniform_init
+from seqjax.kernels import cudnn
+from seqjax.kernels.fused import lstm_scan
+from seqjax.masking import valid_steps
 from seqjax.types import Array, DType, Params, PRNGKey, State
 
 
@@ -66,8 +69,8 @@ class LSTM(Cell):
 
     def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = ScanOptions()):
         """``recur`` under one ``lax.scan``; with ``options.fused`` (tanh only), the same
-        recurrence with the hand-written backward pass of ``seqjax.fused.lstm_scan``; with
-        ``options.cudnn`` (tanh, float32), cuDNN's LSTM kernel (``seqjax.cudnn``)."""
+        recurrence with the hand-written backward pass of ``seqjax.kernels.fused.lstm_scan``; with
+        ``options.cudnn`` (tanh, float32), cuDNN's LSTM kernel (``seqjax.kernels.cudnn``)."""
         if options.cudnn and xs.shape[0] and cudnn.applies(self.activation, xs.dtype):
             ys, h, c = cudnn.lstm_scan(params, state.h, state.c, xs, lengths)
         elif not options.fused or options.remat or self.activation != "tanh":

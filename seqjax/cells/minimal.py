@@ -11,9 +11,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, RNNState, ScanOptions, check_positive, dense, frozen, uniform_init
-from seqjax.fused import valid_steps
-from seqjax.fused_linear import chunk_length, linear_recurrence_scan
+from seqjax.cell import Cell, RNNState, ScanOptions, frozen
+from seqjax.checks import check_positive
+from seqjax.layers.dense import dense, uniform_init
+from seqjax.kernels.fused_linear import chunk_length, linear_recurrence_scan
+from seqjax.masking import valid_steps
 from seqjax.scan import SCAN_MODES, linear_scan
 from seqjax.types import Array, DType, Params, PRNGKey, State
 
@@ -60,13 +62,13 @@ class _LinearRecurrence(Cell):
 
     def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = ScanOptions()) -> tuple[Array, State]:
         mode = self.algorithm
-        if mode == "sequential" and options.fused and xs.shape[0]:  # seqjax.fused_linear
+        if mode == "sequential" and options.fused and xs.shape[0]:  # seqjax.kernels.fused_linear
             valid = valid_steps(xs, lengths)
             ys, h = linear_recurrence_scan(self.coefficients, params, state.h, xs, valid, chunk_length(*xs.shape[:2]))
             return ys, RNNState(h)
         a, b = self.coefficients(self.project(params, xs))  # [t, b, h] each
         if lengths is not None:  # padding steps become the identity h -> 1*h + 0
-            valid = (jnp.arange(xs.shape[0])[:, None] < lengths[None, :])[..., None]
+            valid = valid_steps(xs, lengths)[..., None]
             a, b = jnp.where(valid, a, 1), jnp.where(valid, b, 0)
         hs = linear_scan(a, b, state.h, mode=mode)
         final = RNNState(hs[-1]) if xs.shape[0] else state
@@ -83,7 +85,7 @@ class MinGRU(_LinearRecurrence):
 
     ``1 − σ(k)`` is computed as ``σ(−k)``, which keeps precision when ``z_t → 1``.
     ``mode`` picks the sequence algorithm: "associative" (parallel, O(log t) depth),
-    "sequential" (with ``fused``, the chunked path of ``seqjax.fused_linear``; training
+    "sequential" (with ``fused``, the chunked path of ``seqjax.kernels.fused_linear``; training
     step at T = 4096 on a 2-core CPU: 2.0x faster than "associative" and 1.04x the plain
     sequential scan, with about a third of its memory, BENCHMARKS.md) or "auto" (the default:
     sequential on the CPU, associative on accelerators). State: ``RNNState(h)``.

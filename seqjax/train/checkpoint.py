@@ -63,6 +63,36 @@ def checksum(tree) -> str:
     return digest.hexdigest()
 
 
+def tree_paths(tree) -> dict[str, tuple[tuple[int, ...], str]]:
+    """``{path: (shape, dtype)}`` with paths written the same way for tuples and lists."""
+    flat, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return {path_string(path): (tuple(np.shape(x)), str(np.dtype(x.dtype))) for path, x in flat}
+
+
+def path_string(path) -> str:
+    parts = []
+    for entry in path:
+        for attr in ("key", "idx", "name"):
+            if hasattr(entry, attr):
+                parts.append(str(getattr(entry, attr)))
+                break
+    return "/".join(parts)
+
+
+def check_like(saved: dict, like, where: str) -> None:
+    """Raises ``CheckpointError`` naming the first path whose shape or dtype differs, or that one side lacks."""
+    want = tree_paths(like)
+    saved = {path: (tuple(shape), dtype) for path, (shape, dtype) in saved.items()}
+    for path in sorted(set(want) | set(saved)):
+        if path not in saved:
+            raise CheckpointError(f"{where} has no parameter {path!r} that this model has: a checkpoint of another model?")
+        if path not in want:
+            raise CheckpointError(f"{where} holds a parameter {path!r} that this model does not have: a checkpoint of another model?")
+        if want[path] != saved[path]:
+            raise CheckpointError(f"{where}: parameter {path!r} is {list(saved[path][0])} {saved[path][1]} there but "
+                                  f"{list(want[path][0])} {want[path][1]} in this model (another model size or vocabulary?)")
+
+
 class Checkpointer:
     """Saves every ``every`` steps (and on ``force``), keeps the newest ``keep``."""
 
@@ -96,8 +126,13 @@ class Checkpointer:
         """``(state, meta)`` from ``step`` (default: the newest readable one), or None if there is none.
 
         ``like`` is a train state of the right structure (e.g. the freshly initialised
-        one); its shapes, dtypes and shardings are the restore target.
+        one); its shapes, dtypes and shardings are the restore target. For the parameters
+        alone (inference), use ``restore_params``.
         """
+        if like is None or not hasattr(like, "params"):
+            raise TypeError(f"Checkpointer.restore needs like=, a train state built as the saved one was (the same model, "
+                            f"optimizer and carry), got {type(like).__name__}; to read only the parameters use "
+                            f"restore_params(like_params)")
         steps = self.steps()
         if step is not None:
             if step not in steps:
@@ -120,6 +155,33 @@ class Checkpointer:
             raise CheckpointError(f"no readable checkpoint in {self.directory}: every step failed (see the warnings above); "
                                   "the unreadable ones were moved to corrupt-<step>")
         return None
+
+    def restore_params(self, like, step: int | None = None):
+        """The parameters of checkpoint ``step`` (default: the newest), without the rest of the train state.
+
+        ``like`` is the parameter tree (arrays or ``jax.eval_shape(model.init, key)``); the saved
+        parameters must match it leaf by leaf (else ``CheckpointError`` names the first difference).
+        The whole state's checksum is verified. Nothing is moved aside on failure.
+        """
+        steps = self.steps()
+        if not steps:
+            raise CheckpointError(f"no checkpoint in {self.directory}")
+        if step is None:
+            step = steps[-1]
+        elif step not in steps:
+            raise CheckpointError(f"no checkpoint for step {step} in {self.directory}; available: {steps}")
+        where = str(self.directory / str(step))
+        try:
+            restored = self._manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(None), meta=ocp.args.JsonRestore()))
+        except Exception as error:  # noqa: BLE001 - an unreadable step
+            raise CheckpointError(f"checkpoint {where} is unreadable ({type(error).__name__})") from error
+        raw, meta = restored["state"], restored["meta"]
+        if checksum(tuple(raw.get(field) for field in ("step", "params", "opt_state", "key", "carry"))) != meta.get("checksum"):
+            raise CheckpointError(f"checkpoint {where}: its contents do not match the checksum written at save time")
+        check_like(tree_paths(raw["params"]), like, where)
+        by_path = {path: leaf for path, leaf in zip(tree_paths(raw["params"]), jax.tree_util.tree_leaves(raw["params"]))}
+        flat, treedef = jax.tree_util.tree_flatten_with_path(like)
+        return jax.tree_util.tree_unflatten(treedef, [np.asarray(by_path[path_string(path)]) for path, _ in flat])
 
     def _check_signature(self, step: int, like) -> None:
         """A readable checkpoint of a differently shaped run is not corrupt: say so, touch nothing."""

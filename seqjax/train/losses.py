@@ -22,34 +22,59 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from seqjax.masking import sequence_mask
 from seqjax.types import Array
 
 Sums = dict[str, Array]
 
 
-def cross_entropy(logits: Array, labels: Array, mask: Array | None = None) -> tuple[Array, Sums]:
+def cross_entropy(logits: Array, labels: Array, mask: Array | None = None, *, lengths: Array | None = None,
+                  ignore_id: int | None = None, label_smoothing: float = 0.0) -> tuple[Array, Sums]:
     """Mean masked softmax cross-entropy (nats) of ``logits [..., v]`` against int ``labels [...]``.
 
+    Which positions count: all of them, or those where ``mask`` is True, or (for ``labels
+    [b, t]``) the first ``lengths[b]`` steps of each row, or those whose label is not
+    ``ignore_id`` (e.g. ``seqjax.data.PAD_ID``); given together, a position must pass all.
+    Everything works under ``jit``.
+
+    ``label_smoothing`` ε trains against ``(1 − ε)·onehot + ε/v`` (Szegedy et al. 2016; the
+    targets of ``optax.smooth_labels``): the returned mean loss is that smoothed
+    cross-entropy, while ``sums["nll"]`` stays the plain negative log-likelihood, so
+    perplexity and bits per token are comparable across ε.
+
     Computed in float32 whatever the logits' dtype (bfloat16 log-softmax loses digits).
-    Returns ``(mean_loss, sums)``; with no unmasked position the mean is 0, not NaN.
+    Returns ``(mean_loss, sums)``; with no counted position the mean is 0, not NaN.
     """
     if logits.shape[:-1] != labels.shape:
         raise ValueError(f"labels must have shape {tuple(logits.shape[:-1])} (logits without the class axis), got {tuple(labels.shape)}")
     if not jnp.issubdtype(labels.dtype, jnp.integer):
         raise TypeError(f"labels must be integer class ids, got dtype {labels.dtype}")
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must lie in [0, 1), got {label_smoothing}")
     mask = jnp.ones(labels.shape, bool) if mask is None else mask
     if mask.shape != labels.shape:
         raise ValueError(f"mask must have the labels' shape {tuple(labels.shape)}, got {tuple(mask.shape)}")
+    if lengths is not None:
+        if labels.ndim < 1 or jnp.shape(lengths) != labels.shape[:-1]:
+            raise ValueError(f"lengths must have shape {tuple(labels.shape[:-1])} (one length per row of labels), got {tuple(jnp.shape(lengths))}")
+        mask = mask & sequence_mask(lengths, labels.shape[-1])
+    if ignore_id is not None:
+        mask = mask & (labels != ignore_id)
+    vocab = logits.shape[-1]
     logits = logits.astype(jnp.float32)
     log_probs = jax.nn.log_softmax(logits, axis=-1)
-    nll = -jnp.take_along_axis(log_probs, labels[..., None].astype(jnp.int32), axis=-1)[..., 0]
+    safe = jnp.clip(labels, 0, vocab - 1).astype(jnp.int32)  # ignored ids (e.g. -100) must not index
+    nll = -jnp.take_along_axis(log_probs, safe[..., None], axis=-1)[..., 0]
     weights = mask.astype(jnp.float32)
     sums = {
         "nll": jnp.sum(nll * weights),
         "correct": jnp.sum((jnp.argmax(logits, axis=-1) == labels) * weights),
         "count": jnp.sum(weights),
     }
-    return sums["nll"] / jnp.maximum(sums["count"], 1.0), sums
+    loss = nll
+    if label_smoothing:
+        loss = (1.0 - label_smoothing) * nll - label_smoothing * jnp.mean(log_probs, axis=-1)
+    return jnp.sum(loss * weights) / jnp.maximum(sums["count"], 1.0), sums
 
 
 def add(a: Sums | None, b: Sums) -> Sums:

@@ -67,6 +67,22 @@ def optimizer(learning_rate: float = 1e-3, *, name: str = "adam", clip_norm: flo
     return optax.chain(*chain, makers[name](schedule))
 
 
+def freeze(optimizer: optax.GradientTransformation, frozen: Callable[[str], bool]) -> optax.GradientTransformation:
+    """``optimizer`` for every parameter except those whose path ``frozen(path)`` accepts, which
+    never change: their updates are zero, also under weight decay, which moves a parameter
+    whatever its gradient. Paths read like ``"src_embed/table"`` (dict keys and tuple
+    indices joined by ``/``)::
+
+        optimizer = train.freeze(train.optimizer(1e-3, name="adamw"), lambda path: path.startswith("embed"))
+    """
+    from seqjax.train.checkpoint import path_string
+
+    def labels(params):
+        return jax.tree_util.tree_map_with_path(lambda path, _: "frozen" if frozen(path_string(path)) else "trained", params)
+
+    return optax.multi_transform({"trained": optimizer, "frozen": optax.set_to_zero()}, labels)
+
+
 class CountingJit:
     """``jax.jit(fn)`` that counts its compilations (one per new input shape/dtype signature).
 

@@ -39,16 +39,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import dense
+from seqjax.layers.dense import dense
 from seqjax.types import Array, Params
-
-
-def valid_steps(xs: Array, lengths: Array | None) -> Array:
-    """``valid[t, b] = t < lengths[b]`` for time-major ``xs``; all True without lengths."""
-    t, b = xs.shape[0], xs.shape[1]
-    if lengths is None:
-        return jnp.ones((t, b), bool)
-    return jnp.arange(t)[:, None] < lengths[None, :]
 
 
 def _swap(a: Array) -> Array:

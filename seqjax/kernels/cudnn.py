@@ -38,7 +38,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax.fused import valid_steps
+from seqjax.masking import valid_steps
 from seqjax.types import Array, Params
 
 
@@ -90,7 +90,7 @@ def kernel():
 
 def lstm_scan(params: Params, h0: Array, c0: Array, xs: Array, lengths: Array | None) -> tuple[Array, Array, Array]:
     """LSTM over time-major ``xs [t, b, d]`` (t >= 1) on cuDNN: ``(ys [t, b, h], h_T, c_T)``, as
-    ``seqjax.fused.lstm_scan`` computes them."""
+    ``seqjax.kernels.fused.lstm_scan`` computes them."""
     t, b, d = xs.shape
     h = params["wh"].shape[0]
     full = jnp.full((b,), t, jnp.int32)

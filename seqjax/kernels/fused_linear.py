@@ -29,7 +29,7 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import dense
+from seqjax.layers.dense import dense
 from seqjax.types import Array, Params
 
 Coefficients = Callable[[Array], tuple[Array, Array]]

@@ -1,0 +1,300 @@
+"""Decoding: greedy, sampling (temperature, top-k, top-p) and beam search, for every model that generates.
+
+One protocol: a step function ``step_fn(params, state, token) -> (state, logits)`` that
+reads the previous token ``[n]`` (int) and returns the next token's logits ``[n, v]``. An RNN
+language model, an attention seq2seq and a transformer with a key/value cache all fit it::
+
+    out = greedy(model.step, params, state, start_tokens, max_length=50, eos_id=EOS_ID)
+    out = sample(model.step, params, state, start_tokens, key=key, max_length=50, top_p=0.9)
+    out = beam_search(model.step, params, state, start_tokens, beam_width=5, max_length=50,
+                      eos_id=EOS_ID, length_penalty=0.6)
+    out.tokens, out.lengths, out.scores        # [b, L] (beam: [b, k, L], best first), ...
+
+Everything runs inside one ``jit`` with fixed shapes: a ``lax.while_loop`` over at most
+``max_length`` steps that stops early once every sequence (every beam) is finished, batched
+over sentences. ``step_fn`` and ``record`` are static arguments: pass the same function object
+each time (a model's bound method is fine; a new ``lambda`` per call recompiles).
+
+Conventions:
+  * ``tokens`` hold the generated tokens, the ``eos_id`` that ends a sequence included, then
+    ``pad_id``; ``lengths`` count the tokens up to and including that EOS (``max_length`` for
+    a sequence that never ended);
+  * ``log_probs`` is the sum of the chosen tokens' log-probabilities (from the raw logits);
+    ``scores`` is what the method ranks by: ``log_probs`` for greedy and sampling, and for beam
+    search ``log_probs / lp`` with GNMT's length penalty ``lp = ((5 + length) / 6) ** α``
+    (Wu et al. 2016; α = ``length_penalty``, 0 for none);
+  * ``record(state)``, if given, is kept for every step (``[b, L, ...]``; beam ``[b, k, L, ...]``,
+    following each hypothesis): e.g. an attention decoder's weights, for plots.
+
+A state may carry ``seqjax.Constant`` parts (an encoder memory): beam search copies them once
+per beam and never reorders them, since all beams of a sentence share the same copy.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from seqjax.masking import is_constant
+from seqjax.types import Array, Params, PRNGKey, State
+
+StepFn = Callable[[Params, State, Array], tuple[State, Array]]
+NEG_INF = -jnp.inf
+
+
+class Decoded(NamedTuple):
+    tokens: Array      # [b, L] int32 (beam search: [b, k, L], best first)
+    lengths: Array     # [b] (beam search: [b, k]) tokens up to and including EOS
+    scores: Array      # [b] (beam search: [b, k]) what the method ranked by (see the module doc)
+    log_probs: Array   # [b] (beam search: [b, k]) sum of the tokens' log-probabilities
+    records: Any = None  # record(state) at every step, or None
+
+
+# --- checks --------------------------------------------------------------------------------------
+
+
+def _check(start_tokens: Array, max_length: int) -> None:
+    if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1:
+        raise ValueError(f"max_length must be a positive int (the most tokens to generate), got {max_length!r}")
+    if start_tokens.ndim != 1 or not jnp.issubdtype(start_tokens.dtype, jnp.integer):
+        raise ValueError(f"start_tokens must be an int array of shape [batch], got {start_tokens.dtype} {tuple(start_tokens.shape)}")
+
+
+def _logits(step_fn: StepFn, params, state, token) -> tuple[State, Array]:
+    state, logits = step_fn(params, state, token)
+    if logits.ndim != 2 or logits.shape[0] != token.shape[0]:
+        raise ValueError(f"step_fn must return logits of shape [{token.shape[0]}, vocab] for {token.shape[0]} tokens, "
+                         f"got {tuple(logits.shape)}")
+    return state, logits.astype(jnp.float32)
+
+
+def _record_buffer(record, state, shape_prefix: tuple[int, ...]):
+    """Zeros ``[*shape_prefix, ...]`` for every leaf of ``record(state)`` (per-example leaves)."""
+    if record is None:
+        return None
+    spec = jax.eval_shape(record, state)
+    return jax.tree_util.tree_map(lambda s: jnp.zeros(shape_prefix + s.shape[1:], s.dtype), spec)
+
+
+# --- greedy and sampling -----------------------------------------------------------------------
+
+
+def filter_logits(logits: Array, *, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None) -> Array:
+    """``logits / temperature`` with everything outside the ``top_k`` largest and outside the
+    smallest set whose probability reaches ``top_p`` (nucleus sampling, Holtzman et al. 2020)
+    set to −inf. The most likely token always stays. ``temperature`` must be > 0 here."""
+    logits = logits / temperature
+    if top_k is not None and top_k < logits.shape[-1]:
+        kth = jax.lax.top_k(logits, top_k)[0][..., -1:]
+        logits = jnp.where(logits < kth, NEG_INF, logits)
+    if top_p is not None and top_p < 1.0:
+        probs = jax.nn.softmax(logits, axis=-1)
+        ordered = jnp.sort(probs, axis=-1)[..., ::-1]
+        before = jnp.cumsum(ordered, axis=-1) - ordered  # probability of the tokens ranked above
+        # the smallest kept probability: the last token whose predecessors sum to less than top_p
+        threshold = jnp.min(jnp.where(before < top_p, ordered, jnp.inf), axis=-1, keepdims=True)
+        logits = jnp.where(probs < threshold, NEG_INF, logits)
+    return logits
+
+
+def _check_sampling(temperature, top_k, top_p) -> None:
+    if not temperature >= 0:
+        raise ValueError(f"temperature must be >= 0 (0 picks the most likely token), got {temperature!r}")
+    if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
+        raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+    if top_p is not None and not 0.0 < top_p <= 1.0:
+        raise ValueError(f"top_p must lie in (0, 1] or be None, got {top_p!r}")
+
+
+@functools.partial(jax.jit, static_argnames=("step_fn", "max_length", "eos_id", "pad_id", "temperature", "top_k", "top_p", "record"))
+def _generate(step_fn, params, state, start_tokens, key, *, max_length, eos_id, pad_id, temperature, top_k, top_p, record):
+    b = start_tokens.shape[0]
+    records0 = _record_buffer(record, jax.eval_shape(lambda: _logits(step_fn, params, state, start_tokens)[0]), (b, max_length))
+
+    def choose(logits, i):
+        if temperature == 0:
+            return jnp.argmax(logits, axis=-1)
+        filtered = filter_logits(logits, temperature=temperature, top_k=top_k, top_p=top_p)
+        return jax.random.categorical(jax.random.fold_in(key, i), filtered, axis=-1)
+
+    def body(carry):
+        i, state, token, tokens, done, lengths, log_probs, records = carry
+        state, logits = _logits(step_fn, params, state, token)
+        token = choose(logits, i).astype(jnp.int32)
+        token_logp = jnp.take_along_axis(jax.nn.log_softmax(logits, axis=-1), token[:, None], axis=-1)[:, 0]
+        live = ~done
+        token = jnp.where(live, token, pad_id)
+        tokens = tokens.at[:, i].set(token)
+        log_probs = log_probs + jnp.where(live, token_logp, 0.0)
+        lengths = lengths + live.astype(jnp.int32)
+        if record is not None:
+            records = jax.tree_util.tree_map(
+                lambda buf, r: buf.at[:, i].set(jnp.where(live.reshape((b,) + (1,) * (r.ndim - 1)), r, jnp.zeros_like(r))),
+                records, record(state))
+        if eos_id is not None:
+            done = done | (token == eos_id)
+        return i + 1, state, token, tokens, done, lengths, log_probs, records
+
+    def cond(carry):
+        i, done = carry[0], carry[4]
+        return (i < max_length) & ~jnp.all(done)
+
+    carry = (jnp.int32(0), state, start_tokens.astype(jnp.int32), jnp.full((b, max_length), pad_id, jnp.int32),
+             jnp.zeros((b,), bool), jnp.zeros((b,), jnp.int32), jnp.zeros((b,), jnp.float32), records0)
+    _, _, _, tokens, _, lengths, log_probs, records = jax.lax.while_loop(cond, body, carry)
+    return Decoded(tokens, lengths, log_probs, log_probs, records)
+
+
+def greedy(step_fn: StepFn, params: Params, state: State, start_tokens: Array, *, max_length: int,
+           eos_id: int | None = None, pad_id: int = 0, record: Callable | None = None) -> Decoded:
+    """The most likely token at every step (argmax), until ``eos_id`` or ``max_length`` tokens."""
+    start_tokens = jnp.asarray(start_tokens)
+    _check(start_tokens, max_length)
+    return _generate(step_fn, params, state, start_tokens, jax.random.key(0), max_length=max_length, eos_id=eos_id,
+                     pad_id=pad_id, temperature=0.0, top_k=None, top_p=None, record=record)
+
+
+def sample(step_fn: StepFn, params: Params, state: State, start_tokens: Array, *, key: PRNGKey, max_length: int,
+           eos_id: int | None = None, pad_id: int = 0, temperature: float = 1.0, top_k: int | None = None,
+           top_p: float | None = None, record: Callable | None = None) -> Decoded:
+    """Samples each token from ``softmax(logits / temperature)``, restricted to the ``top_k``
+    most likely tokens and to the nucleus of probability ``top_p`` (see ``filter_logits``).
+    ``temperature=0`` is greedy; ``top_k=1`` is greedy too. The same ``key`` gives the same
+    tokens (step ``i`` samples with ``fold_in(key, i)``)."""
+    start_tokens = jnp.asarray(start_tokens)
+    _check(start_tokens, max_length)
+    _check_sampling(temperature, top_k, top_p)
+    return _generate(step_fn, params, state, start_tokens, key, max_length=max_length, eos_id=eos_id, pad_id=pad_id,
+                     temperature=float(temperature), top_k=top_k, top_p=None if top_p is None else float(top_p), record=record)
+
+
+# --- beam search -------------------------------------------------------------------------------
+
+
+def tile_beams(tree: Any, beam_width: int) -> Any:
+    """Repeats every leaf ``[b, ...]`` ``beam_width`` times: ``[b·k, ...]``, example-major
+    (rows ``i·k .. i·k + k − 1`` belong to example ``i``)."""
+    return jax.tree_util.tree_map(lambda x: jnp.repeat(x, beam_width, axis=0), tree)
+
+
+def _reorder(tree: Any, source: Array) -> Any:
+    """Row ``(i, j)`` of every leaf ``[b·k, ...]`` becomes row ``(i, source[i, j])``; ``Constant``
+    parts stay (every beam of a sentence holds the same copy)."""
+    b, k = source.shape
+
+    def gather(x):
+        if is_constant(x):
+            return x
+        rows = x.reshape((b, k) + x.shape[1:])
+        index = source.reshape((b, k) + (1,) * (x.ndim - 1))
+        return jnp.take_along_axis(rows, index, axis=1).reshape(x.shape)
+
+    return jax.tree_util.tree_map(gather, tree, is_leaf=is_constant)
+
+
+def _take(x: Array, index: Array) -> Array:
+    """``x [b, n, ...]`` at ``index [b, m]`` along axis 1: ``[b, m, ...]``."""
+    return jnp.take_along_axis(x, index.reshape(index.shape + (1,) * (x.ndim - 2)), axis=1)
+
+
+def length_penalty_of(length: Array, alpha: float) -> Array:
+    """GNMT's ``lp(Y) = ((5 + |Y|) / 6) ** α``."""
+    return ((5.0 + length.astype(jnp.float32)) / 6.0) ** alpha
+
+
+class _Beams(NamedTuple):
+    seqs: Array       # [b, n, L]
+    log_probs: Array  # [b, n]
+    scores: Array     # [b, n]
+    lengths: Array    # [b, n]
+    records: Any      # [b, n, L, ...] leaves, or None
+
+
+def _top(beams: _Beams, k: int) -> _Beams:
+    """The ``k`` beams of highest score, best first."""
+    _, index = jax.lax.top_k(beams.scores, k)
+    return jax.tree_util.tree_map(lambda x: _take(x, index), beams)
+
+
+def _join(a: _Beams, b: _Beams) -> _Beams:
+    return jax.tree_util.tree_map(lambda x, y: jnp.concatenate([x, y], axis=1), a, b)
+
+
+@functools.partial(jax.jit, static_argnames=("step_fn", "beam_width", "max_length", "eos_id", "pad_id", "length_penalty", "record"))
+def _beam_search(step_fn, params, state, start_tokens, *, beam_width, max_length, eos_id, pad_id, length_penalty, record):
+    b, k, L = start_tokens.shape[0], beam_width, max_length
+    state = tile_beams(state, k)
+    vocab = jax.eval_shape(lambda: _logits(step_fn, params, state, tile_beams(start_tokens, k))[1]).shape[-1]
+    if k > vocab:
+        raise ValueError(f"beam_width must be at most the vocabulary size ({vocab}), got {k}")
+    records0 = _record_buffer(record, jax.eval_shape(lambda: _logits(step_fn, params, state, tile_beams(start_tokens, k))[0]), (b, k, L))
+    # only the first beam of each sentence is live at the start; the others are its copies
+    alive = _Beams(jnp.full((b, k, L), pad_id, jnp.int32), jnp.tile(jnp.array([0.0] + [NEG_INF] * (k - 1)), (b, 1)),
+                   jnp.zeros((b, k)), jnp.zeros((b, k), jnp.int32), records0)
+    finished = alive._replace(log_probs=jnp.full((b, k), NEG_INF), scores=jnp.full((b, k), NEG_INF))
+    worst_penalty = length_penalty_of(jnp.int32(L), length_penalty)
+
+    def body(carry):
+        i, state, last, alive, finished = carry
+        state, logits = _logits(step_fn, params, state, last)
+        step_logp = jax.nn.log_softmax(logits, axis=-1).reshape(b, k, vocab)
+        total = (alive.log_probs[:, :, None] + step_logp).reshape(b, k * vocab)
+        # 2k candidates: even if k of them end with EOS, k others remain to stay alive
+        cand_logp, flat = jax.lax.top_k(total, 2 * k)
+        source, token = flat // vocab, (flat % vocab).astype(jnp.int32)
+        seqs = _take(alive.seqs, source).at[:, :, i].set(token)
+        records = None
+        if record is not None:
+            now = jax.tree_util.tree_map(lambda r: r.reshape((b, k) + r.shape[1:]), record(state))
+            records = jax.tree_util.tree_map(lambda buf, r: _take(buf, source).at[:, :, i].set(_take(r, source)), alive.records, now)
+        length = jnp.full((b, 2 * k), i + 1, jnp.int32)
+        ends = token == eos_id if eos_id is not None else jnp.zeros_like(token, bool)
+        candidates = _Beams(seqs, cand_logp, cand_logp, length, records)
+        # a hypothesis ends only if it ranks among the k best candidates (as in fairseq): an EOS
+        # below rank k would not have survived in a beam of k, so beam_width=1 is greedy exactly
+        finishing = ends & (jnp.arange(2 * k) < k)
+        penalised = cand_logp / length_penalty_of(length, length_penalty)
+        finished = _top(_join(finished, candidates._replace(scores=jnp.where(finishing, penalised, NEG_INF))), k)
+        live = jnp.where(ends, NEG_INF, cand_logp)
+        _, keep = jax.lax.top_k(live, k)
+        alive = jax.tree_util.tree_map(lambda x: _take(x, keep), candidates._replace(log_probs=live, scores=live))
+        state = _reorder(state, _take(source, keep))
+        return i + 1, state, alive.seqs[:, :, i].reshape(b * k), alive, finished
+
+    def cond(carry):
+        i, _, _, alive, finished = carry
+        # stop once no live hypothesis can beat the k-th finished one: log-probs only fall, and
+        # for α >= 0 the most a penalty can lift a negative score is by its value at max_length
+        best_possible = alive.log_probs[:, 0] / worst_penalty
+        return (i < L) & ~jnp.all(finished.scores[:, -1] >= best_possible)
+
+    carry = (jnp.int32(0), state, tile_beams(start_tokens.astype(jnp.int32), k), alive, finished)
+    _, _, _, alive, finished = jax.lax.while_loop(cond, body, carry)
+    # hypotheses still alive at max_length end there and compete as they are
+    timed_out = alive._replace(scores=alive.log_probs / length_penalty_of(alive.lengths, length_penalty))
+    best = _top(_join(finished, timed_out), k)
+    return Decoded(best.seqs, best.lengths, best.scores, best.log_probs, best.records)
+
+
+def beam_search(step_fn: StepFn, params: Params, state: State, start_tokens: Array, *, beam_width: int, max_length: int,
+                eos_id: int | None, pad_id: int = 0, length_penalty: float = 0.0, record: Callable | None = None) -> Decoded:
+    """The ``beam_width`` best hypotheses per sentence, best first (see the module doc for scores).
+
+    Each step extends every live hypothesis by every token and ranks the extensions. Those
+    among the ``beam_width`` best that end with ``eos_id`` join a per-sentence list of the
+    ``beam_width`` best finished hypotheses; the ``beam_width`` best that do not end stay live
+    (the state follows each to its parent's row). It stops when
+    no live hypothesis can still enter that list, or at ``max_length``, where the live ones end
+    as they are. ``beam_width=1`` is greedy decoding.
+    """
+    start_tokens = jnp.asarray(start_tokens)
+    _check(start_tokens, max_length)
+    if not isinstance(beam_width, int) or isinstance(beam_width, bool) or beam_width < 1:
+        raise ValueError(f"beam_width must be a positive int, got {beam_width!r}")
+    if not length_penalty >= 0:
+        raise ValueError(f"length_penalty (GNMT's α) must be >= 0, got {length_penalty!r}")
+    return _beam_search(step_fn, params, state, start_tokens, beam_width=beam_width, max_length=max_length,
+                        eos_id=eos_id, pad_id=pad_id, length_penalty=float(length_penalty), record=record)
