@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import seqjax
-from seqjax import data, train
+from seqjax import data, decoding, train
 
 # -----------------------------------------------------------------------------
 # config
@@ -58,7 +58,9 @@ class Config:
     keep: int = 3
     sample_chars: int = 400
     prime: str = "ROMEO:"        # the sample's opening (characters outside the vocabulary are dropped)
-    temperature: float = 0.8
+    temperature: float = 0.8     # 0: always the most likely character
+    top_k: int = 0               # sample among the k most likely characters (0: all)
+    top_p: float = 1.0           # sample from the smallest set of characters whose probability reaches top_p
     seed: int = 0
     out_dir: str = "runs/char_lm"
 
@@ -108,7 +110,7 @@ def make_loss(cell, config: Config):
 
 
 # -----------------------------------------------------------------------------
-# evaluation (bits per character on held-out text) and sampling (one compiled scan)
+# evaluation (bits per character on held-out text) and sampling (seqjax.decoding)
 
 
 def make_evaluate(cell, val_ids: np.ndarray, config: Config):
@@ -130,21 +132,27 @@ def make_evaluate(cell, val_ids: np.ndarray, config: Config):
     return evaluate
 
 
-def sample(cell, params, vocab: data.Vocab, prime: str, length: int, temperature: float, key) -> str:
-    """Feeds ``prime``, then samples ``length`` characters, all inside one jitted ``lax.scan``."""
+@dataclasses.dataclass(frozen=True)
+class NextCharacter:
+    """``seqjax.decoding``'s step function: the previous character -> the next one's logits.
+    A frozen dataclass, so equal samplers hit the same compiled decoding loop."""
+
+    cell: seqjax.Cell
+
+    def __call__(self, params, state, token):
+        state, y = self.cell.step(params["cell"], state, params["embed"][token])
+        return state, y @ params["out"]["w"] + params["out"]["b"]
+
+
+def sample(cell, params, vocab: data.Vocab, prime: str, length: int, config: Config, key) -> str:
+    """Feeds ``prime``, then samples ``length`` characters with ``seqjax.decoding.sample`` (one
+    compiled loop; temperature, top-k and top-p from the config)."""
     prime_ids = jnp.array(vocab.encode(prime))[None]
     _, state = logits_and_state(cell, params, prime_ids[:, :-1], cell.initial_state(1))
-    cell_params = cell.loop_params(params["cell"])  # weight slices taken once, before the loop
-
-    def step(carry, key):
-        state, token = carry
-        state, y = cell.step(cell_params, state, params["embed"][token])
-        logits = (y @ params["out"]["w"] + params["out"]["b"]) / temperature
-        token = jax.random.categorical(key, logits)
-        return (state, token), token[0]
-
-    _, tokens = jax.lax.scan(step, (state, prime_ids[:, -1]), jax.random.split(key, length))
-    return prime + vocab.decode(np.asarray(tokens))
+    params = {**params, "cell": cell.loop_params(params["cell"])}  # weight slices taken once, before the loop
+    out = decoding.sample(NextCharacter(cell), params, state, prime_ids[:, -1], key=key, max_length=length,
+                          temperature=config.temperature, top_k=config.top_k or None, top_p=config.top_p)
+    return prime + vocab.decode(np.asarray(out.tokens[0]))
 
 
 # -----------------------------------------------------------------------------
@@ -186,7 +194,7 @@ def main(config: Config) -> dict:
     def evaluate(train_state):
         results = evaluate_bpc(train_state)
         step = int(train_state.step)
-        text = sample(cell, train_state.params, vocab, prime, config.sample_chars, config.temperature,
+        text = sample(cell, train_state.params, vocab, prime, config.sample_chars, config,
                       jax.random.fold_in(key, 10**6 + step))
         run.write_sample(step, text)
         print(f"--- sample at step {step} ---\n{text}\n---", flush=True)

@@ -39,11 +39,13 @@ from seqjax.types import Array, DType, Params, PRNGKey
 
 
 def masked_softmax(scores: Array, mask: Array | None) -> Array:
-    """``softmax(scores)`` over the last axis, computed in float32; exactly zero where ``mask`` is False."""
-    s = scores.astype(jnp.float32)
+    """``softmax(scores)`` over the last axis, computed in float32 at least (bfloat16 exponentials
+    lose the small weights); exactly zero where ``mask`` is False."""
+    compute = scores.dtype if jnp.finfo(scores.dtype).bits >= 32 else jnp.float32
+    s = scores.astype(compute)
     if mask is None:
         return jax.nn.softmax(s, axis=-1).astype(scores.dtype)
-    s = jnp.where(mask, s, jnp.finfo(jnp.float32).min)
+    s = jnp.where(mask, s, jnp.finfo(compute).min)
     weights = jax.nn.softmax(s, axis=-1)
     return jnp.where(mask, weights, 0.0).astype(scores.dtype)
 

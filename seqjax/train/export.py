@@ -39,7 +39,10 @@ def save_params(directory: str | pathlib.Path, params, meta: dict | None = None)
     record = {"format": FORMAT, "checksum": checksum(params), "shapes": tree_paths(params), "meta": meta or {}}
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     try:
-        ocp.StandardCheckpointer().save(staging / "params", params)
+        checkpointer = ocp.StandardCheckpointer()
+        checkpointer.save(staging / "params", params)
+        checkpointer.wait_until_finished()  # it writes in the background; the folder is renamed only when whole
+        checkpointer.close()
         (staging / "meta.json").write_text(json.dumps(record, indent=1, default=str))
         old = directory.with_name(f".{directory.name}-old")
         if old.exists():

@@ -68,7 +68,7 @@ def cross_entropy(logits: Array, labels: Array, mask: Array | None = None, *, le
     weights = mask.astype(jnp.float32)
     sums = {
         "nll": jnp.sum(nll * weights),
-        "correct": jnp.sum((jnp.argmax(logits, axis=-1) == labels) * weights),
+        "correct": jnp.sum((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32) * weights),
         "count": jnp.sum(weights),
     }
     loss = nll

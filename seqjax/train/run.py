@@ -23,7 +23,7 @@ import pathlib
 import sys
 import time
 
-from seqjax.train.checkpoint import Checkpointer
+from seqjax.train.checkpoint import CheckpointError, Checkpointer
 
 
 class Progress:
@@ -76,6 +76,22 @@ class Run:
 
     def save_vocab(self, vocab) -> None:
         vocab.save(self.dir / "vocab.json")
+
+    def check_vocab(self, vocab, name: str = "vocab.json") -> None:
+        """Saves ``vocab`` as ``name``; in a run directory that already has one (a resume), it must be
+        the same vocabulary, else ``CheckpointError`` says so and nothing is written: checkpoints
+        trained on other token ids would silently mean other words."""
+        from seqjax.data.vocab import Vocab
+
+        path = self.dir / name
+        if path.exists():
+            saved = Vocab.load(path)
+            if saved.tokens != vocab.tokens:
+                changed = next((i for i, (a, b) in enumerate(zip(saved.tokens, vocab.tokens)) if a != b), min(len(saved), len(vocab)))
+                raise CheckpointError(f"{path} holds another vocabulary than this run's ({len(saved)} vs {len(vocab)} tokens, first "
+                                      f"difference at id {changed}): other data or min_freq? Use another out_dir, or the same settings")
+            return
+        vocab.save(path)
 
     def log(self, step: int, split: str, metrics: dict) -> None:
         """Appends one line to metrics.jsonl (and TensorBoard): ``split`` is "train", "eval", ..."""

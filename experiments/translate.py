@@ -1,0 +1,229 @@
+"""Multi30k German→English translation: a bidirectional-GRU encoder, an additive-attention GRU decoder.
+
+The lectures' sequence-to-sequence lab (Bahdanau et al. 2015 on Multi30k, as in the public
+PyTorch tutorials): 29,000 training pairs, tokenised in code (words and punctuation, case
+kept), vocabularies of the tokens seen at least twice, batches bucketed by length, teacher
+forcing, then greedy and beam-search translation of the 1,000 sentences of test_2016_flickr.
+BLEU is reported two ways: sacrebleu on detokenised cased output (the standard), and BLEU
+over lowercased tokens (how the PyTorch tutorials report it, so their numbers compare).
+
+    python -m experiments.translate                                  # the long config (see README for its time)
+    python -m experiments.translate --steps=300 --embed=64 --hidden=128 --test_sentences=200 --out_dir=runs/translate_short
+    python -m experiments.translate --translate="Ein Mann fährt Fahrrad."       # with a trained run
+    python -m experiments.translate --translate_file=sentences.de                # one sentence a line
+
+It writes ``--out_dir``: checkpoints (kill it and rerun: it resumes), ``model/`` (the trained
+parameters with the vocabularies), ``hypotheses.{greedy,beam}.en``, ``attention/*.png`` and
+``results.json``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import re
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from seqjax import data, plots, train
+from seqjax.data import pairs
+from seqjax.models import Seq2Seq
+
+# -----------------------------------------------------------------------------
+# config
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    data: str = ""                  # a folder holding multi30k/*.gz (or the multi30k folder); "" = search the data dirs
+    cell: str = "gru"               # gru | lstm
+    embed: int = 256
+    hidden: int = 512               # per direction in the encoder; the decoder's size
+    attention: str = "additive"     # additive | general | scaled_dot | none
+    readout_hidden: int = 512       # Bahdanau's deep output: tanh layer between [y; a] and the vocabulary (0: none)
+    dropout: float = 0.5
+    label_smoothing: float = 0.0
+    min_freq: int = 2
+    batch: int = 128
+    steps: int = 3000               # about 13 epochs of the 29,000 pairs
+    learning_rate: float = 1e-3
+    clip_norm: float = 1.0
+    warmup_steps: int = 100
+    buckets: tuple[int, ...] = (8, 12, 16, 20, 24, 32, 48)
+    log_every: int = 50
+    eval_every: int = 500
+    save_every: int = 250
+    keep: int = 2
+    beam_width: int = 5
+    length_penalty: float = 0.6     # GNMT's α
+    max_length: int = 60            # most tokens generated per sentence
+    test_sentences: int = 0         # 0: all 1,000 of test_2016_flickr
+    heatmaps: int = 3               # attention plots of the first test sentences
+    translate: str = ""             # translate this German sentence with the trained run in out_dir, then stop
+    translate_file: str = ""        # translate every line of this file (one output line per input line)
+    seed: int = 0
+    out_dir: str = "runs/translate"
+
+
+# -----------------------------------------------------------------------------
+# tokens: words (with inner hyphens and apostrophes) and single punctuation marks, case kept
+
+TOKEN = re.compile(r"\w+(?:[-']\w+)*|[^\w\s]")
+
+
+def tokenize(text: str) -> list[str]:
+    return TOKEN.findall(text)
+
+
+def detokenize(tokens: list[str]) -> str:
+    """Tokens back to text: no space before closing punctuation or after opening brackets."""
+    text = " ".join(tokens)
+    text = re.sub(r" ([.,!?;:%)\]}])", r"\1", text)
+    return re.sub(r"([(\[{$]) ", r"\1", text)
+
+
+def bleu(hypotheses: list[list[str]], references: list[str]) -> dict[str, float]:
+    """sacrebleu's BLEU on detokenised cased text (13a tokenizer), and BLEU over our lowercased tokens."""
+    import sacrebleu
+
+    standard = sacrebleu.corpus_bleu([detokenize(h) for h in hypotheses], [references]).score
+    lowered = sacrebleu.corpus_bleu([" ".join(h).lower() for h in hypotheses],
+                                    [[" ".join(tokenize(r)).lower() for r in references]], tokenize="none").score
+    return {"sacrebleu_cased": standard, "bleu_lowercased_tokens": lowered}
+
+
+# -----------------------------------------------------------------------------
+# model
+
+
+def build_model(config: Config, src_size: int, tgt_size: int) -> Seq2Seq:
+    return Seq2Seq.recurrent(src_size, tgt_size, cell=config.cell, embed=config.embed, hidden=config.hidden,
+                             attention=config.attention, dropout=config.dropout, label_smoothing=config.label_smoothing,
+                             readout_hidden=config.readout_hidden or None)
+
+
+def translate_all(model, params, sources: list[list[int]], config: Config, method: str, attention: bool = False):
+    """Generated ids for every source (in order), batched and bucketed; with the attention weights."""
+    outputs, weights = [], []
+    for start, ids, lengths in pairs.source_batches(sources, min(config.batch, len(sources)), buckets=(16, 32, 48, 64)):
+        out = model.generate(params, ids, lengths, max_length=config.max_length, method=method, beam_width=config.beam_width,
+                             length_penalty=config.length_penalty, attention=attention)
+        tokens = np.asarray(out.tokens if method != "beam" else out.tokens[:, 0])
+        records = None if out.records is None else np.asarray(out.records if method != "beam" else out.records[:, 0])
+        for row in range(min(len(ids), len(sources) - start)):
+            outputs.append(pairs.strip_special(tokens[row]))
+            weights.append(None if records is None else records[row])
+    return outputs, weights
+
+
+# -----------------------------------------------------------------------------
+# a trained run: --translate / --translate_file
+
+
+def load_trained(out_dir: str):
+    model_dir = pathlib.Path(out_dir) / "model"
+    meta = train.read_meta(model_dir)
+    saved = meta["config"]
+    config = dataclasses.replace(Config(), **{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in Config.__dataclass_fields__})
+    src_vocab, tgt_vocab = data.Vocab(tuple(meta["src_vocab"])), data.Vocab(tuple(meta["tgt_vocab"]))
+    model = build_model(config, len(src_vocab), len(tgt_vocab))
+    params, _ = train.load_params(model_dir, like=jax.eval_shape(model.init, jax.random.key(0)))
+    return config, model, params, src_vocab, tgt_vocab
+
+
+def translate_lines(config: Config, lines: list[str]) -> list[str]:
+    trained, model, params, src_vocab, tgt_vocab = load_trained(config.out_dir)
+    tokens = [tokenize(line) for line in lines]
+    empty = [i + 1 for i, t in enumerate(tokens) if not t]
+    if empty:
+        raise SystemExit(f"error: line {empty[0]} of the input is empty: there is nothing to translate")
+    unknown = sorted({t for line in tokens for t in line if t not in src_vocab})
+    if unknown:
+        print(f"{len(unknown)} unknown word(s) read as <UNK>: {' '.join(unknown[:20])}")
+    sources = [src_vocab.encode(t) for t in tokens]
+    run = dataclasses.replace(trained, batch=config.batch, beam_width=config.beam_width, max_length=config.max_length)
+    outputs, _ = translate_all(model, params, sources, run, "beam")
+    return [detokenize([tgt_vocab.tokens[i] for i in ids]) for ids in outputs]
+
+
+# -----------------------------------------------------------------------------
+# the experiment
+
+
+def main(config: Config) -> dict:
+    if config.translate or config.translate_file:
+        lines = [config.translate] if config.translate else pathlib.Path(config.translate_file).read_text(encoding="utf-8").splitlines()
+        translations = translate_lines(config, lines)
+        print("\n".join(translations))
+        return {"translations": translations}
+    print(config)
+    where = config.data or None
+    train_pairs, val_pairs = data.datasets.multi30k("train", where), data.datasets.multi30k("val", where)
+    test_pairs = data.datasets.multi30k("test_2016_flickr", where)[: config.test_sentences or None]
+    src_vocab = data.Vocab.build([tokenize(s) for s, _ in train_pairs], min_freq=config.min_freq)
+    tgt_vocab = data.Vocab.build([tokenize(t) for _, t in train_pairs], min_freq=config.min_freq)
+    train_ex = pairs.encode_pairs(train_pairs, src_vocab, tgt_vocab, tokenize)
+    val_ex = pairs.encode_pairs(val_pairs, src_vocab, tgt_vocab, tokenize)
+    print(f"{len(train_ex):,} training pairs; vocabularies de {len(src_vocab):,}, en {len(tgt_vocab):,} (min_freq {config.min_freq}); "
+          f"<UNK> in validation: {100 * pairs.unknown_rate(val_ex)[0]:.1f}% de, {100 * pairs.unknown_rate(val_ex)[1]:.1f}% en")
+
+    run = train.Run(config.out_dir, config, checkpoint_every=config.save_every, keep=config.keep)
+    run.check_vocab(src_vocab, "src_vocab.json")
+    run.check_vocab(tgt_vocab, "tgt_vocab.json")
+    model = build_model(config, len(src_vocab), len(tgt_vocab))
+    key = jax.random.key(config.seed)
+    optimizer = train.optimizer(config.learning_rate, clip_norm=config.clip_norm, warmup_steps=config.warmup_steps,
+                                decay_steps=config.steps)
+    state = train.TrainState.create(model.init(jax.random.fold_in(key, 0)), optimizer, jax.random.fold_in(key, 1))
+    train_step = train.make_train_step(model.loss, optimizer)
+    batches = pairs.pair_batches(train_ex, config.batch, buckets=config.buckets, seed=config.seed)
+    eval_step = train.make_eval_step(model.loss)
+    val_batches = [pairs.collate_pairs(val_ex[i: i + config.batch], config.buckets) for i in range(0, len(val_ex), config.batch)]
+
+    # training (resumes from the newest checkpoint in out_dir)
+    started = time.perf_counter()
+    state = train.fit(state, train_step, batches, steps=config.steps, run=run, log_every=config.log_every,
+                      evaluate=lambda s: train.evaluate(eval_step, s.params, val_batches), eval_every=config.eval_every,
+                      meta=lambda: {"config": dataclasses.asdict(config)})
+    train_seconds = time.perf_counter() - started
+    train.save_params(run.dir / "model", state.params, {"config": dataclasses.asdict(config), "src_vocab": list(src_vocab.tokens),
+                                                        "tgt_vocab": list(tgt_vocab.tokens)})
+
+    # translation of the test set: greedy and beam search, BLEU both ways
+    sources = [src_vocab.encode(tokenize(s)) for s, _ in test_pairs]
+    references = [t for _, t in test_pairs]
+    results = {"train_seconds_this_process": train_seconds, "steps": int(state.step), "test_sentences": len(sources),
+               "compilations_of_the_train_step": train_step.compilations}
+    for method in ("greedy", "beam"):
+        started = time.perf_counter()
+        outputs, weights = translate_all(model, state.params, sources, config, method, attention=method == "greedy")
+        seconds = time.perf_counter() - started
+        hypotheses = [[tgt_vocab.tokens[i] for i in ids] for ids in outputs]
+        (run.dir / f"hypotheses.{method}.en").write_text("".join(detokenize(h) + "\n" for h in hypotheses), encoding="utf-8")
+        results[method] = {**bleu(hypotheses, references), "seconds": seconds}
+        print(f"{method:>6}: sacreBLEU {results[method]['sacrebleu_cased']:.2f} (cased, detokenised), "
+              f"BLEU {results[method]['bleu_lowercased_tokens']:.2f} (lowercased tokens); {seconds:.1f} s for {len(sources)} sentences")
+        if method == "greedy":
+            for i in range(min(config.heatmaps, len(sources))):
+                source_tokens = [src_vocab.tokens[j] for j in sources[i]]
+                shown = hypotheses[i] + (["<EOS>"] if len(hypotheses[i]) < config.max_length else [])
+                plots.attention_heatmap(weights[i], source_tokens, shown, run.dir / "attention" / f"test_{i}.png",
+                                        title=detokenize(hypotheses[i]))
+    for i in range(min(3, len(sources))):
+        print(f"  de: {test_pairs[i][0]}\n  en: {references[i]}\n  ->  {(run.dir / 'hypotheses.beam.en').read_text().splitlines()[i]}")
+    final = [m for m in run.metrics() if m["split"] == "eval"][-1]
+    results["val"] = {k: final[k] for k in ("loss_nats", "perplexity")}
+    (run.dir / "results.json").write_text(json.dumps(results, indent=1))
+    print(f"validation perplexity {final['perplexity']:.2f}; wrote {run.dir / 'results.json'}, {run.plot()}")
+    run.close()
+    return results
+
+
+if __name__ == "__main__":
+    from seqjax.config import run_main
+
+    run_main(main, Config(), __doc__)
