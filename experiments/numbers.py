@@ -245,7 +245,8 @@ def main(config: Config) -> dict:
     for task in TASKS:  # one attention heatmap per task
         source, _ = example(int(picked[-1]), task, np.random.default_rng(0))
         (text,), (weights,) = answer(model, state.params, [source], src_vocab, tgt_vocab, "greedy", 1, attention=True)
-        shown = (text.replace("-", " - ").split() if task[0] == "digits" else list(text)) + ["<EOS>"]
+        shown = text.replace("-", " - ").split() if task[0] == "digits" else list(text)
+        shown += ["<EOS>"] if len(shown) < BUCKETS[-1] else []  # no <EOS> when it never stopped
         plots.attention_heatmap(weights, source, shown, run.dir / "attention" / f"{task[0]}_{task[1]}.png", title=f"{' '.join(source)} → {text}")
     (run.dir / "results.json").write_text(json.dumps(results, indent=1))
     print(f"wrote {run.dir / 'results.json'}, {run.dir / 'attention'}/*.png, {run.plot()}")
