@@ -131,10 +131,11 @@ class AttentionDecoder(Cell):
                         "decoder.start(params, memory, lengths) and pass it as unroll(..., initial_state=...)")
 
     def start(self, params: Params, memory: Array, lengths: Array | None = None, *, cell_state: State | None = None,
-              key: PRNGKey | None = None) -> AttentionState:
+              feed: Array | None = None, key: PRNGKey | None = None) -> AttentionState:
         """The decoder's initial state over ``memory [b, s, m]`` (encoder outputs; ``lengths [b]``
-        marks the real source positions). ``cell_state`` defaults to the cell's zero state
-        (a bridge from the encoder gives it instead); ``key`` samples the cell's dropout masks."""
+        marks the real source positions). ``cell_state`` defaults to the cell's zero state and
+        ``feed`` (the first query for "bahdanau", ỹ_0 for "luong") to zeros; a bridge from the
+        encoder gives them instead. ``key`` samples the cell's dropout masks."""
         memory = jnp.asarray(memory)
         if memory.ndim != 3 or memory.shape[-1] != self.memory_size:
             raise ValueError(f"memory must have shape [batch, source_length, {self.memory_size}] (the attention's "
@@ -156,8 +157,11 @@ class AttentionDecoder(Cell):
         keys = self.attention.keys(params["attention"], memory)
         if cell_state is None:
             cell_state = self.cell.initial_state(b, memory.dtype, key=key)
-        return AttentionState(cell_state, jnp.zeros((b, self.feed_size), memory.dtype), jnp.zeros((b, s), memory.dtype),
-                              Constant(Memory(memory, keys, mask)))
+        if feed is None:
+            feed = jnp.zeros((b, self.feed_size), memory.dtype)
+        elif feed.shape != (b, self.feed_size):
+            raise ValueError(f"feed must have shape [{b}, {self.feed_size}], got {tuple(feed.shape)}")
+        return AttentionState(cell_state, feed.astype(memory.dtype), jnp.zeros((b, s), memory.dtype), Constant(Memory(memory, keys, mask)))
 
     def check_state(self, state: State, batch_size: int, dtype: DType, key: PRNGKey | None = None) -> None:
         if not isinstance(state, AttentionState):

@@ -59,14 +59,14 @@ def test_bahdanau_model_written_out_by_hand(key):
     forward, f_final = seqjax.loop_unroll(model.encoder.forward, params["encoder"]["forward"], xs, lengths=lengths)
     backward, b_final = seqjax.loop_unroll(model.encoder.backward, params["encoder"]["backward"], xs, lengths=lengths, reverse=True)
     memory = jnp.concatenate([forward, backward], -1)
-    # bridge: s_0 = tanh(W [h_forward; h_backward] + b)
-    bridge = params["bridge"][0]
-    s0 = np.tanh(np.concatenate([f_final.h, b_final.h], -1) @ np.asarray(bridge["w"]) + np.asarray(bridge["b"]))
+    # bridge: s_0 = tanh(W [h_forward; h_backward] + b), and the first query the same way with its own W, b
+    summary = np.concatenate([f_final.h, b_final.h], -1)
+    s0, q0 = (np.tanh(summary @ np.asarray(p["w"]) + np.asarray(p["b"])) for p in params["bridge"])
     # decoder: query = previous output, context from additive attention, GRU on [y_{i-1}; a_i], readout on [s_i; a_i]
     att, cell = params["decoder"]["attention"], model.decoder.cell
     keys = np.einsum("bsm,ma->bsa", np.asarray(memory), np.asarray(att["wk"])) + np.asarray(att["b"])
     mask = np.arange(memory.shape[1])[None] < b["source_lengths"][:, None]
-    s, query = s0, np.zeros_like(s0)
+    s, query = s0, q0
     for t in range(b["target_inputs"].shape[1]):
         scores = np.tanh((query @ np.asarray(att["wq"]))[:, None] + keys) @ np.asarray(att["v"])
         scores = np.where(mask, scores, -np.inf)

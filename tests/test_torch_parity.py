@@ -1,4 +1,5 @@
-"""from_torch: unroll equals torch.nn.RNN/GRU/LSTM with the same weights, within 1e-5 (float32)."""
+"""from_torch: unroll equals torch.nn.RNN/GRU/LSTM, step their *Cell modules, and the layers equal Linear,
+Embedding and LayerNorm, with the same weights, within 1e-5 (float32)."""
 
 import itertools
 
@@ -88,8 +89,36 @@ def test_cell_types_and_dropout_rate():
     assert isinstance(cell, seqjax.Bidirectional) and cell.output_dim == 2 * H
 
 
+@pytest.mark.parametrize("kind", ["rnn", "gru", "lstm"])
+def test_cell_module_parity(kind):
+    torch.manual_seed(0)
+    module = {"rnn": torch.nn.RNNCell, "gru": torch.nn.GRUCell, "lstm": torch.nn.LSTMCell}[kind](D, H)
+    cell, params = seqjax.from_torch(module)
+    x, h, c = (torch.randn(B, n) for n in (D, H, H))
+    if kind == "lstm":
+        want = [t.detach().numpy() for t in module(x, (h, c))]
+        state, y = cell.step(params, seqjax.LSTMState(jnp.asarray(h.numpy()), jnp.asarray(c.numpy())), jnp.asarray(x.numpy()))
+        got = [state.h, state.c]
+    else:
+        want = [module(x, h).detach().numpy()]
+        state, y = cell.step(params, seqjax.RNNState(jnp.asarray(h.numpy())), jnp.asarray(x.numpy()))
+        got = [state.h]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(np.asarray(g), w, rtol=1e-5, atol=1e-5)
+
+
+def test_linear_embedding_layer_norm():
+    torch.manual_seed(0)
+    for module, x in ((torch.nn.Linear(D, H), torch.randn(B, T, D)), (torch.nn.Linear(D, H, bias=False), torch.randn(B, D)),
+                      (torch.nn.Embedding(9, D, padding_idx=2), torch.tensor([[1, 2, 8], [2, 0, 3]])),
+                      (torch.nn.LayerNorm(D, eps=1e-3), 3 + 2 * torch.randn(B, D))):
+        layer, params = seqjax.from_torch(module)
+        np.testing.assert_allclose(np.asarray(layer(params, jnp.asarray(x.numpy()))), module(x).detach().numpy(), rtol=1e-5, atol=1e-5)
+    assert seqjax.from_torch(torch.nn.Embedding(9, D, padding_idx=2))[0].padding_id == 2
+
+
 def test_unsupported_modules_are_named():
-    with pytest.raises(TypeError, match="Linear"):
-        seqjax.from_torch(torch.nn.Linear(2, 3))
+    with pytest.raises(TypeError, match="got Conv1d"):
+        seqjax.from_torch(torch.nn.Conv1d(2, 3, 3))
     with pytest.raises(NotImplementedError, match="proj_size"):
         seqjax.from_torch(torch.nn.LSTM(D, H, proj_size=3))

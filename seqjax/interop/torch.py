@@ -1,4 +1,5 @@
-"""``from_torch``: a seqjax cell and parameters equal to a ``torch.nn.RNN``/``GRU``/``LSTM``.
+"""``from_torch``: seqjax objects and parameters equal to PyTorch modules (recurrent layers and
+cells, ``Linear``, ``Embedding``, ``LayerNorm``).
 
     >>> lstm = torch.nn.LSTM(8, 16, num_layers=2, bidirectional=True, batch_first=True)
     >>> cell, params = seqjax.from_torch(lstm)
@@ -12,6 +13,9 @@ Mapping (PyTorch stores ``W_ih [g·h, d]`` and applies ``x W_ihᵀ``; seqjax sto
   * ``nn.LSTM`` -> ``LSTM(forget_bias=0)``, gate order (i, f, g, o) in both, ``b = b_ih + b_hh``
   * ``num_layers > 1`` -> ``Stack`` (with the module's inter-layer ``dropout`` rate, active only
     when ``unroll`` gets a ``key``); ``bidirectional`` -> ``Bidirectional`` layers (concat).
+  * ``nn.RNNCell``, ``nn.GRUCell``, ``nn.LSTMCell`` -> the same cells, one ``step`` per call
+  * ``nn.Linear`` -> ``Dense`` (``w = weightᵀ``), ``nn.Embedding`` -> ``Embedding`` (``padding_idx``
+    -> ``padding_id``), ``nn.LayerNorm`` -> ``LayerNorm``
 ``batch_first`` only changes how PyTorch is called: ``seqjax.unroll`` is always batch-major.
 """
 
@@ -24,6 +28,7 @@ from seqjax.cell import Cell
 from seqjax.cells.elman import Elman
 from seqjax.cells.gru import GRU
 from seqjax.cells.lstm import LSTM
+from seqjax.layers import Dense, Embedding, LayerNorm
 from seqjax.types import Array, Params, State
 from seqjax.wrappers import Bidirectional, BidirectionalState, Stack
 
@@ -35,14 +40,14 @@ def _array(module, name: str, shape: tuple[int, ...]) -> np.ndarray:
     return tensor.detach().cpu().float().numpy()
 
 
-def _layer(module, kind: str, layer: int, suffix: str, input_size: int) -> tuple[Cell, Params]:
+def _layer(module, kind: str, names: str, input_size: int) -> tuple[Cell, Params]:
+    """One layer and direction: ``names`` is the weights' suffix ("_l0", "_l1_reverse"; "" for the *Cell modules)."""
     h = module.hidden_size
     gates = {"RNN": 1, "GRU": 3, "LSTM": 4}[kind]
-    names = f"l{layer}{suffix}"
-    w_ih = _array(module, f"weight_ih_{names}", (gates * h, input_size))
-    w_hh = _array(module, f"weight_hh_{names}", (gates * h, h))
-    b_ih = _array(module, f"bias_ih_{names}", (gates * h,))
-    b_hh = _array(module, f"bias_hh_{names}", (gates * h,))
+    w_ih = _array(module, f"weight_ih{names}", (gates * h, input_size))
+    w_hh = _array(module, f"weight_hh{names}", (gates * h, h))
+    b_ih = _array(module, f"bias_ih{names}", (gates * h,))
+    b_hh = _array(module, f"bias_hh{names}", (gates * h,))
     params = {"wx": jnp.asarray(w_ih.T), "wh": jnp.asarray(w_hh.T), "b": jnp.asarray(b_ih + b_hh)}
     if kind == "RNN":
         cell = Elman(input_size, h, activation=module.nonlinearity)
@@ -55,24 +60,65 @@ def _layer(module, kind: str, layer: int, suffix: str, input_size: int) -> tuple
     return cell, params
 
 
-def from_torch(module) -> tuple[Cell, Params]:
-    """Converts a ``torch.nn.RNN``, ``nn.GRU`` or ``nn.LSTM`` (any ``num_layers``, ``bidirectional``,
-    ``batch_first``, ``bias``) to ``(cell, params)`` with ``unroll`` outputs equal to the module's."""
+def _leaf(module):
+    """``nn.Linear`` -> ``Dense``, ``nn.Embedding`` -> ``Embedding``, ``nn.LayerNorm`` -> ``LayerNorm``; None otherwise."""
     import torch
 
+    if isinstance(module, torch.nn.Linear):
+        layer = Dense(module.in_features, module.out_features, use_bias=module.bias is not None)
+        params = {"w": jnp.asarray(_array(module, "weight", ()).T)}
+        if module.bias is not None:
+            params["b"] = jnp.asarray(_array(module, "bias", ()))
+        return layer, params
+    if isinstance(module, torch.nn.Embedding):
+        layer = Embedding(module.num_embeddings, module.embedding_dim, padding_id=module.padding_idx)
+        return layer, {"table": jnp.asarray(_array(module, "weight", ()))}
+    if isinstance(module, torch.nn.LayerNorm):
+        if len(module.normalized_shape) != 1:
+            raise NotImplementedError("from_torch: nn.LayerNorm over more than the last axis")
+        layer = LayerNorm(module.normalized_shape[0], eps=module.eps, use_scale=module.weight is not None,
+                          use_bias=module.bias is not None)
+        params = {}
+        if module.weight is not None:
+            params["scale"] = jnp.asarray(_array(module, "weight", ()))
+        if module.bias is not None:
+            params["bias"] = jnp.asarray(_array(module, "bias", ()))
+        return layer, params
+    return None
+
+
+def from_torch(module) -> tuple[Cell, Params]:
+    """Converts a PyTorch module to ``(seqjax object, params)`` computing the same function:
+
+      * ``nn.RNN``, ``nn.GRU``, ``nn.LSTM`` (any ``num_layers``, ``bidirectional``, ``batch_first``,
+        ``bias``): a cell whose ``unroll`` outputs equal the module's;
+      * ``nn.RNNCell``, ``nn.GRUCell``, ``nn.LSTMCell``: a cell whose ``step`` equals the module's call
+        (the state ``h``, or ``LSTMState(h, c)`` for PyTorch's ``(h, c)``);
+      * ``nn.Linear``, ``nn.Embedding`` (with ``padding_idx``), ``nn.LayerNorm``: ``Dense``,
+        ``Embedding``, ``LayerNorm``.
+    """
+    import torch
+
+    leaf = _leaf(module)
+    if leaf is not None:
+        return leaf
+    cells = {torch.nn.RNNCell: "RNN", torch.nn.GRUCell: "GRU", torch.nn.LSTMCell: "LSTM"}
+    if type(module) in cells:
+        return _layer(module, cells[type(module)], "", module.input_size)
     kinds = {torch.nn.RNN: "RNN", torch.nn.GRU: "GRU", torch.nn.LSTM: "LSTM"}
     kind = kinds.get(type(module))
     if kind is None:
-        raise TypeError(f"from_torch expects torch.nn.RNN, nn.GRU or nn.LSTM, got {type(module).__name__}")
+        raise TypeError(f"from_torch expects torch.nn.RNN, GRU, LSTM, their *Cell modules, Linear, Embedding or LayerNorm, "
+                        f"got {type(module).__name__}")
     if getattr(module, "proj_size", 0):
         raise NotImplementedError("from_torch: nn.LSTM with proj_size > 0 (LSTMP) has no seqjax cell yet")
     directions = 2 if module.bidirectional else 1
     layers, params = [], []
     for layer in range(module.num_layers):
         input_size = module.input_size if layer == 0 else module.hidden_size * directions
-        fwd, p_fwd = _layer(module, kind, layer, "", input_size)
+        fwd, p_fwd = _layer(module, kind, f"_l{layer}", input_size)
         if module.bidirectional:
-            bwd, p_bwd = _layer(module, kind, layer, "_reverse", input_size)
+            bwd, p_bwd = _layer(module, kind, f"_l{layer}_reverse", input_size)
             layers.append(Bidirectional(fwd, bwd, merge="concat"))
             params.append({"forward": p_fwd, "backward": p_bwd})
         else:

@@ -19,9 +19,10 @@ start with <GO>) and predicts the next one (``target_outputs`` end with <EOS>), 
     out = model.generate(params, batch["source"], batch["source_lengths"], method="beam", beam_width=5, max_length=50)
 
 The bridge sets the decoder's initial state from the encoder's final state: "dense" (each
-recurrent vector of the decoder is ``tanh(W s + b)`` of all the encoder's final vectors
-concatenated, as in Bahdanau et al.), "copy" (the encoder's final vectors themselves; same
-shapes needed) or "zeros". Dropout masks in either state are left alone.
+recurrent vector of the decoder, and an attention decoder's first query or fed-back vector,
+is ``tanh(W s + b)`` of all the encoder's final vectors concatenated, as ``s_0`` in Bahdanau
+et al.), "copy" (the encoder's final vectors themselves; same shapes needed) or "zeros".
+Dropout masks in either state are left alone.
 """
 
 from __future__ import annotations
@@ -123,13 +124,14 @@ class Seq2Seq:
                                  f"decoder's {dec}; use bridge='dense'")
 
     @classmethod
-    def recurrent(cls, src_vocab_size: int, tgt_vocab_size: int, *, cell: str = "gru", embed: int = 256, hidden: int = 512,
+    def recurrent(cls, src_vocab_size: int, tgt_vocab_size: int, *, cell="gru", embed: int = 256, hidden: int = 512,
                   encoder_layers: int = 1, decoder_layers: int = 1, bidirectional: bool = True, attention: str = "additive",
                   style: str = "bahdanau", input_feeding: bool = False, residual: bool = False, dropout: float = 0.0,
                   **fields) -> "Seq2Seq":
         """The usual recurrent encoder–decoder, by name.
 
-        Encoder: ``encoder_layers`` of ``cell`` ("gru", "lstm", "elman"), the first
+        Encoder: ``encoder_layers`` of ``cell`` ("gru", "lstm", "elman", or any
+        ``(input_size, hidden_size) -> Cell``, e.g. ``functools.partial(GRU, reset_after=True)``), the first
         ``bidirectional`` (each direction ``hidden``), then unidirectional ones; with
         ``residual``, residual connections from the third layer on (GNMT). Decoder:
         ``decoder_layers`` of ``cell`` of size ``hidden`` with ``attention`` "additive"
@@ -144,11 +146,11 @@ class Seq2Seq:
         from seqjax.wrappers import Bidirectional, Stack
 
         cells = {"gru": GRU, "lstm": LSTM, "elman": Elman}
-        if cell not in cells:
-            raise ValueError(f"cell must be one of {sorted(cells)}, got {cell!r}")
+        if not callable(cell) and cell not in cells:
+            raise ValueError(f"cell must be one of {sorted(cells)} or a function (input_size, hidden_size) -> cell, got {cell!r}")
         if attention not in ("additive", "dot", "general", "scaled_dot", "none"):
             raise ValueError(f"attention must be 'additive', 'dot', 'general', 'scaled_dot' or 'none', got {attention!r}")
-        make = cells[cell]
+        make = cell if callable(cell) else cells[cell]
         first = Bidirectional(make(embed, hidden)) if bidirectional else make(embed, hidden)
         layers = [first] + [make(first.output_dim if i == 1 else hidden, hidden) for i in range(1, encoder_layers)]
         encoder = layers[0] if encoder_layers == 1 else Stack(tuple(layers), dropout=dropout, residual_from=1 if residual else None)
@@ -191,7 +193,7 @@ class Seq2Seq:
             params["tgt_embed"] = self.tgt_embed.init(kt)
         if self.bridge == "dense":
             fan = sum(x.shape[-1] for _, x in _vectors(jax.eval_shape(lambda: self.encoder.initial_state(1))))
-            targets = _vectors(jax.eval_shape(lambda: self._core.initial_state(1)))
+            targets = self._bridge_targets()
             keys = jax.random.split(kb, max(len(targets), 1))
             params["bridge"] = tuple({"w": uniform_init(k, (fan, x.shape[-1]), fan, jnp.float32), "b": jnp.zeros((x.shape[-1],))}
                                      for k, (_, x) in zip(keys, targets))
@@ -210,6 +212,13 @@ class Seq2Seq:
                                  "b": jnp.zeros((self.tgt_vocab_size,))}
         params["readout"].update(hidden)
         return params
+
+    def _bridge_targets(self) -> list[tuple[str, Array]]:
+        """What the dense bridge sets: the decoder cell's vectors and, with attention, its first feed."""
+        targets = _vectors(jax.eval_shape(lambda: self._core.initial_state(1)))
+        if isinstance(self.decoder, AttentionDecoder):
+            targets.append(("feed", jax.ShapeDtypeStruct((1, self.decoder.feed_size), jnp.float32)))
+        return targets
 
     def _tgt_params(self, params: Params) -> Params:
         return params["src_embed"] if self.share_embeddings else params["tgt_embed"]
@@ -239,14 +248,17 @@ class Seq2Seq:
     def start(self, params: Params, memory: Array, source_lengths: Array, final: State, *, key: PRNGKey | None = None) -> State:
         """The decoder's initial state: the bridge of the encoder's ``final`` state (and the memory)."""
         b = memory.shape[0]
-        core = self._core.initial_state(b, memory.dtype, key=key)
+        core, feed = self._core.initial_state(b, memory.dtype, key=key), None
         if self.bridge == "dense":
             summary = jnp.concatenate([x for _, x in _vectors(final)], axis=-1)
-            core = _replace_vectors(core, [jnp.tanh(dense(summary, p["w"], p["b"])).astype(memory.dtype) for p in params["bridge"]])
+            vectors = [jnp.tanh(dense(summary, p["w"], p["b"])).astype(memory.dtype) for p in params["bridge"]]
+            if isinstance(self.decoder, AttentionDecoder):
+                vectors, feed = vectors[:-1], vectors[-1]
+            core = _replace_vectors(core, vectors)
         elif self.bridge == "copy":
             core = _replace_vectors(core, [x for _, x in _vectors(final)])
         if isinstance(self.decoder, AttentionDecoder):
-            return self.decoder.start(params["decoder"], memory, source_lengths, cell_state=core)
+            return self.decoder.start(params["decoder"], memory, source_lengths, cell_state=core, feed=feed)
         return core
 
     def prepare(self, params: Params, source: Array, source_lengths: Array) -> State:
