@@ -70,18 +70,18 @@ class Config:
 
 
 # -----------------------------------------------------------------------------
-# tokens: words (with inner hyphens and apostrophes) and single punctuation marks, case kept
-
-TOKEN = re.compile(r"\w+(?:[-']\w+)*|[^\w\s]")
+# tokens: words (with inner apostrophes) and single punctuation marks, case kept (seqjax.data.word_tokenize)
 
 
 def tokenize(text: str) -> list[str]:
-    return TOKEN.findall(text)
+    return data.word_tokenize(text, lower=False)
 
 
 def detokenize(tokens: list[str]) -> str:
-    """Tokens back to text: no space before closing punctuation or after opening brackets."""
+    """Tokens back to text: no space before closing punctuation or after opening brackets, and
+    hyphenated words joined again ("T - shirt" -> "T-shirt")."""
     text = " ".join(tokens)
+    text = re.sub(r"(\w) - (?=\w)", r"\1-", text)
     text = re.sub(r" ([.,!?;:%)\]}])", r"\1", text)
     return re.sub(r"([(\[{$]) ", r"\1", text)
 

@@ -191,3 +191,21 @@ def test_results_record_the_command_line_that_made_them(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "r.json").read_text())["command"] == "python -m benchmarks.rnn_step --modes=train --reps=3"
     monkeypatch.setitem(sys.modules, "__main__", types.SimpleNamespace(__spec__=None))  # python -c, a notebook
     assert common.command_line() is None
+
+
+def test_seq2seq_benchmark_tiny(tmp_path):
+    from benchmarks import seq2seq
+    from tests.test_experiments import _multi30k
+
+    config = seq2seq.Config(lengths=(6,), reps=1, budget_s=1.0, embed=8, hidden=8, readout_hidden=8, src_vocab=30, tgt_vocab=20,
+                            batch=4, data=str(_multi30k(tmp_path / "data")), model=str(tmp_path / "no_model"), sentences=6,
+                            max_length=5, beam_width=2, out=str(tmp_path / "s.json"))
+    rows = seq2seq.main(config)  # checks seqjax's loss against PyTorch's with the same weights before timing
+    train_row = rows[0]
+    assert train_row["part"] == "train step" and train_row["seqjax_ms"] > 0 and train_row["vs_torch"] > 0
+    assert [r["contender"] for r in rows[1:]] == ["greedy, seqjax.decoding", "beam 2, seqjax.decoding",
+                                                  "greedy, Python loop of a jitted step", "beam 2, Python loop of a jitted step"]
+    saved = json.loads((tmp_path / "s.json").read_text())
+    assert saved["model"].startswith("random weights") and saved["sentences"] == 6
+    # the compiled search and the Python loop implement one algorithm: the same translations
+    assert saved["same_greedy_translations"] == 1.0 and saved["same_beam_translations"] == 1.0
