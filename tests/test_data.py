@@ -1,4 +1,4 @@
-"""Vocabularies, padding, bucketing (with a compile count) and resumable iterators."""
+"""Vocabularies, padding, bucketing (with a compile count), resumable iterators and sentence-pair batches."""
 
 import chex
 import jax.numpy as jnp
@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from seqjax import data, train
+from seqjax.data import EOS_ID, GO_ID, PAD_ID, UNK_ID, Vocab
 
 
 # --- vocabularies -------------------------------------------------------------------
@@ -150,3 +151,30 @@ def test_token_stream_rows_continue_across_batches_and_resume():
     np.testing.assert_array_equal(np.stack(rest), np.stack([next(resumed)["inputs"] for _ in range(30)]))
     with pytest.raises(ValueError, match="too short"):
         data.TokenStream(np.arange(30), batch_size=4, window=10)
+
+
+def test_pairs_teacher_forcing_batches():
+    from seqjax.data import pairs
+
+    batch = pairs.collate_pairs([([5, 6, 7], [8, 9]), ([5], [8, 9, 10, 11])], buckets=(4, 8))
+    assert batch["source"].tolist() == [[5, 6, 7, 0, 0, 0, 0, 0], [5, 0, 0, 0, 0, 0, 0, 0]]  # 4 tokens + <EOS> need bucket 8
+    assert batch["source_lengths"].tolist() == [3, 1]
+    assert batch["target_inputs"][:, :5].tolist() == [[GO_ID, 8, 9, 0, 0], [GO_ID, 8, 9, 10, 11]]
+    assert batch["target_outputs"][:, :5].tolist() == [[8, 9, EOS_ID, 0, 0], [8, 9, 10, 11, EOS_ID]]
+    assert batch["target_lengths"].tolist() == [3, 5]
+    clipped = pairs.collate_pairs([([5] * 9, [8] * 9)], buckets=(4,))  # clipped at the largest bucket, <EOS> kept
+    assert clipped["target_outputs"].tolist() == [[8, 8, 8, EOS_ID]] and clipped["source_lengths"].tolist() == [4]
+    vocab = Vocab.build(["a b c"])
+    examples = pairs.encode_pairs([("a b", "c"), ("z", "a")], vocab, vocab, lambda s: s.split())
+    assert examples == [([vocab.id("a"), vocab.id("b")], [vocab.id("c")]), ([UNK_ID], [vocab.id("a")])]
+    assert pairs.unknown_rate(examples) == (1 / 3, 0.0)
+    with pytest.raises(ValueError, match="pair 0 has an empty source"):
+        pairs.encode_pairs([("", "c")], vocab, vocab, lambda s: s.split())
+    batches = pairs.pair_batches([([i + 4], [i + 4]) for i in range(10)], 3, seed=1)
+    first = [next(batches) for _ in range(5)]
+    resumed = pairs.pair_batches([([i + 4], [i + 4]) for i in range(10)], 3, seed=1)
+    resumed.restore({"epoch": 1, "index": 1})
+    assert np.array_equal(next(resumed)["source"], first[4]["source"])  # 3 batches an epoch: batch 5 is epoch 1, index 1
+    order = [(start, ids[:, 0].tolist(), n.tolist()) for start, ids, n in pairs.source_batches([[4], [5, 6], [7]], 2)]
+    assert order == [(0, [4, 5], [1, 2]), (2, [7, 7], [1, 1])]  # in order; the last batch filled with copies
+    assert pairs.strip_special([GO_ID, 5, 6, EOS_ID, 7, PAD_ID]) == [5, 6]

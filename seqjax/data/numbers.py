@@ -10,7 +10,8 @@
 Spellings people write, all accepted as inputs (``spelling(n, language, rng)`` draws one):
 
   English  with or without "and" after hundreds (British / American), hyphens in 21-99 or
-           spaces ("twenty-three", "twenty three"), a comma after the thousands or not;
+           spaces ("twenty-three", "twenty three"), a comma after the thousands or not (before
+           a last part of at least a hundred: "one thousand, two hundred", "two thousand and five");
   French   traditional orthography (hyphens only inside the tens and units below 100, "et" in
            21, 31, ..., 71: "vingt et un", "soixante et onze") or the 1990 reform (hyphens
            between every numeral word: "vingt-et-un", "deux-cent-quarante"). Both follow the
@@ -74,10 +75,9 @@ def english(n: int, *, style: str = "american", hyphen: bool = True, comma: bool
     head = f"{_en_below_1000(thousands, british, hyphen)} thousand"
     if rest == 0:
         return head
-    joiner = ", " if comma else " "
-    if british and rest < 100:
-        return f"{head}{joiner}and {_en_below_100(rest, hyphen)}"
-    return f"{head}{joiner}{_en_below_1000(rest, british, hyphen)}"
+    if rest < 100:  # "two thousand and five" (British), "two thousand five": no comma before a last part below 100
+        return f"{head} {'and ' if british else ''}{_en_below_100(rest, hyphen)}"
+    return f"{head}{', ' if comma else ' '}{_en_below_1000(rest, british, hyphen)}"
 
 
 # --- French -----------------------------------------------------------------------------------
