@@ -167,11 +167,19 @@ def exact_match(model, params, config: Config, src_vocab, tgt_vocab, evaluation:
 
 
 def load_trained(out_dir: str):
-    meta = train.read_meta(pathlib.Path(out_dir) / "model")
-    config = dataclasses.replace(Config(), **{k: v for k, v in meta["config"].items() if k in Config.__dataclass_fields__})
-    src_vocab, tgt_vocab = data.Vocab(tuple(meta["src_vocab"])), data.Vocab(tuple(meta["tgt_vocab"]))
+    """The config, model, parameters and vocabularies of a run directory: its exported ``model/``, or
+    the newest checkpoint of a run still training (``seqjax.train.run_params``)."""
+    run_dir = pathlib.Path(out_dir)
+    try:
+        saved = json.loads((run_dir / "config.json").read_text())
+        src_vocab, tgt_vocab = data.Vocab.load(run_dir / "src_vocab.json"), data.Vocab.load(run_dir / "tgt_vocab.json")
+    except FileNotFoundError:
+        raise train.CheckpointError(f"{run_dir} holds no saved parameters (no config.json and vocabularies): train a model there first") from None
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in Config.__dataclass_fields__}
+    config = dataclasses.replace(Config(), **fields)
     model = build_model(config, src_vocab, tgt_vocab)
-    params, _ = train.load_params(pathlib.Path(out_dir) / "model", like=jax.eval_shape(model.init, jax.random.key(0)))
+    params, where = train.run_params(run_dir, like=jax.eval_shape(model.init, jax.random.key(0)))
+    print(f"using {where}")
     return config, model, params, src_vocab, tgt_vocab
 
 

@@ -3,6 +3,7 @@ with a tiny config (loss finite and falling, the run directory complete)."""
 
 import json
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -79,6 +80,10 @@ def test_numbers_smoke_and_translate_without_retraining(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     answers = out.stdout.strip().splitlines()[-3:]  # one line out per line in, in order (a 40-step model is not yet right)
     assert len(answers) == 3 and answers[0].isdigit() and not answers[1].isdigit() and answers[2].isdigit()
+    shutil.rmtree(run / "model")  # a run killed before it exported its model: the newest checkpoint answers
+    out = subprocess.run([sys.executable, "-m", "experiments.numbers", f"--out_dir={run}", "--translate=douze"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and f"using {run / 'checkpoints' / '40'}" in out.stdout, out.stderr[-2000:]
     bad = subprocess.run([sys.executable, "-m", "experiments.numbers", f"--out_dir={tmp_path / 'untrained'}", "--translate=douze"],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "holds no saved parameters" in bad.stderr and "Traceback" not in bad.stderr

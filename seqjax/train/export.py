@@ -91,3 +91,22 @@ def load_params(directory: str | pathlib.Path, like=None):
     if checksum(params) != record["checksum"]:
         raise CheckpointError(f"{directory}: the parameters do not match the checksum written when they were saved")
     return params, record["meta"]
+
+
+def run_params(run_dir: str | pathlib.Path, like) -> tuple[object, str]:
+    """The parameters of a run directory for inference, and where they came from: the exported
+    ``model/`` (``save_params``) when the run finished, else its newest training checkpoint
+    (a run still training, or killed). ``like`` as in ``load_params``."""
+    from seqjax.train.checkpoint import Checkpointer
+
+    run_dir = pathlib.Path(run_dir)
+    if (run_dir / "model" / "meta.json").exists():
+        return load_params(run_dir / "model", like)[0], str(run_dir / "model")
+    if (run_dir / "checkpoints").is_dir():
+        checkpoints = Checkpointer(run_dir / "checkpoints")
+        try:
+            if checkpoints.latest_step() is not None:
+                return checkpoints.restore_params(like), str(checkpoints.directory / str(checkpoints.latest_step()))
+        finally:
+            checkpoints.close()
+    raise CheckpointError(f"{run_dir} holds no saved parameters (neither model/ nor a checkpoint): train a model there first")
