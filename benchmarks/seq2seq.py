@@ -234,7 +234,7 @@ def python_beam(step, prepare, reorder, params, source, lengths, k, max_length, 
         alive_lp, alive_seq = np.take_along_axis(live, keep, 1), seqs[rows, keep]
         state = reorder(state, jnp.asarray(np.take_along_axis(source_beam, keep, 1)))
         last = alive_seq[:, :, i].reshape(-1)
-        if np.all(fin_score[:, -1] >= alive_lp[:, 0] / penalty(max_length)):
+        if np.all(fin_score[:, -1] >= alive_lp[:, 0] / penalty(i + 1)):  # early_stopping="heuristic", the default
             break
     scores = np.concatenate([fin_score, alive_lp / penalty(i + 1)], 1)
     best = np.argmax(scores, 1)

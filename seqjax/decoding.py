@@ -223,8 +223,13 @@ def _join(a: _Beams, b: _Beams) -> _Beams:
     return jax.tree_util.tree_map(lambda x, y: jnp.concatenate([x, y], axis=1), a, b)
 
 
-@functools.partial(jax.jit, static_argnames=("step_fn", "beam_width", "max_length", "eos_id", "pad_id", "length_penalty", "record"))
-def _beam_search(step_fn, params, state, start_tokens, *, beam_width, max_length, eos_id, pad_id, length_penalty, record):
+EARLY_STOPPING = ("heuristic", "exact", "finished")
+
+
+@functools.partial(jax.jit, static_argnames=("step_fn", "beam_width", "max_length", "eos_id", "pad_id", "length_penalty", "record",
+                                             "early_stopping"))
+def _beam_search(step_fn, params, state, start_tokens, *, beam_width, max_length, eos_id, pad_id, length_penalty, record,
+                 early_stopping):
     b, k, L = start_tokens.shape[0], beam_width, max_length
     state = tile_beams(state, k)
     vocab = jax.eval_shape(lambda: _logits(step_fn, params, state, tile_beams(start_tokens, k))[1]).shape[-1]
@@ -266,9 +271,14 @@ def _beam_search(step_fn, params, state, start_tokens, *, beam_width, max_length
 
     def cond(carry):
         i, _, _, alive, finished = carry
-        # stop once no live hypothesis can beat the k-th finished one: log-probs only fall, and
-        # for α >= 0 the most a penalty can lift a negative score is by its value at max_length
-        best_possible = alive.log_probs[:, 0] / worst_penalty
+        if early_stopping == "finished":  # every sentence has k finished hypotheses
+            return (i < L) & ~jnp.all(finished.scores[:, -1] > NEG_INF)
+        if early_stopping == "exact":
+            # no live hypothesis can still beat the k-th finished one: log-probs only fall, and for
+            # α >= 0 the most a penalty can lift a negative score is by its value at max_length
+            best_possible = alive.log_probs[:, 0] / worst_penalty
+        else:  # the live hypotheses' scores as they stand
+            best_possible = alive.log_probs[:, 0] / length_penalty_of(i, length_penalty)
         return (i < L) & ~jnp.all(finished.scores[:, -1] >= best_possible)
 
     carry = (jnp.int32(0), state, tile_beams(start_tokens.astype(jnp.int32), k), alive, finished)
@@ -280,7 +290,8 @@ def _beam_search(step_fn, params, state, start_tokens, *, beam_width, max_length
 
 
 def beam_search(step_fn: StepFn, params: Params, state: State, start_tokens: Array, *, beam_width: int, max_length: int,
-                eos_id: int | None, pad_id: int = 0, length_penalty: float = 0.0, record: Callable | None = None) -> Decoded:
+                eos_id: int | None, pad_id: int = 0, length_penalty: float = 0.0, record: Callable | None = None,
+                early_stopping: str = "heuristic") -> Decoded:
     """The ``beam_width`` best hypotheses per sentence, best first (see the module doc for scores).
 
     Each step extends every live hypothesis by every token and ranks the extensions. Those
@@ -289,6 +300,15 @@ def beam_search(step_fn: StepFn, params: Params, state: State, start_tokens: Arr
     (the state follows each to its parent's row). It stops when
     no live hypothesis can still enter that list, or at ``max_length``, where the live ones end
     as they are. ``beam_width=1`` is greedy decoding.
+
+    ``early_stopping`` says when "no live hypothesis can still enter" holds:
+
+      "exact"      when none could even if every further token had probability one (the
+                   result is then that of running to ``max_length``; with α > 0 this bound
+                   is loose, and the search often runs to ``max_length``);
+      "heuristic"  when none beats the k-th finished one with its score as it stands (Hugging
+                   Face's default; the same as "exact" for α = 0);
+      "finished"   as soon as every sentence has ``beam_width`` finished hypotheses (fairseq's rule).
     """
     start_tokens = jnp.asarray(start_tokens)
     _check(start_tokens, max_length)
@@ -296,5 +316,8 @@ def beam_search(step_fn: StepFn, params: Params, state: State, start_tokens: Arr
         raise ValueError(f"beam_width must be a positive int, got {beam_width!r}")
     if not length_penalty >= 0:
         raise ValueError(f"length_penalty (GNMT's α) must be >= 0, got {length_penalty!r}")
+    if early_stopping not in EARLY_STOPPING:
+        raise ValueError(f"early_stopping must be one of {EARLY_STOPPING}, got {early_stopping!r}")
     return _beam_search(step_fn, params, state, start_tokens, beam_width=beam_width, max_length=max_length,
-                        eos_id=eos_id, pad_id=pad_id, length_penalty=float(length_penalty), record=record)
+                        eos_id=eos_id, pad_id=pad_id, length_penalty=float(length_penalty), record=record,
+                        early_stopping=early_stopping)

@@ -122,7 +122,7 @@ def test_beam_search_as_wide_as_every_prefix_finds_the_best_sequence():
     step, allowed = prefix_model()
     max_length, alpha, starts = 4, 0.6, [1, 3, 5, 7]
     out = decoding.beam_search(step, None, jnp.zeros(4, jnp.int32), jnp.array(starts), beam_width=24, max_length=max_length,
-                               eos_id=EOS, length_penalty=alpha)
+                               eos_id=EOS, length_penalty=alpha, early_stopping="exact")
     greedy = decoding.beam_search(step, None, jnp.zeros(4, jnp.int32), jnp.array(starts), beam_width=1, max_length=max_length,
                                   eos_id=EOS, length_penalty=alpha)
     misses = 0
@@ -134,6 +134,19 @@ def test_beam_search_as_wide_as_every_prefix_finds_the_best_sequence():
         assert np.all(np.diff(np.asarray(out.scores[row])) <= 1e-6)  # best first
         misses += float(greedy.scores[row, 0]) < best_score - 1e-4
     assert misses >= 1  # the case is not one greedy decoding already solves
+
+
+def test_early_stopping_rules():
+    step, _ = prefix_model()
+    run = lambda rule, alpha: decoding.beam_search(step, None, jnp.zeros(4, jnp.int32), jnp.array([1, 3, 5, 7]), beam_width=6,  # noqa: E731
+                                                   max_length=4, eos_id=EOS, length_penalty=alpha, early_stopping=rule)
+    exact, heuristic = run("exact", 0.0), run("heuristic", 0.0)
+    assert np.array_equal(np.asarray(exact.tokens), np.asarray(heuristic.tokens))  # without a length penalty they agree
+    finished = run("finished", 0.6)
+    ends = np.asarray(finished.tokens)[np.arange(4)[:, None], np.arange(6)[None], np.asarray(finished.lengths) - 1]
+    assert np.all((ends == EOS) | (np.asarray(finished.lengths) == 4))
+    with pytest.raises(ValueError, match="early_stopping must be one of"):
+        run("never", 0.0)
 
 
 def test_beam_search_beats_greedy_where_greedy_is_wrong():
