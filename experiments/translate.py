@@ -92,7 +92,7 @@ def bleu(hypotheses: list[list[str]], references: list[str]) -> dict[str, float]
 
     standard = sacrebleu.corpus_bleu([detokenize(h) for h in hypotheses], [references]).score
     lowered = sacrebleu.corpus_bleu([" ".join(h).lower() for h in hypotheses],
-                                    [[" ".join(tokenize(r)).lower() for r in references]], tokenize="none").score
+                                    [[" ".join(tokenize(r)).lower() for r in references]], tokenize="none", force=True).score
     return {"sacrebleu_cased": standard, "bleu_lowercased_tokens": lowered}
 
 
