@@ -131,21 +131,22 @@ def train_rows(config: Config) -> list[dict]:
     import torch
 
     device, sync = torch_device()
-    peer = torch_model(config).to(device)
     model = seqjax_model(config, config.src_vocab, config.tgt_vocab)
-    params = params_from_torch(peer)
     optimizer = train.optimizer(1e-3, clip_norm=None)
     step = train.make_train_step(model.loss, optimizer)
-    torch_optimizer = torch.optim.Adam(peer.parameters(), lr=1e-3)
     rows = []
     for length in config.lengths:
+        peer = torch_model(config).to(device)  # fresh weights for each length: the timed steps update the peer's
+        params = params_from_torch(peer)
+        torch_optimizer = torch.optim.Adam(peer.parameters(), lr=1e-3)
         batch = timed_batch(config, length)
         tensors = [torch.from_numpy(batch[k]).long().to(device) for k in ("source", "source_lengths", "target_inputs", "target_outputs")]
         tensors[1] = tensors[1].cpu()  # pack_padded_sequence wants lengths on the CPU
         want = float(peer(*tensors).detach())
         got = float(model.loss(params, batch)[0])
         if not np.isclose(got, want, rtol=1e-4):
-            raise AssertionError(f"seq2seq benchmark: seqjax's loss {got} differs from PyTorch's {want} with the same weights")
+            raise AssertionError(f"seq2seq benchmark: seqjax's loss {got} differs from PyTorch's {want} with the same weights "
+                                 f"(length {length})")
         state = train.TrainState.create(params, optimizer, jax.random.key(0))
 
         def seqjax_step(state=state):
