@@ -1,6 +1,6 @@
 """Runs every benchmark and writes BENCHMARKS.md from their JSON results.
 
-    python -m benchmarks.report                   # run all benchmarks (about 30-35 minutes on 2 CPU cores), write BENCHMARKS.md
+    python -m benchmarks.report                   # run all benchmarks (about 35-45 minutes on 2 CPU cores), write BENCHMARKS.md
     python -m benchmarks.report --rerun=false     # only rebuild BENCHMARKS.md from benchmarks/results/*.json
     python -m benchmarks.report --results=benchmarks/results/gpu-h100 --out=BENCHMARKS_GPU.md   # on a GPU machine
 """
@@ -11,7 +11,7 @@ import dataclasses
 import json
 import pathlib
 
-from benchmarks import compile_counts, generation, parallel_scan, rnn_step, targets, unroll_options
+from benchmarks import compile_counts, generation, parallel_scan, rnn_step, seq2seq, targets, unroll_options
 from benchmarks.common import Precision, run_main, set_matmul_precision
 
 SUITES = {
@@ -20,13 +20,14 @@ SUITES = {
     "parallel_scan": (parallel_scan, "python -m benchmarks.parallel_scan"),
     "generation": (generation, "python -m benchmarks.generation"),
     "compile_counts": (compile_counts, "python -m benchmarks.compile_counts"),
+    "seq2seq": (seq2seq, "python -m benchmarks.seq2seq"),
 }
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
     rerun: bool = True
-    suites: tuple[str, ...] = ("rnn_step", "unroll_options", "parallel_scan", "generation", "compile_counts")
+    suites: tuple[str, ...] = ("rnn_step", "unroll_options", "parallel_scan", "generation", "compile_counts", "seq2seq")
     results: str = "benchmarks/results"   # the suites' JSON files: read, and written when rerun
     out: str = "BENCHMARKS.md"
     matmul_precision: Precision = "float32"  # for every suite (benchmarks.common.set_matmul_precision)

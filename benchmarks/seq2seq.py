@@ -250,7 +250,7 @@ def decode_rows(config: Config) -> tuple[list[dict], dict]:
     batches = list(pairs.source_batches(sources, config.batch, buckets=(16, 32, 48, 64)))
     params = {**params, "decoder": model.decoder.loop_params(params["decoder"])}
     step, prepare = jax.jit(model.step), jax.jit(model.prepare)
-    reorder = jax.jit(decoding._reorder)
+    reorder = jax.jit(decoding.reorder_beams)
     k, L = config.beam_width, config.max_length
 
     def compiled(method):

@@ -180,7 +180,7 @@ def tile_beams(tree: Any, beam_width: int) -> Any:
     return jax.tree_util.tree_map(lambda x: jnp.repeat(x, beam_width, axis=0), tree)
 
 
-def _reorder(tree: Any, source: Array) -> Any:
+def reorder_beams(tree: Any, source: Array) -> Any:
     """Row ``(i, j)`` of every leaf ``[b·k, ...]`` becomes row ``(i, source[i, j])``; ``Constant``
     parts stay (every beam of a sentence holds the same copy)."""
     b, k = source.shape
@@ -266,7 +266,7 @@ def _beam_search(step_fn, params, state, start_tokens, *, beam_width, max_length
         live = jnp.where(ends, NEG_INF, cand_logp)
         _, keep = jax.lax.top_k(live, k)
         alive = jax.tree_util.tree_map(lambda x: _take(x, keep), candidates._replace(log_probs=live, scores=live))
-        state = _reorder(state, _take(source, keep))
+        state = reorder_beams(state, _take(source, keep))
         return i + 1, state, alive.seqs[:, :, i].reshape(b * k), alive, finished
 
     def cond(carry):

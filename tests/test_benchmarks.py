@@ -82,6 +82,11 @@ def test_targets_from_results():
     assert "| MinGRU ≥ 10x our GRU | T = 4096, min_gru_sequential | 8.00 | — | no |" in text
     assert text.endswith("2 of 4 targets met in this run; 1 of the 2 not met lie above their bound.")
     assert targets.rows({}) == []
+    s2s = [{"part": "train step", "length": 16, "vs_torch": 1.6}, {"part": "decode", "contender": "greedy, seqjax.decoding", "vs_greedy": 1.0},
+           {"part": "decode", "contender": "beam 5, seqjax.decoding", "vs_greedy": 3.4},
+           {"part": "decode", "contender": "beam 5, Python loop of a jitted step", "vs_greedy": 9.0}]
+    assert [(r["target"], r["measured"], r["met"]) for r in targets.rows({"seq2seq": s2s})] == [
+        ("seq2seq train ≥ 1x PyTorch", 1.6, "yes"), ("beam ≤ 3x greedy", 3.4, "no")]  # at most 3x: 3.4 misses
 
 
 def test_interleaved_medians_time_the_contenders_round_robin():
