@@ -45,7 +45,7 @@ class Config:
     hidden: int = 128
     attention: str = "additive"
     batch: int = 128
-    steps: int = 2000
+    steps: int = 1500
     learning_rate: float = 3e-3
     warmup_steps: int = 100
     clip_norm: float = 1.0
