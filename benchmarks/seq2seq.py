@@ -285,6 +285,9 @@ def decode_rows(config: Config) -> tuple[list[dict], dict]:
     rows = [{"part": "decode", "contender": name, "ms": 1e3 * seconds, "sentences_per_s": len(sources) / seconds,
              "vs_greedy": 1e3 * seconds / greedy_ms} for name, (seconds, _) in timings.items()]
     rows[1]["bound_vs_greedy"] = step_ratio
+    rows[2]["same_translations"], rows[3]["same_translations"] = float(same_greedy), float(same_beam)
+    for row in rows:
+        row["model"] = description
     for row in rows:
         print(row, flush=True)
     extra = {"model": description, "sentences": len(sources), "same_greedy_translations": float(same_greedy),
@@ -320,7 +323,11 @@ def table(rows: list[dict]) -> str:
                                              ("target_tokens_per_s", "target tokens/s", ",.0f")]))
     if decode_part:
         out.append(format_table(decode_part, [("contender", "decoding", ""), ("ms", "ms, whole test set", ".0f"),
-                                              ("sentences_per_s", "sentences/s", ",.0f"), ("vs_greedy", "time / compiled greedy", ".2f")]))
+                                              ("sentences_per_s", "sentences/s", ",.0f"), ("vs_greedy", "time / compiled greedy", ".2f"),
+                                              ("bound_vs_greedy", "bound: a step at 5 rows / at 1", ".2f"),
+                                              ("same_translations", "same translations as compiled", ".3f")]))
+        if "model" in decode_part[0]:
+            out.append(f"Decoded with the {decode_part[0]['model']}.")
     return "\n\n".join(out)
 
 
