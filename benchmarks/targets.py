@@ -15,15 +15,16 @@ JSON results as the suites' tables, so it cannot drift from them. The targets we
 ``measured`` is the ratio the target names: for ``rnn_step`` the fastest peer's median time over
 seqjax's, for generation the Python loop's over the compiled loop's, for MinGRU the GRU's over the
 fastest MinGRU row's (the fastest mode; the CPU default is ``min_gru_sequential``), for seq2seq
-PyTorch's over seqjax's and beam search's time over greedy's (a target met at or below its goal). ``bound`` is
-about the largest ratio any compiled loop could reach in that run, where a suite measures one:
-``rnn_step``'s ``floor`` (the fastest peer's time over that of XLA running only the counted
-matmuls in seqjax's loop layout) and generation's floor (the Python loop's time over a compiled
-loop of only the recurrent matvec), and for beam search its step at 5 rows per sentence over
-its step at one (a ratio no beam search of this width can go below). It is a bound in practice, not a proof: timed in the same
-run, it has the run's noise, and a loop may beat the floor's layout (on the H100, seqjax's
-hoisted loops measured up to 10% above it). A target well above its bound is out of reach of any
-loop built from XLA's matmuls on that machine.
+PyTorch's over seqjax's and beam search's time over greedy's (a target met at or below its goal).
+``bound`` is what the best program could reach in that run, where a suite measures it: for
+``rnn_step`` the fastest peer's time over that of ``floor`` (XLA running only the counted matmuls
+in seqjax's loop layout), for generation the Python loop's time over a compiled loop of only the
+recurrent matvec (both an upper bound of ``measured``), and for beam search one model step at 5
+rows per sentence over one at a row per sentence (a lower bound: a search of width 5 runs about as
+many steps as greedy, each at least that much slower). A bound is one in practice, not a proof:
+timed in the same run, it has the run's noise, and a loop may beat the floor's layout (on the
+H100, seqjax's hoisted loops measured up to 10% above it). A target on the wrong side of its
+bound is out of reach on that machine.
 """
 
 from __future__ import annotations
@@ -35,8 +36,6 @@ STEP = 1.25        # seqjax over the fastest peer, per (mode, cell, shape)
 GENERATION = 20.0  # compiled sampler over the Python loop of a jitted step
 MINGRU = 10.0      # MinGRU training step over seqjax's GRU ...
 MINGRU_T = 4096    # ... at this sequence length
-
-
 SEQ2SEQ_STEP = 1.0  # seqjax's attention seq2seq training step over PyTorch's
 BEAM = 3.0          # beam search (width 5) time over greedy's, at most
 

@@ -167,18 +167,8 @@ def exact_match(model, params, config: Config, src_vocab, tgt_vocab, evaluation:
 
 
 def load_trained(out_dir: str):
-    """The config, model, parameters and vocabularies of a run directory: its exported ``model/``, or
-    the newest checkpoint of a run still training (``seqjax.train.run_params``)."""
-    run_dir = pathlib.Path(out_dir)
-    try:
-        saved = json.loads((run_dir / "config.json").read_text())
-        src_vocab, tgt_vocab = data.Vocab.load(run_dir / "src_vocab.json"), data.Vocab.load(run_dir / "tgt_vocab.json")
-    except FileNotFoundError:
-        raise train.CheckpointError(f"{run_dir} holds no saved parameters (no config.json and vocabularies): train a model there first") from None
-    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in Config.__dataclass_fields__}
-    config = dataclasses.replace(Config(), **fields)
-    model = build_model(config, src_vocab, tgt_vocab)
-    params, where = train.run_params(run_dir, like=jax.eval_shape(model.init, jax.random.key(0)))
+    """The config, model, parameters and vocabularies of a trained run (``seqjax.train.load_run``)."""
+    config, model, params, (src_vocab, tgt_vocab), where = train.load_run(out_dir, Config(), build_model, ("src_vocab", "tgt_vocab"))
     print(f"using {where}")
     return config, model, params, src_vocab, tgt_vocab
 

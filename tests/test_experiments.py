@@ -86,7 +86,7 @@ def test_numbers_smoke_and_translate_without_retraining(tmp_path, capsys):
     assert f"using {run / 'checkpoints' / '40'}" in capsys.readouterr().out
     bad = subprocess.run([sys.executable, "-m", "experiments.numbers", f"--out_dir={tmp_path / 'untrained'}", "--translate=douze"],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert bad.returncode == 1 and "holds no saved parameters" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode == 1 and "holds no trained run (config.json is missing)" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def _multi30k(folder):

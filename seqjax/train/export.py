@@ -110,3 +110,29 @@ def run_params(run_dir: str | pathlib.Path, like) -> tuple[object, str]:
         finally:
             checkpoints.close()
     raise CheckpointError(f"{run_dir} holds no saved parameters (neither model/ nor a checkpoint): train a model there first")
+
+
+def load_run(run_dir: str | pathlib.Path, default_config, build, vocab_names: tuple[str, ...] = ("vocab",)):
+    """Everything inference needs from a run directory, for ``--translate``-style commands:
+    ``(config, model, params, vocabularies, where)``.
+
+    The config is ``config.json`` read into the type of ``default_config`` (fields it lacks keep
+    their defaults; JSON lists become tuples), the vocabularies are ``<name>.json`` for each of
+    ``vocab_names``, the model is ``build(config, *vocabularies)`` and the parameters come from
+    ``run_params`` (``where`` says which: the exported model or a checkpoint).
+    """
+    import dataclasses
+
+    from seqjax.data.vocab import Vocab
+
+    run_dir = pathlib.Path(run_dir)
+    try:
+        saved = json.loads((run_dir / "config.json").read_text())
+        vocabs = tuple(Vocab.load(run_dir / f"{name}.json") for name in vocab_names)
+    except FileNotFoundError as error:
+        raise CheckpointError(f"{run_dir} holds no trained run ({pathlib.Path(error.filename).name} is missing): train a model there first") from None
+    names = {field.name for field in dataclasses.fields(default_config)}
+    config = dataclasses.replace(default_config, **{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items() if k in names})
+    model = build(config, *vocabs)
+    params, where = run_params(run_dir, jax.eval_shape(model.init, jax.random.key(0)))
+    return config, model, params, vocabs, where
