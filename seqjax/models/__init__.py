@@ -1,7 +1,10 @@
 """The problem types as small pure models built from seqjax's cells, layers and decoding.
 
-  seq2seq.py   Seq2Seq: encoder–decoder with a bridge, optional attention, teacher forcing,
-               scheduled sampling, tied or shared embeddings; generation through seqjax.decoding
+  classifier.py  Classifier: many to one, from any cell, stack, bidirectional wrapper, TextCNN or
+                 ConvRNN; rand / static / non-static / multichannel word vectors (Kim 2014)
+  seq2seq.py     Seq2Seq: encoder–decoder with a bridge, optional attention, teacher forcing,
+                 scheduled sampling, tied or shared embeddings; generation through seqjax.decoding
 """
 
+from seqjax.models.classifier import Classifier as Classifier
 from seqjax.models.seq2seq import Seq2Seq as Seq2Seq

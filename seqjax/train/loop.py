@@ -85,15 +85,16 @@ def fit(state, train_step: Callable, batches, *, steps: int, run: Run | None = N
         window_steps += 1
         if step % log_every == 0 or step == steps:
             elapsed = time.perf_counter() - window_start - paused
-            values = {k: float(np.asarray(v)) for k, v in window.items()}
+            values = {k: np.asarray(v) if np.ndim(v) else float(np.asarray(v)) for k, v in window.items()}  # a confusion matrix stays an array
             logged = {"loss": values.pop("loss") / window_steps, "grad_norm": values.pop("grad_norm") / window_steps}
-            if "count" in values:
-                logged.update(summarize(values))
-                logged["tokens_per_s"] = values["count"] / max(elapsed, 1e-9)
+            unit = "examples" if "examples" in values else "tokens" if "count" in values else None
+            if unit is not None:
+                logged.update({k: v for k, v in summarize(values).items() if isinstance(v, float)})
+                logged[f"{unit}_per_s"] = values["examples" if unit == "examples" else "count"] / max(elapsed, 1e-9)
             logged["steps_per_s"] = window_steps / max(elapsed, 1e-9)
             if run is not None:
                 run.log(step, "train", logged)
-            throughput = f" | {logged['tokens_per_s']:,.0f} tok/s" if "tokens_per_s" in logged else ""
+            throughput = f" | {logged[f'{unit}_per_s']:,.0f} {'ex' if unit == 'examples' else 'tok'}/s" if unit else ""
             progress.update(step, f"| loss {logged['loss']:.4f}{throughput}")
             if on_log is not None:
                 on_log(step, logged)

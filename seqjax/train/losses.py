@@ -1,7 +1,7 @@
 """Masked losses and metrics that add up exactly across batches.
 
 A loss function returns its mean loss (what is differentiated) together with
-*sums*: the summed negative log-likelihood in nats, the number of correct
+*sums* (a classifier's count examples and carry a confusion matrix: ``classification_loss``): the summed negative log-likelihood in nats, the number of correct
 predictions and the number of counted tokens. Sums of sums are exact, so an
 evaluation over many batches of different padding gives the same numbers as one
 big batch; ``summarize`` turns sums into the reported metrics::
@@ -82,15 +82,53 @@ def add(a: Sums | None, b: Sums) -> Sums:
     return b if a is None else jax.tree_util.tree_map(lambda x, y: x + y, a, b)
 
 
+def classification_loss(logits: Array, labels: Array, *, label_smoothing: float = 0.0) -> tuple[Array, Sums]:
+    """Softmax cross-entropy of a classifier: ``logits [b, c]``, int ``labels [b]`` in ``[0, c)``.
+
+    Its sums count examples, not tokens (``summarize`` then reports accuracy without perplexity),
+    and carry the confusion matrix ``[c, c]`` (row: true class, column: predicted), from which
+    ``summarize`` derives per-class accuracy and macro F1, exactly, across batches.
+    """
+    if logits.ndim != 2 or labels.shape != logits.shape[:1]:
+        raise ValueError(f"classification_loss wants logits [batch, classes] and labels [batch], got {tuple(logits.shape)} "
+                         f"and {tuple(labels.shape)}")
+    classes = logits.shape[-1]
+    if not isinstance(labels, jax.core.Tracer) and labels.size:
+        low, high = int(jnp.min(labels)), int(jnp.max(labels))
+        if low < 0 or high >= classes:
+            raise ValueError(f"labels must lie in [0, {classes}) (the classes), got values in [{low}, {high}]")
+    loss, sums = cross_entropy(logits, labels, label_smoothing=label_smoothing)
+    predicted = jnp.argmax(logits, axis=-1)
+    confusion = jax.nn.one_hot(labels, classes, dtype=jnp.float32).T @ jax.nn.one_hot(predicted, classes, dtype=jnp.float32)
+    return loss, {"nll": sums["nll"], "correct": sums["correct"], "examples": sums["count"], "confusion": confusion}
+
+
 def summarize(sums: Sums) -> dict[str, float]:
-    """Sums -> {loss_nats, loss_bits, perplexity, accuracy, tokens} as Python floats."""
-    sums = {k: float(np.asarray(v)) for k, v in sums.items()}
-    count = max(sums.get("count", 0.0), 1e-12)
+    """Sums -> metrics as Python floats: {loss_nats, loss_bits, perplexity, accuracy, tokens} for
+    token sums (``count``); {loss_nats, accuracy, examples, macro_f1, per_class_accuracy} for a
+    classifier's (``examples``, ``confusion``)."""
+    confusion = np.asarray(sums["confusion"], np.float64) if "confusion" in sums else None
+    sums = {k: float(np.asarray(v)) for k, v in sums.items() if k != "confusion"}
+    classifier = "examples" in sums
+    count = max(sums.get("examples" if classifier else "count", 0.0), 1e-12)
     out = {}
     if "nll" in sums:
         nats = sums["nll"] / count
-        out.update(loss_nats=nats, loss_bits=nats / math.log(2), perplexity=math.exp(min(nats, 700.0)))
+        out["loss_nats"] = nats
+        if not classifier:  # perplexity and bits per token describe a language model, not a classifier
+            out.update(loss_bits=nats / math.log(2), perplexity=math.exp(min(nats, 700.0)))
     if "correct" in sums:
         out["accuracy"] = sums["correct"] / count
-    out["tokens"] = sums.get("count", 0.0)
+    if classifier:
+        out["examples"] = sums["examples"]
+    else:
+        out["tokens"] = sums.get("count", 0.0)
+    if confusion is not None:
+        true, predicted, hits = confusion.sum(1), confusion.sum(0), np.diag(confusion)
+        recall = np.divide(hits, true, out=np.zeros_like(hits), where=true > 0)
+        precision = np.divide(hits, predicted, out=np.zeros_like(hits), where=predicted > 0)
+        f1 = np.divide(2 * precision * recall, precision + recall, out=np.zeros_like(hits), where=precision + recall > 0)
+        out["macro_f1"] = float(f1[true > 0].mean()) if np.any(true > 0) else 0.0
+        out["per_class_accuracy"] = [float(r) for r in recall]
+        out["confusion"] = confusion.astype(int).tolist()
     return out

@@ -1,0 +1,228 @@
+"""Convolutions for text and images: Kim's (2014) sentence CNN, a CNN+RNN hybrid's front end, a
+small image encoder, and the max-norm constraint.
+
+Text (``TextCNN``), after Kim 2014 and his code (yoonkim/CNN_sentence): for each region size
+``k`` (3, 4, 5) and each of ``feature_maps`` filters ``w ∈ R^{k·d}``,
+
+    c_i = ReLU(w · x_{i:i+k−1} + b)          a feature of every window of k words
+    ĉ = max_i c_i                            max-over-time pooling: one number per filter
+
+and the sentence's features are all the ``ĉ`` concatenated (3 × 100 = 300). Windows run over the
+sentence zero-padded by ``k − 1`` words on both sides ("wide" convolution, as Kim's code pads), so
+a sentence shorter than ``k`` still has features; windows that see only padding are left out of
+the maximum, so padding a batch further never changes a result. ``padding="valid"`` uses only
+windows inside the sentence (an error when ``k`` exceeds the padded length). With two embedding
+channels (Kim's "multichannel", one of them frozen), each filter is applied to both and the
+results are added.
+
+``conv1d`` is ``torch.nn.Conv1d``'s computation in the batch-major ``[b, t, d]`` layout (a test
+compares them with the same weights); ``ImageCNN`` is 2-D convolutions
+(``lax.conv_general_dilated``), ReLU and 2x2 max pooling, returning a feature map that a
+captioner attends over.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from seqjax.checks import check_choice, check_positive
+from seqjax.layers.dense import uniform_init
+from seqjax.masking import sequence_mask
+from seqjax.types import Array, DType, Params, PRNGKey
+
+
+def conv1d(x: Array, w: Array, b: Array | None = None, *, padding: tuple[int, int] = (0, 0)) -> Array:
+    """``y[:, i, f] = Σ_{j<k, c} x[:, i + j, c] · w[j, c, f] + b[f]`` for ``x [b, t, d]``, ``w [k, d, f]``,
+    with ``padding`` zeros before and after the time axis: ``[b, t + pad − k + 1, f]``."""
+    y = jax.lax.conv_general_dilated(x, w.astype(x.dtype), window_strides=(1,), padding=(padding,),
+                                     dimension_numbers=("NWC", "WIO", "NWC"))
+    return y if b is None else y + b.astype(x.dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class TextCNN:
+    """Kim's sentence CNN over embedded words (module docstring): ``[b, t, d] -> [b, len(region_sizes)·feature_maps]``.
+
+    Params: ``{"convs": ({"w": [k, d, f], "b": [f]}, ...)}``, one per region size.
+    """
+
+    input_size: int
+    region_sizes: tuple[int, ...] = (3, 4, 5)
+    feature_maps: int = 100
+    padding: str = "wide"
+    param_dtype: DType = jnp.float32
+
+    def __post_init__(self):
+        object.__setattr__(self, "region_sizes", tuple(self.region_sizes))
+        check_positive(self, "input_size", "feature_maps")
+        check_choice(self, "padding", ("wide", "valid"))
+        if not self.region_sizes or not all(isinstance(k, int) and k > 0 for k in self.region_sizes):
+            raise ValueError(f"TextCNN.region_sizes must be positive ints, got {self.region_sizes!r}")
+
+    @property
+    def output_dim(self) -> int:
+        return len(self.region_sizes) * self.feature_maps
+
+    def init(self, key: PRNGKey) -> Params:
+        keys = jax.random.split(key, 2 * len(self.region_sizes))
+        convs = []
+        for i, k in enumerate(self.region_sizes):
+            fan = k * self.input_size
+            convs.append({"w": uniform_init(keys[2 * i], (k, self.input_size, self.feature_maps), fan, self.param_dtype),
+                          "b": jnp.zeros((self.feature_maps,), self.param_dtype)})
+        return {"convs": tuple(convs)}
+
+    def feature_maps_of(self, params: Params, xs: Array | tuple[Array, ...], lengths: Array | None) -> list[tuple[Array, Array]]:
+        """Per region size: ``(c [b, windows, f], valid [b, windows])``, before pooling."""
+        channels = xs if isinstance(xs, tuple) else (xs,)
+        t = channels[0].shape[1]
+        lengths = jnp.full((channels[0].shape[0],), t) if lengths is None else lengths
+        real = sequence_mask(lengths, t)[..., None]
+        channels = tuple(jnp.where(real, x, jnp.zeros_like(x)) for x in channels)  # padding reads as the zero padding of Kim's code
+        out = []
+        for k, p in zip(self.region_sizes, params["convs"]):
+            if self.padding == "valid" and k > t:
+                raise ValueError(f"TextCNN region size {k} is longer than the padded length {t} of the inputs "
+                                 f"(padding='valid'); pad the batch to at least {k} or use padding='wide'")
+            pad = (k - 1, k - 1) if self.padding == "wide" else (0, 0)
+            c = sum(conv1d(x, p["w"], padding=pad) for x in channels) + p["b"].astype(channels[0].dtype)
+            # a window is real when it reads at least one word: i < length + k - 1 (wide) or i + k <= length (valid)
+            windows = lengths + (k - 1) if self.padding == "wide" else lengths - k + 1
+            out.append((jax.nn.relu(c), sequence_mask(jnp.maximum(windows, 0), c.shape[1])))
+        return out
+
+    def __call__(self, params: Params, xs: Array | tuple[Array, ...], lengths: Array | None = None) -> Array:
+        """``xs [b, t, d]`` (or a tuple of channels) with ``lengths [b]`` -> max-over-time features ``[b, K·f]``."""
+        channels = xs if isinstance(xs, tuple) else (xs,)
+        if any(x.ndim != 3 or x.shape[-1] != self.input_size for x in channels):
+            raise ValueError(f"TextCNN expects embedded words [batch, time, {self.input_size}], got shapes "
+                             f"{[tuple(x.shape) for x in channels]}")
+        pooled = []
+        for c, valid in self.feature_maps_of(params, xs, lengths):
+            best = jnp.max(jnp.where(valid[..., None], c, jnp.finfo(c.dtype).min), axis=1)
+            pooled.append(jnp.where(jnp.any(valid, axis=1)[:, None], best, jnp.zeros_like(best)))
+        return jnp.concatenate(pooled, axis=-1)
+
+
+def max_norm(max_value: float = 3.0, *, where=lambda path: True, axis: int = 0) -> optax.GradientTransformation:
+    """Kim's constraint as the last link of an optax chain: after the update, every weight vector
+    (the slices along ``axis``: with ``w [in, out]`` and ``axis=0``, each output unit's column)
+    of the parameters whose path ``where(path)`` accepts has an L2 norm of at most ``max_value``;
+    longer ones are scaled back onto the ball (Hinton et al. 2012, Kim 2014: s = 3 on the softmax
+    weights). Paths read like ``"head/w"`` (``seqjax.train.checkpoint.path_string``)."""
+    from seqjax.train.checkpoint import path_string
+
+    if not max_value > 0:
+        raise ValueError(f"max_norm's max_value must be > 0, got {max_value!r}")
+
+    def update(updates, state, params=None):
+        if params is None:
+            raise ValueError("max_norm needs the parameters: call optimizer.update(grads, state, params)")
+
+        def constrain(path, u, p):
+            if u is None or p.ndim < 2 or not where(path_string(path)):
+                return u
+            new = p + u
+            norm = jnp.sqrt(jnp.sum(jnp.square(new), axis=axis, keepdims=True))
+            scale = jnp.minimum(1.0, max_value / jnp.maximum(norm, 1e-12)).astype(new.dtype)
+            return new * scale - p
+
+        return jax.tree_util.tree_map_with_path(constrain, updates, params), state
+
+    return optax.GradientTransformation(lambda params: optax.EmptyState(), update)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageCNN:
+    """Image encoder: per entry of ``channels[1:]`` a 3x3 convolution ("same"), ReLU and 2x2 max
+    pooling, over ``[b, h, w, channels[0]]`` images. Returns the feature map ``[b, h', w', c]``
+    (``h' = h / 2^layers``); ``pooled`` averages it to ``[b, c]``.
+
+    Params: ``{"convs": ({"w": [3, 3, c_in, c_out], "b": [c_out]}, ...)}``.
+    """
+
+    channels: tuple[int, ...] = (3, 32, 64, 64)
+    kernel: int = 3
+    param_dtype: DType = jnp.float32
+
+    def __post_init__(self):
+        object.__setattr__(self, "channels", tuple(self.channels))
+        if len(self.channels) < 2 or not all(isinstance(c, int) and c > 0 for c in self.channels):
+            raise ValueError(f"ImageCNN.channels must be at least two positive ints (input, then one per layer), got {self.channels!r}")
+        check_positive(self, "kernel")
+
+    @property
+    def output_dim(self) -> int:
+        return self.channels[-1]
+
+    def init(self, key: PRNGKey) -> Params:
+        keys = jax.random.split(key, len(self.channels) - 1)
+        convs = []
+        for k, (c_in, c_out) in zip(keys, zip(self.channels, self.channels[1:])):
+            fan = self.kernel * self.kernel * c_in
+            convs.append({"w": uniform_init(k, (self.kernel, self.kernel, c_in, c_out), fan, self.param_dtype),
+                          "b": jnp.zeros((c_out,), self.param_dtype)})
+        return {"convs": tuple(convs)}
+
+    def __call__(self, params: Params, images: Array) -> Array:
+        if images.ndim != 4 or images.shape[-1] != self.channels[0]:
+            raise ValueError(f"ImageCNN expects images [batch, height, width, {self.channels[0]}], got {tuple(images.shape)}")
+        x = images
+        for p in params["convs"]:
+            x = jax.lax.conv_general_dilated(x, p["w"].astype(x.dtype), (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+            x = jax.nn.relu(x + p["b"].astype(x.dtype))
+            x = jax.lax.reduce_window(x, jnp.array(-jnp.inf, x.dtype), jax.lax.max, (1, 2, 2, 1), (1, 2, 2, 1), "VALID")
+        return x
+
+    @staticmethod
+    def pooled(feature_map: Array) -> Array:
+        return jnp.mean(feature_map, axis=(1, 2))
+
+
+@dataclasses.dataclass(frozen=True)
+class ConvRNN:
+    """CNN+RNN: a 1-D convolution over the embedded words (``region_size`` words, "same" length,
+    ReLU) whose feature sequence a recurrent ``cell`` reads: local n-gram features first, order
+    and long-range context after. ``cell.input_size`` must be ``feature_maps``.
+
+    Params: ``{"conv": {"w": [k, d, f], "b": [f]}, "cell": ...}``. ``__call__`` returns ``unroll``'s
+    ``(ys, final_state)``, so any pooling of ``seqjax.pooling`` applies.
+    """
+
+    input_size: int
+    cell: object
+    region_size: int = 3
+    feature_maps: int = 100
+    param_dtype: DType = jnp.float32
+
+    def __post_init__(self):
+        check_positive(self, "input_size", "region_size", "feature_maps")
+        if getattr(self.cell, "input_size", None) != self.feature_maps:
+            raise ValueError(f"ConvRNN.cell.input_size must be feature_maps ({self.feature_maps}), got "
+                             f"{getattr(self.cell, 'input_size', None)}")
+
+    @property
+    def output_dim(self) -> int:
+        return self.cell.output_dim
+
+    def init(self, key: PRNGKey) -> Params:
+        kc, kr = jax.random.split(key)
+        fan = self.region_size * self.input_size
+        return {"conv": {"w": uniform_init(kc, (self.region_size, self.input_size, self.feature_maps), fan, self.param_dtype),
+                         "b": jnp.zeros((self.feature_maps,), self.param_dtype)},
+                "cell": self.cell.init(kr)}
+
+    def __call__(self, params: Params, xs: Array, lengths: Array | None = None, *, key: PRNGKey | None = None):
+        from seqjax.unroll import unroll
+
+        k = self.region_size
+        # "same" length: position i reads words i - (k-1)//2 .. i + k//2, zeros beyond the sentence,
+        # so padding a batch further changes no valid position
+        if lengths is not None:
+            xs = jnp.where(sequence_mask(lengths, xs.shape[1])[..., None], xs, jnp.zeros_like(xs))
+        features = jax.nn.relu(conv1d(xs, params["conv"]["w"], params["conv"]["b"], padding=((k - 1) // 2, k // 2)))
+        return unroll(self.cell, params["cell"], features, lengths=lengths, key=key)
