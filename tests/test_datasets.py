@@ -140,12 +140,40 @@ def test_dbpedia_csv_and_errors(tmp_path):
     write(tmp_path / "dbpedia/train.csv", b'1,"E. I. du Pont","A chemical company, founded 1802."\n14,"Ulysses"," A novel "\n')
     assert datasets.dbpedia("train", tmp_path) == [(0, "E. I. du Pont", "A chemical company, founded 1802."), (13, "Ulysses", "A novel")]
     write(tmp_path / "bad/dbpedia/train.csv", b'1,"ok","fine"\n"x","title","text"\n')
-    with pytest.raises(DataFormatError, match="train.csv, line 2: class 'x' is not an integer"):
+    with pytest.raises(DataFormatError, match="train.csv, line 2: label 'x' is not one of the 14 classes"):
         datasets.dbpedia("train", tmp_path / "bad")
     write(tmp_path / "short/dbpedia/train.csv", b'3,"only two"\n')
     with pytest.raises(DataFormatError, match="line 1: expected 3 fields"):
         datasets.dbpedia("train", tmp_path / "short")
+    write(tmp_path / "range/dbpedia/train.csv", b'1,"a","b"\n15,"c","d"\n')
+    with pytest.raises(DataFormatError, match="line 2: label '15' is not one of the 14 classes"):
+        datasets.dbpedia("train", tmp_path / "range")
     assert len(datasets.dbpedia_classes()) == 14
+
+
+def test_labelled_csv_roles_classes_and_errors(tmp_path):
+    # a multi-line quoted text: the next row's errors still name the line it starts on
+    write(tmp_path / "own.csv", b'label,text,source\npos,"great\nfilm",x\nneg,awful,y\npos,fine,z\n')
+    rows, classes = datasets.labelled_csv(tmp_path / "own.csv", ("label", "text", "-"), header=True)
+    assert classes == ["neg", "pos"] and rows == [(1, "great\nfilm"), (0, "awful"), (1, "fine")]
+    rows, classes = datasets.labelled_csv(tmp_path / "own.csv", ("label", "text", "text"), header=True, classes=["pos", "neg"])
+    assert rows[1] == (1, "awful y")
+    write(tmp_path / "numbers.csv", b'10,a\n9,b\n')
+    assert datasets.labelled_csv(tmp_path / "numbers.csv")[1] == ["9", "10"]  # numeric order
+    write(tmp_path / "empty_text.csv", b'pos,"ok"\nneg,"  "\n')
+    with pytest.raises(DataFormatError, match="empty_text.csv, line 2: the text is empty"):
+        datasets.labelled_csv(tmp_path / "empty_text.csv")
+    write(tmp_path / "fields.csv", b'pos,"two\nlines"\nneg\n')
+    with pytest.raises(DataFormatError, match="fields.csv, line 3: expected 2 fields"):
+        datasets.labelled_csv(tmp_path / "fields.csv")
+    write(tmp_path / "unknown.csv", b'pos,a\nmaybe,b\n')
+    with pytest.raises(DataFormatError, match="unknown.csv, line 2: label 'maybe' is not one of the 2 classes"):
+        datasets.labelled_csv(tmp_path / "unknown.csv", classes=["neg", "pos"])
+    write(tmp_path / "latin.csv", b'pos,caf\xe9\n')
+    with pytest.raises(DataFormatError, match="latin.csv, line 1: cannot decode"):
+        datasets.labelled_csv(tmp_path / "latin.csv")
+    with pytest.raises(ValueError, match="one 'label'"):
+        datasets.labelled_csv(tmp_path / "own.csv", ("text", "text", "-"))
 
 
 # --- the real files -------------------------------------------------------------------------

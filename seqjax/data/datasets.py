@@ -12,6 +12,7 @@ and the line.
     triples = word_similarity("simlex999")           # [(word1, word2, score)]
     words, vectors = glove("glove/glove.6B.50d.subset.txt")
     rows = dbpedia("train", path=...)                # [(label 0..13, title, content)]
+    rows, classes = labelled_csv("reviews.csv", ("label", "text"))   # any CSV of labelled texts
 """
 
 from __future__ import annotations
@@ -187,23 +188,58 @@ def dbpedia(split: str = "train", path: PathLike = None) -> list[tuple[int, str,
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     file = locate(f"dbpedia/{split}.csv", path)
-    text = "\n".join(_lines(file)) + "\n"
+    rows, _ = labelled_csv(file, ("label", "text", "text"), classes=dbpedia_classes(), join=None)
+    return [(label, title, content.strip()) for label, (title, content) in rows]
+
+
+def labelled_csv(file: str | os.PathLike, columns: tuple[str, ...] = ("label", "text"), *, classes: list[str] | None = None,
+                 header: bool = False, join: str | None = " ") -> tuple[list[tuple[int, object]], list[str]]:
+    """Rows of a CSV of labelled texts: ``([(label index, text)], class names)``.
+
+    ``columns`` names each column's role: "label" (exactly one), "text" (one or more; joined by
+    ``join``, or kept as a tuple when ``join`` is None) or "-" (ignored); DBpedia's files are
+    ``("label", "text", "text")``. With ``classes`` (e.g. the lines of a classes.txt), a label is a
+    class name or a 1-based class number (as in Zhang et al.'s CSVs); without it, the classes are
+    the distinct labels of the file, sorted (numerically when all are integers). A row with
+    another number of fields, an unknown label or no text is a ``DataFormatError`` naming the
+    file and the line where the row starts.
+    """
+    file = pathlib.Path(file)
+    roles = tuple(columns)
+    if roles.count("label") != 1 or "text" not in roles or any(r not in ("label", "text", "-") for r in roles):
+        raise ValueError(f"columns must name one 'label', at least one 'text' and any number of '-' columns, got {columns!r}")
+    reader = csv.reader(io.StringIO("\n".join(_lines(file)) + "\n"))
+    raw, line = [], 1
+    try:
+        for row in reader:
+            start, line = line, reader.line_num + 1
+            if not row or (header and not raw and start == 1):
+                continue
+            if len(row) != len(roles):
+                raise DataFormatError(file, start, f"expected {len(roles)} fields ({','.join(roles)}), got {len(row)}")
+            texts = tuple(field for field, role in zip(row, roles) if role == "text")
+            if not any(t.strip() for t in texts):
+                raise DataFormatError(file, start, "the text is empty")
+            raw.append((start, row[roles.index("label")].strip(), texts))
+    except csv.Error as error:
+        raise DataFormatError(file, line, f"unreadable CSV row ({error})") from None
+    if not raw:
+        raise DataFormatError(file, None, "no rows")
+    if classes is None:
+        names = sorted({label for _, label, _ in raw})
+        classes = sorted(names, key=int) if all(n.lstrip("-").isdigit() for n in names) else names
+    index = {name: i for i, name in enumerate(classes)}
     out = []
-    reader = csv.reader(io.StringIO(text))
-    for row in reader:
-        number = reader.line_num
-        if not row:
-            continue
-        if len(row) != 3:
-            raise DataFormatError(file, number, f"expected 3 fields (class,title,content), got {len(row)}")
-        try:
-            label = int(row[0])
-        except ValueError:
-            raise DataFormatError(file, number, f"class {row[0]!r} is not an integer") from None
-        if not 1 <= label <= 14:
-            raise DataFormatError(file, number, f"class {label} is outside 1..14")
-        out.append((label - 1, row[1], row[2].strip()))
-    return out
+    for number, label, texts in raw:
+        i = index.get(label)
+        if i is None and label.isdigit() and 1 <= int(label) <= len(classes):
+            i = int(label) - 1
+        if i is None:
+            raise DataFormatError(file, number, f"label {label!r} is not one of the {len(classes)} classes "
+                                                f"(names, or numbers 1..{len(classes)}): {', '.join(classes[:14])}"
+                                                f"{' ...' if len(classes) > 14 else ''}")
+        out.append((i, texts if join is None else join.join(t.strip() for t in texts if t.strip())))
+    return out, list(classes)
 
 
 def dbpedia_classes() -> list[str]:

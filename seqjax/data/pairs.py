@@ -57,11 +57,17 @@ def collate_pairs(examples: Sequence[tuple[list[int], list[int]]], buckets: Sequ
     longest = max(max(len(s), len(t) + 1) for s, t in examples)
     length = bucket_length(longest, buckets) if buckets else longest
     source, source_lengths = pad([s for s, _ in examples], length)
-    targets = [list(t[: length - 1]) for _, t in examples]
+    return {"source": source, "source_lengths": source_lengths, **collate_targets([t for _, t in examples], length)}
+
+
+def collate_targets(targets: Sequence[list[int]], length: int) -> dict:
+    """The target side of a teacher-forcing batch, ``length`` steps: ``target_inputs`` (<GO> and the
+    ids), ``target_outputs`` (the ids and <EOS>), ``target_lengths`` (ids longer than ``length − 1``
+    are cut). A captioner's batch is this and the images."""
+    targets = [list(t[: length - 1]) for t in targets]
     target_inputs, target_lengths = pad([[GO_ID] + t for t in targets], length)
     target_outputs, _ = pad([t + [EOS_ID] for t in targets], length)
-    return {"source": source, "source_lengths": source_lengths, "target_inputs": target_inputs,
-            "target_outputs": target_outputs, "target_lengths": target_lengths}
+    return {"target_inputs": target_inputs, "target_outputs": target_outputs, "target_lengths": target_lengths}
 
 
 def pair_batches(examples: Sequence[tuple[list[int], list[int]]], batch_size: int, *, buckets: Sequence[int] | None = None,

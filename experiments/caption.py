@@ -1,0 +1,179 @@
+"""One to many: captioning images of coloured shapes, with and without attention over the image.
+
+Images (32x32 by default) of one or two shapes are generated in code with a caption from a small
+grammar (``seqjax.data.shapes``): "a small red circle above a large blue square". Three
+(colour, shape) pairs never appear in training; the test images all contain at least one of
+them, so the score measures whether a model composes what it learnt about colours and shapes,
+not whether it memorised scenes. Two models (``seqjax.models.Captioner``):
+
+    init     Show and Tell: the CNN's feature map, flattened, initialises the GRU decoder
+    attend   Show, Attend and Tell: the decoder attends over the CNN's 4x4 feature map at every word
+
+both decoded greedily and with beam search (``seqjax.decoding``).
+
+    python -m experiments.caption                          # both models (see README for the time)
+    python -m experiments.caption --models=attend --steps=4000
+
+For each model, ``--out_dir``/<model>/ holds checkpoints (kill it and rerun: it resumes), the
+trained ``model/``, ``captions.png`` (test images with their greedy captions, wrong ones in red)
+and, for "attend", ``attention/*.png`` (where the decoder looked for each word);
+``--out_dir``/results.json has exact match on held-out combinations and on new images of seen ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+import time
+
+import jax
+import numpy as np
+
+from seqjax import data, plots, train
+from seqjax.data import pairs, shapes
+from seqjax.models.captioner import KINDS, Captioner
+
+# -----------------------------------------------------------------------------
+# config
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    models: tuple[str, ...] = ("init", "attend")
+    cell: str = "gru"
+    image_size: int = 32
+    channels: tuple[int, ...] = (3, 32, 64, 64)   # image channels, then one 3x3 conv + 2x2 pool per entry
+    embed: int = 64
+    hidden: int = 256
+    attention_size: int = 128
+    batch: int = 64
+    steps: int = 2000
+    learning_rate: float = 2e-3
+    warmup_steps: int = 100
+    clip_norm: float = 1.0
+    test_images: int = 1000         # per evaluation set: held-out combinations, and new images of seen ones
+    beam_width: int = 5
+    log_every: int = 100
+    eval_every: int = 500
+    save_every: int = 500
+    seed: int = 0
+    out_dir: str = "runs/caption"
+
+
+MAX_WORDS = 13  # the longest caption is 12 words, then <EOS>
+
+# -----------------------------------------------------------------------------
+# data
+
+
+def vocabulary() -> data.Vocab:
+    return data.Vocab.build([shapes.words()])
+
+
+def collate(images: np.ndarray, captions: list[str], vocab: data.Vocab) -> dict:
+    return {"images": images, **pairs.collate_targets([vocab.encode(c.split()) for c in captions], MAX_WORDS + 1)}
+
+
+def make_batches(config: Config, vocab: data.Vocab) -> data.Generated:
+    """Batch ``i`` is new training scenes drawn from ``(seed, i)``: endless and resumable."""
+    return data.Generated(lambda i: collate(*shapes.shape_captions(config.batch, seed=config.seed * 1_000_003 + i,
+                                                                    split="train", image_size=config.image_size), vocab))
+
+
+def test_sets(config: Config, size: int) -> dict[str, tuple[np.ndarray, list[str]]]:
+    return {"held-out combinations": shapes.shape_captions(size, seed=config.seed + 10_000, split="test", image_size=config.image_size),
+            "seen combinations, new images": shapes.shape_captions(size, seed=config.seed + 20_000, split="train",
+                                                                   image_size=config.image_size)}
+
+# -----------------------------------------------------------------------------
+# model and captions
+
+
+def build_model(config: Config, kind: str, vocab: data.Vocab) -> Captioner:
+    return Captioner.recurrent(len(vocab), image_size=config.image_size, kind=kind, cell=config.cell, channels=config.channels,
+                               embed=config.embed, hidden=config.hidden, attention_size=config.attention_size)
+
+
+def caption(model, params, images, vocab, method: str, beam_width: int, attention: bool = False):
+    """Captions (and, with ``attention``, each word's weights over the feature map), 250 images at a time."""
+    texts, weights = [], []
+    for start in range(0, len(images), 250):
+        out = model.generate(params, images[start: start + 250], max_length=MAX_WORDS, method=method, beam_width=beam_width,
+                             attention=attention)
+        tokens = np.asarray(out.tokens if method != "beam" else out.tokens[:, 0])
+        texts += [" ".join(vocab.tokens[i] for i in pairs.strip_special(row)) for row in tokens]
+        if attention:
+            weights += list(np.asarray(out.records))
+    return texts, weights
+
+
+def exact_match(model, params, config, vocab, sets: dict, method: str) -> dict[str, float]:
+    return {name: float(np.mean([g == t for g, t in zip(caption(model, params, images, vocab, method, config.beam_width)[0], truth)]))
+            for name, (images, truth) in sets.items()}
+
+# -----------------------------------------------------------------------------
+# the experiment
+
+
+def train_one(config: Config, kind: str, vocab: data.Vocab, sets: dict, quick: dict) -> dict:
+    out = pathlib.Path(config.out_dir) / kind
+    run = train.Run(out, config, checkpoint_every=config.save_every, keep=2)
+    run.check_vocab(vocab, "vocab.json")
+    model = build_model(config, kind, vocab)
+    key = jax.random.fold_in(jax.random.key(config.seed), KINDS.index(kind))
+    optimizer = train.optimizer(config.learning_rate, clip_norm=config.clip_norm, warmup_steps=config.warmup_steps,
+                                decay_steps=config.steps)
+    state = train.TrainState.create(model.init(jax.random.fold_in(key, 0)), optimizer, jax.random.fold_in(key, 1))
+    print(f"\n== {kind}: {sum(x.size for x in jax.tree_util.tree_leaves(state.params)):,} parameters")
+    started = time.perf_counter()
+    state = train.fit(state, train.make_train_step(model.loss, optimizer), make_batches(config, vocab), steps=config.steps, run=run,
+                      evaluate=lambda s: {f"exact {k}": v for k, v in exact_match(model, s.params, config, vocab, quick, "greedy").items()},
+                      eval_every=config.eval_every, log_every=config.log_every, meta=lambda: {"config": dataclasses.asdict(config)})
+    seconds = time.perf_counter() - started
+    train.save_params(out / "model", state.params, {"config": dataclasses.asdict(config), "kind": kind, "vocab": list(vocab.tokens)})
+
+    result = {"train_seconds_this_process": seconds, "steps": int(state.step)}
+    for method in ("greedy", "beam"):
+        result[method] = exact_match(model, state.params, config, vocab, sets, method)
+    images, truth = sets["held-out combinations"]
+    shown = images[:12]
+    texts, weights = caption(model, state.params, shown, vocab, "greedy", 1, attention=model.attends)
+    plots.caption_grid(shown, texts, out / "captions.png", truth=truth[:12])
+    for i in range(4 if model.attends else 0):
+        words = texts[i].split() + ["<EOS>"]
+        plots.attention_over_image(shown[i], words, weights[i], out / "attention" / f"{i}.png", title=texts[i])
+    run.plot()
+    return result
+
+
+def main(config: Config) -> dict:
+    print(config)
+    unknown = [m for m in config.models if m not in KINDS]
+    if unknown or not config.models:
+        raise SystemExit(f"error: --models must name some of {KINDS}, got {config.models!r}")
+    if config.test_images < 1:
+        raise SystemExit(f"error: --test_images must be >= 1, got {config.test_images}")
+    vocab = vocabulary()
+    sets = test_sets(config, config.test_images)
+    quick = {name: (images[:200], truth[:200]) for name, (images, truth) in sets.items()}
+    print(f"vocabulary {len(vocab)} words; held out in training: "
+          f"{', '.join(f'{c} {s}' for c, s in shapes.HELD_OUT)}; {config.test_images} test images per set")
+    results = {kind: train_one(config, kind, vocab, sets, quick) for kind in config.models}
+
+    print(f"\nexact match (whole caption), {config.test_images} test images per set:")
+    print("| model | set | greedy | beam | training s |\n|---|---|---|---|---|")
+    for kind, r in results.items():
+        for name in sets:
+            print(f"| {kind} | {name} | {100 * r['greedy'][name]:.2f}% | {100 * r['beam'][name]:.2f}% | "
+                  f"{r['train_seconds_this_process']:.0f} |")
+    path = pathlib.Path(config.out_dir) / "results.json"
+    path.write_text(json.dumps(results, indent=1))
+    print(f"wrote {path} and {config.out_dir}/<model>/captions.png, attend/attention/*.png")
+    return results
+
+
+if __name__ == "__main__":
+    from seqjax.config import run_main
+
+    run_main(main, Config(), __doc__)

@@ -1,0 +1,82 @@
+"""Labelled texts for classifiers: encoding, batches, stratified k-fold splits, word vectors for a vocabulary.
+
+    folds = stratified_folds(labels, k=10, seed=0)           # fold index of every example
+    examples = encode_labelled(texts, labels, vocab, str.split)
+    batches = labelled_batches(examples, 50, buckets=(16, 32, 64), seed=0)
+    next(batches)   # {"ids": [b, t], "lengths": [b], "labels": [b]}
+    matrix, found = vectors_for(vocab, words, vectors, seed=0)  # pretrained rows for a task vocabulary
+
+Kim (2014) evaluated MR by 10-fold cross-validation; ``stratified_folds`` deals each class's
+examples (shuffled by ``seed``) round-robin over the folds, so every fold has the class balance
+of the whole set and the folds partition it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+
+from seqjax.data.batching import Batches, bucket_length, pad
+from seqjax.data.vocab import Vocab
+
+
+def stratified_folds(labels: Sequence[int], k: int, seed: int = 0) -> np.ndarray:
+    """``fold[i]`` in ``[0, k)`` for every example: each class spread evenly over the folds."""
+    labels = np.asarray(labels)
+    if k < 2 or k > len(labels):
+        raise ValueError(f"k must lie in [2, {len(labels)}] (the number of examples), got {k}")
+    rng = np.random.default_rng(seed)
+    fold = np.empty(len(labels), np.int64)
+    start = 0
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        members = members[rng.permutation(len(members))]
+        fold[members] = (start + np.arange(len(members))) % k  # continue the deal where the last class ended
+        start += len(members)
+    return fold
+
+
+def encode_labelled(texts: Sequence[str], labels: Sequence[int], vocab: Vocab, tokenize: Callable[[str], list[str]],
+                    num_classes: int | None = None, *, source: str = "data") -> list[tuple[list[int], int]]:
+    """``[(ids, label)]``; an empty text or a label outside ``[0, num_classes)`` is an error naming the example."""
+    out = []
+    for i, (text, label) in enumerate(zip(texts, labels)):
+        ids = vocab.encode(tokenize(text))
+        if not ids:
+            raise ValueError(f"{source}: example {i} has an empty text: {text!r}")
+        if num_classes is not None and not 0 <= int(label) < num_classes:
+            raise ValueError(f"{source}: example {i} has label {label!r}, outside the {num_classes} classes [0, {num_classes})")
+        out.append((ids, int(label)))
+    return out
+
+
+def collate_labelled(examples: Sequence[tuple[list[int], int]], buckets: Sequence[int] | None = None) -> dict:
+    longest = max(len(ids) for ids, _ in examples)
+    ids, lengths = pad([ids for ids, _ in examples], bucket_length(longest, buckets) if buckets else longest)
+    return {"ids": ids, "lengths": lengths, "labels": np.array([label for _, label in examples], np.int32)}
+
+
+def labelled_batches(examples: Sequence[tuple[list[int], int]], batch_size: int, *, buckets: Sequence[int] | None = None,
+                     seed: int = 0, shuffle: bool = True, epochs: int | None = None, drop_last: bool = True) -> Batches:
+    """Resumable batches grouped by length (``Batches``), padded to ``buckets``."""
+    return Batches(examples, batch_size, lambda chunk: collate_labelled(chunk, buckets), seed=seed, shuffle=shuffle,
+                   epochs=epochs, drop_last=drop_last, lengths=lambda e: len(e[0]))
+
+
+def vectors_for(vocab: Vocab, words: Sequence[str], vectors: np.ndarray, *, seed: int = 0, scale: float = 0.25,
+                lower: bool = False) -> tuple[np.ndarray, int]:
+    """A ``[len(vocab), d]`` matrix whose rows are the pretrained vectors of the vocabulary's words
+    (``words``/``vectors`` as ``seqjax.data.datasets.glove`` returns them), and U(-scale, scale)
+    for the words without one (Kim's choice, chosen to match the variance of word2vec's vectors),
+    and the count of vocabulary words found. Special tokens count as not found."""
+    index = {(w.lower() if lower else w): i for i, w in enumerate(words)}
+    rng = np.random.default_rng(seed)
+    matrix = rng.uniform(-scale, scale, (len(vocab), vectors.shape[1])).astype(np.float32)
+    found = 0
+    for row, token in enumerate(vocab.tokens):
+        i = index.get(token.lower() if lower else token)
+        if i is not None:
+            matrix[row] = vectors[i]
+            found += 1
+    return matrix, found
