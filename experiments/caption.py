@@ -47,6 +47,9 @@ class Config:
     embed: int = 64
     hidden: int = 256
     attention_size: int = 128
+    dropout: float = 0.0
+    word_dropout: float = 0.0       # share of the decoder's input words replaced by <UNK> in training
+    weight_decay: float = 0.0
     batch: int = 64
     steps: int = 2000
     learning_rate: float = 2e-3
@@ -92,7 +95,8 @@ def test_sets(config: Config, size: int) -> dict[str, tuple[np.ndarray, list[str
 
 def build_model(config: Config, kind: str, vocab: data.Vocab) -> Captioner:
     return Captioner.recurrent(len(vocab), image_size=config.image_size, kind=kind, cell=config.cell, channels=config.channels,
-                               embed=config.embed, hidden=config.hidden, attention_size=config.attention_size)
+                               embed=config.embed, hidden=config.hidden, attention_size=config.attention_size,
+                               dropout=config.dropout, word_dropout=config.word_dropout)
 
 
 def caption(model, params, images, vocab, method: str, beam_width: int, attention: bool = False):
@@ -123,7 +127,8 @@ def train_one(config: Config, kind: str, vocab: data.Vocab, sets: dict, quick: d
     model = build_model(config, kind, vocab)
     key = jax.random.fold_in(jax.random.key(config.seed), KINDS.index(kind))
     optimizer = train.optimizer(config.learning_rate, clip_norm=config.clip_norm, warmup_steps=config.warmup_steps,
-                                decay_steps=config.steps)
+                                decay_steps=config.steps, name="adamw" if config.weight_decay else "adam",
+                                weight_decay=config.weight_decay)
     state = train.TrainState.create(model.init(jax.random.fold_in(key, 0)), optimizer, jax.random.fold_in(key, 1))
     print(f"\n== {kind}: {sum(x.size for x in jax.tree_util.tree_leaves(state.params)):,} parameters")
     started = time.perf_counter()

@@ -164,15 +164,16 @@ def main(config: Config) -> dict:
         eval_step = train.make_eval_step(model.loss)
         print(f"\n== {name}: vocabulary {len(vocab):,} {level}s, {steps:,} steps")
         started = time.perf_counter()
+        losses = []
         state = train.fit(state, train.make_train_step(model.loss, optimizer), batches, steps=steps,
-                          log_every=max(1, min(200, steps // 5)))
+                          log_every=max(1, min(200, steps // 5)), on_log=lambda step, metrics: losses.append(metrics["loss"]))
         seconds = time.perf_counter() - started
         metrics = evaluate(eval_step, state.params, test_ex, cut)
         plots.confusion_matrix(metrics["confusion"], classes, out / name / "confusion.png",
                                title=f"{name}: test accuracy {100 * metrics['accuracy']:.2f}%")
         results[name] = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
                          "per_class_accuracy": dict(zip(classes, metrics["per_class_accuracy"])),
-                         "confusion": metrics["confusion"], "train_seconds": seconds, "steps": steps}
+                         "confusion": metrics["confusion"], "train_losses": losses, "train_seconds": seconds, "steps": steps}
         print(f"{name}: test accuracy {100 * metrics['accuracy']:.2f}%, macro F1 {100 * metrics['macro_f1']:.2f}, "
               f"{seconds:.0f} s training")
 

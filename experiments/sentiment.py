@@ -108,11 +108,12 @@ def run_fold(model, params0, config, steps, train_ex, dev_ex, test_ex, fold: int
         return {"dev_accuracy": dev}
 
     started = time.perf_counter()
+    losses = []
     train.fit(state, steps["train"], batches, steps=config.epochs * per_epoch, evaluate=evaluate, eval_every=per_epoch,
-              log_every=per_epoch)
+              log_every=max(1, per_epoch // 2), on_log=lambda step, metrics: losses.append(metrics["loss"]))
     test = accuracy(steps["eval"], best["params"], test_ex)
     return {"test_accuracy": test, "dev_accuracy": best["dev_accuracy"], "best_epoch": best["epoch"],
-            "seconds": time.perf_counter() - started}
+            "train_losses": losses, "seconds": time.perf_counter() - started}
 
 
 def accuracy(eval_step, params, examples) -> float:

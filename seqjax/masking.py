@@ -60,7 +60,8 @@ def sequence_mask(lengths: Array, length: int) -> Array:
            [ True, False, False, False]], dtype=bool)
     """
     lengths = jnp.asarray(lengths)
-    return jnp.arange(length) < lengths[..., None]
+    steps = jnp.arange(length, dtype=lengths.dtype if jnp.issubdtype(lengths.dtype, jnp.integer) else None)
+    return steps < lengths[..., None]
 
 
 def valid_steps(xs: Array, lengths: Array | None) -> Array:

@@ -135,3 +135,111 @@ def test_translate_detokenizer_and_bleu():
         assert translate.detokenize(translate.tokenize(text)) == text
     scores = translate.bleu([translate.tokenize("A dog runs.")] * 2, ["A dog runs.", "a dog runs."])
     assert scores["bleu_lowercased_tokens"] == pytest.approx(100.0) and scores["sacrebleu_cased"] < 100.0
+
+
+# --- many to one and one to many ----------------------------------------------------------------------
+
+POSITIVE, NEGATIVE = "good great fine superb lovely".split(), "bad awful poor dull boring".split()
+FILLER = "the film a movie is was and of plot acting".split()
+
+
+def _sentences(rng, words, n):
+    return [" ".join(rng.choice(FILLER + [rng.choice(words)] * 3, size=rng.integers(3, 12))) + " ." for _ in range(n)]
+
+
+def _mr(folder, n=60):
+    rng = np.random.default_rng(0)
+    (folder / "mr").mkdir(parents=True)
+    for suffix, words in (("pos", POSITIVE), ("neg", NEGATIVE)):
+        (folder / "mr" / f"rt-polarity.{suffix}").write_bytes("\n".join(_sentences(rng, words, n)).encode("cp1252") + b"\n")
+    return folder
+
+
+def test_sentiment_smoke_folds_resume_and_vectors(tmp_path, capsys):
+    from experiments import sentiment
+
+    data = _mr(tmp_path)
+    vectors = tmp_path / "vectors.txt"
+    rng = np.random.default_rng(1)
+    vectors.write_text("".join(f"{w} " + " ".join(f"{v:.3f}" for v in rng.normal(size=8)) + "\n" for w in POSITIVE + ["film"]))
+    config = sentiment.Config(data=str(data / "mr"), models=("bilstm", "cnn_rand", "cnn_gru"), vectors=str(vectors), folds=3,
+                              run_folds=2, epochs=4, batch=10, embed=8, hidden=8, feature_maps=4, region_sizes=(2, 3), learning_rate=1e-2,
+                              out_dir=str(tmp_path / "run"))
+    with jax.numpy_dtype_promotion("standard"):
+        result = sentiment.main(config)
+    assert "--vectors: 6 of the" in capsys.readouterr().out
+    names = ["bilstm", "cnn_rand", "cnn_gru", "cnn_static", "cnn_non_static", "cnn_multichannel"]
+    assert [row["model"] for row in result["table"]] == names and all(row["folds"] == 2 for row in result["table"])
+    for name in names:
+        for fold in result["results"][name].values():
+            losses = fold["train_losses"]
+            assert np.all(np.isfinite(losses)) and losses[-1] < losses[0], (name, losses)
+    assert max(row["mean"] for row in result["table"]) > 80  # the words give the label away
+    assert {"results.json", "summary.json", "accuracy.png"} <= {p.name for p in (tmp_path / "run").iterdir()}
+    with jax.numpy_dtype_promotion("standard"):  # a rerun finds every fold done and trains nothing
+        again = sentiment.main(dataclasses.replace(config, models=("cnn_rand",)))
+    assert "fold" not in capsys.readouterr().out.split("running 2")[1].split("| model")[0]
+    assert again["results"]["cnn_rand"] == result["results"]["cnn_rand"]
+    with pytest.raises(SystemExit, match="holds results of another configuration"):
+        sentiment.main(dataclasses.replace(config, epochs=1))
+    with pytest.raises(SystemExit, match="has 8-dimensional vectors but --embed=16"):
+        sentiment.main(dataclasses.replace(config, embed=16, out_dir=str(tmp_path / "other")))
+
+
+def _ontology_csv(path, n, header=False):
+    from seqjax.data import datasets
+
+    rng = np.random.default_rng(len(str(path)))
+    classes = datasets.dbpedia_classes()[:4]
+    lines = ["class,title,content"] if header else []
+    for i in range(n):
+        y = i % 4
+        words = rng.choice(FILLER + [classes[y].lower()] * 4, size=rng.integers(4, 14))
+        lines.append(f'{y + 1},"Title {i}","{" ".join(words)}, and more."')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_ontology_smoke_on_a_dbpedia_folder_and_on_your_own_csv(tmp_path):
+    from experiments import ontology
+
+    _ontology_csv(tmp_path / "data/dbpedia/train.csv", 120)
+    _ontology_csv(tmp_path / "data/dbpedia/test.csv", 40)
+    config = ontology.Config(data=str(tmp_path / "data"), models=("word_cnn", "char_cnn", "word_bigru"), epochs=3, batch=16,
+                             embed=8, char_embed=8, hidden=8, feature_maps=6, max_chars=60, out_dir=str(tmp_path / "run"))
+    with jax.numpy_dtype_promotion("standard"):
+        results = ontology.main(config)
+    for name, r in results.items():
+        assert np.all(np.isfinite(r["train_losses"])) and r["train_losses"][-1] < r["train_losses"][0], name
+        assert len(r["per_class_accuracy"]) == 14 and np.asarray(r["confusion"]).sum() == 40
+        assert (tmp_path / "run" / name / "confusion.png").stat().st_size > 10_000
+    assert results["word_cnn"]["accuracy"] > 0.5
+    # your own CSV: a header, the label in another column, classes found in the file, a held-out tenth
+    own = tmp_path / "own.csv"
+    own.write_text("id,text,label\n" + "".join(f'{i},"{"great fun" if i % 2 else "dull plot"} {i}",{"pos" if i % 2 else "neg"}\n'
+                                              for i in range(60)))
+    with jax.numpy_dtype_promotion("standard"):
+        mine = ontology.main(dataclasses.replace(config, data="", train_file=str(own), columns=("-", "text", "label"), header=True,
+                                                 models=("word_cnn",), out_dir=str(tmp_path / "own")))
+    assert mine["word_cnn"]["per_class_accuracy"].keys() == {"neg", "pos"} and np.asarray(mine["word_cnn"]["confusion"]).sum() == 6
+    bad = tmp_path / "bad.csv"
+    bad.write_text('1,"a","b"\n2,"c"\n')
+    with pytest.raises(Exception, match="bad.csv, line 2: expected 3 fields"):
+        ontology.main(dataclasses.replace(config, train_file=str(bad)))
+
+
+def test_caption_smoke(tmp_path):
+    from experiments import caption
+
+    config = caption.Config(steps=30, batch=8, channels=(3, 8, 8, 8), embed=8, hidden=16, attention_size=8, test_images=8,
+                            log_every=5, eval_every=15, save_every=15, out_dir=str(tmp_path))
+    with jax.numpy_dtype_promotion("standard"):
+        results = caption.main(config)
+    for kind in ("init", "attend"):
+        losses = [m["loss"] for m in map(json.loads, (tmp_path / kind / "metrics.jsonl").read_text().splitlines()) if m["split"] == "train"]
+        assert np.all(np.isfinite(losses)) and losses[-1] < 0.8 * losses[0], (kind, losses)
+        assert set(results[kind]["greedy"]) == {"held-out combinations", "seen combinations, new images"}
+        assert (tmp_path / kind / "captions.png").stat().st_size > 10_000
+        assert (tmp_path / kind / "model").is_dir()
+    assert len(list((tmp_path / "attend" / "attention").glob("*.png"))) == 4
+    assert json.loads((tmp_path / "results.json").read_text()).keys() == {"init", "attend"}

@@ -84,8 +84,8 @@ def scene(rng: np.random.Generator, image_size: int = 32, split: str = "train", 
     """One ``(image [s, s, 3] float32 in [0, 1], caption)``; see the module docstring for ``split``."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    if image_size < 16:
-        raise ValueError(f"image_size must be at least 16 pixels, got {image_size}")
+    if image_size < 24:
+        raise ValueError(f"image_size must be at least 24 pixels (two large shapes side by side), got {image_size}")
     s = float(image_size)
     image = rng.uniform(0.0, 0.08, (image_size, image_size, 3)).astype(np.float32)
     n = 2 if rng.random() < two_shapes else 1

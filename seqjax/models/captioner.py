@@ -1,7 +1,7 @@
 """One to many: image captioning (Show and Tell, Vinyals et al. 2015; Show, Attend and Tell, Xu et al. 2015).
 
     image ──ImageCNN──> feature map [h', w', c] ──(+ a learned embedding per location)──> memory [h'·w', c]
-                                     │ bridge: tanh(W · summary + b) for every recurrent vector of the decoder
+                                     │ bridge: tanh(W · LayerNorm(summary) + b) for every recurrent vector of the decoder
     <GO> w_1 .. w_{n-1} ──embed──> decoder (a cell, or an AttentionDecoder over the memory) ──> readout ──> logits
 
 Two ways for the decoder to see the image:
@@ -10,7 +10,11 @@ Two ways for the decoder to see the image:
             bridge reads the whole feature map flattened (so where things are is kept);
   "attend"  (Show, Attend and Tell) the decoder attends over the feature map's locations at every
             step (``seqjax.AttentionDecoder``); the bridge reads the mean of the locations, as
-            Xu et al. initialise h_0 and c_0. ``generate(..., attention=True)`` returns, for every
+            Xu et al. initialise h_0 and c_0.
+
+The summary is layer-normalised before the bridge: the ReLU feature map of an untrained CNN has
+no set scale, and a flattened one summed into a tanh saturates it, leaving every image the same
+initial state (a test caught exactly that). ``generate(..., attention=True)`` returns, for every
             word, the weights over the ``h'·w'`` locations (they sum to one).
 
 Training is teacher-forced with ``seqjax.train.cross_entropy``; generation is
@@ -36,10 +40,11 @@ from seqjax.attention_decoder import AttentionDecoder
 from seqjax.cell import Cell
 from seqjax.checks import check_positive, check_rate
 from seqjax.conv import ImageCNN
-from seqjax.data.vocab import EOS_ID, GO_ID, PAD_ID
+from seqjax.data.vocab import EOS_ID, GO_ID, PAD_ID, UNK_ID
 from seqjax.layers.dense import dense, uniform_init
 from seqjax.layers.dropout import Dropout
 from seqjax.layers.embedding import Embedding
+from seqjax.layers.normalization import LayerNorm
 from seqjax.models.seq2seq import _replace_vectors, _vectors, attention_weights, state_batch
 from seqjax.train.losses import cross_entropy
 from seqjax.types import Array, Params, PRNGKey, State
@@ -55,7 +60,9 @@ class Captioner:
     Fields: ``vocab_size``; ``encoder`` (an ``ImageCNN``); ``decoder`` (a cell whose input is the
     word embedding, or an ``AttentionDecoder`` whose memory size is the encoder's channels);
     ``image_size`` (square images, so the feature map's size is known); ``dropout`` on the word
-    embeddings and on the decoder's outputs.
+    embeddings and on the decoder's outputs; ``word_dropout``: in training, each input word is
+    replaced by <UNK> with this probability (Bowman et al. 2016), so that the decoder leans on the
+    image more than on the words it has written.
     """
 
     vocab_size: int
@@ -63,11 +70,12 @@ class Captioner:
     decoder: Cell
     image_size: int = 32
     dropout: float = 0.0
+    word_dropout: float = 0.0
     pad_id: int = PAD_ID
 
     def __post_init__(self):
         check_positive(self, "vocab_size", "image_size")
-        check_rate(self, "dropout")
+        check_rate(self, "dropout", "word_dropout")
         if not isinstance(self.encoder, ImageCNN):
             raise ValueError(f"Captioner.encoder must be an ImageCNN, got {type(self.encoder).__name__}")
         if not isinstance(self.decoder, Cell):
@@ -131,7 +139,7 @@ class Captioner:
         keys = jax.random.split(kb, len(targets))
         out = self.decoder.output_dim
         return {"encoder": self.encoder.init(ke), "embed": self.embedding.init(kw), "decoder": self.decoder.init(kd),
-                "position": 0.1 * jax.random.normal(kp, (locations, c)),
+                "position": 0.1 * jax.random.normal(kp, (locations, c)), "summary_norm": LayerNorm(summary).init(),
                 "bridge": tuple({"w": uniform_init(k, (summary, t.shape[-1]), summary, jnp.float32), "b": jnp.zeros((t.shape[-1],))}
                                 for k, t in zip(keys, targets)),
                 "readout": {"w": uniform_init(kr, (out, self.vocab_size), out, jnp.float32), "b": jnp.zeros((self.vocab_size,))}}
@@ -157,6 +165,7 @@ class Captioner:
         """The decoder's initial state from the memory (the bridge; the memory itself for "attend")."""
         b = memory.shape[0]
         summary = jnp.mean(memory, axis=1) if self.attends else memory.reshape(b, -1)
+        summary = LayerNorm(summary.shape[-1])(params["summary_norm"], summary)
         vectors = [jnp.tanh(dense(summary, p["w"], p["b"])).astype(memory.dtype) for p in params["bridge"]]
         feed = vectors.pop() if self.attends else None
         core = _replace_vectors(self._core().initial_state(b, memory.dtype, key=key), vectors)
@@ -169,9 +178,12 @@ class Captioner:
 
     def logits(self, params: Params, images: Array, target_inputs: Array, target_lengths: Array, *, key: PRNGKey | None = None) -> Array:
         """Teacher-forced logits ``[b, t, vocab]`` for ``target_inputs [b, t]`` (<GO> first)."""
-        keys = list(jax.random.split(key, 4)) if key is not None else [None] * 4
+        keys = list(jax.random.split(key, 5)) if key is not None else [None] * 5
         state = self.start(params, self.encode(params, images), key=keys[0])
         drop = Dropout(self.dropout)
+        if self.word_dropout and key is not None:
+            unknown = jax.random.bernoulli(keys[4], self.word_dropout, target_inputs.shape) & (target_inputs != GO_ID)
+            target_inputs = jnp.where(unknown & (target_inputs != self.pad_id), UNK_ID, target_inputs)
         xs = drop(self.embedding(params["embed"], target_inputs), key=keys[1])
         ys, _ = unroll(self.decoder, params["decoder"], xs, lengths=target_lengths, initial_state=state, key=keys[2])
         ys = ys.y if isinstance(ys, tuple) else ys
