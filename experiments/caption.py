@@ -1,10 +1,13 @@
 """One to many: captioning images of coloured shapes, with and without attention over the image.
 
 Images (32x32 by default) of one or two shapes are generated in code with a caption from a small
-grammar (``seqjax.data.shapes``): "a small red circle above a large blue square". Three
-(colour, shape) pairs never appear in training; the test images all contain at least one of
-them, so the score measures whether a model composes what it learnt about colours and shapes,
-not whether it memorised scenes. Two models (``seqjax.models.Captioner``):
+grammar (``seqjax.data.shapes``): "a small red circle above a large blue square". Some
+combinations of attributes never appear in training (``--held_out``; by default four
+size-colour-shape triples such as "large red triangle", while large red circles and small red
+triangles are seen); the test images all contain at least one of them, so the score measures
+whether a model composes what it learnt about sizes, colours and shapes, not whether it
+memorised scenes. ``--held_out=red-triangle,green-square,blue-circle`` holds out colour-shape
+pairs entirely, a much harder test (README: what it measures and why). Two models (``seqjax.models.Captioner``):
 
     init     Show and Tell: the CNN's feature map, flattened, initialises the GRU decoder
     attend   Show, Attend and Tell: the decoder attends over the CNN's 4x4 feature map at every word
@@ -41,6 +44,7 @@ from seqjax.models.captioner import KINDS, Captioner
 @dataclasses.dataclass(frozen=True)
 class Config:
     models: tuple[str, ...] = ("init", "attend")
+    held_out: tuple[str, ...] = tuple("-".join(c) for c in shapes.HELD_OUT)  # attribute combinations never trained on
     cell: str = "gru"
     image_size: int = 32
     channels: tuple[int, ...] = (3, 32, 64, 64)   # image channels, then one 3x3 conv + 2x2 pool per entry
@@ -78,16 +82,20 @@ def collate(images: np.ndarray, captions: list[str], vocab: data.Vocab) -> dict:
     return {"images": images, **pairs.collate_targets([vocab.encode(c.split()) for c in captions], MAX_WORDS + 1)}
 
 
+def held_out(config: Config) -> tuple[tuple[str, ...], ...]:
+    return shapes.check_held_out(tuple(c.split("-")) for c in config.held_out)
+
+
 def make_batches(config: Config, vocab: data.Vocab) -> data.Generated:
     """Batch ``i`` is new training scenes drawn from ``(seed, i)``: endless and resumable."""
-    return data.Generated(lambda i: collate(*shapes.shape_captions(config.batch, seed=config.seed * 1_000_003 + i,
-                                                                    split="train", image_size=config.image_size), vocab))
+    return data.Generated(lambda i: collate(*shapes.shape_captions(config.batch, seed=config.seed * 1_000_003 + i, split="train",
+                                                                    image_size=config.image_size, held_out=held_out(config)), vocab))
 
 
 def test_sets(config: Config, size: int) -> dict[str, tuple[np.ndarray, list[str]]]:
-    return {"held-out combinations": shapes.shape_captions(size, seed=config.seed + 10_000, split="test", image_size=config.image_size),
-            "seen combinations, new images": shapes.shape_captions(size, seed=config.seed + 20_000, split="train",
-                                                                   image_size=config.image_size)}
+    common = dict(image_size=config.image_size, held_out=held_out(config))
+    return {"held-out combinations": shapes.shape_captions(size, seed=config.seed + 10_000, split="test", **common),
+            "seen combinations, new images": shapes.shape_captions(size, seed=config.seed + 20_000, split="train", **common)}
 
 # -----------------------------------------------------------------------------
 # model and captions
@@ -159,11 +167,15 @@ def main(config: Config) -> dict:
         raise SystemExit(f"error: --models must name some of {KINDS}, got {config.models!r}")
     if config.test_images < 1:
         raise SystemExit(f"error: --test_images must be >= 1, got {config.test_images}")
+    try:
+        held_out(config)
+    except ValueError as error:
+        raise SystemExit(f"error: --held_out: {error}") from None
     vocab = vocabulary()
     sets = test_sets(config, config.test_images)
     quick = {name: (images[:200], truth[:200]) for name, (images, truth) in sets.items()}
     print(f"vocabulary {len(vocab)} words; held out in training: "
-          f"{', '.join(f'{c} {s}' for c, s in shapes.HELD_OUT)}; {config.test_images} test images per set")
+          f"{', '.join(' '.join(c) for c in held_out(config))}; {config.test_images} test images per set")
     results = {kind: train_one(config, kind, vocab, sets, quick) for kind in config.models}
 
     print(f"\nexact match (whole caption), {config.test_images} test images per set:")

@@ -145,6 +145,13 @@ def main(config: Config) -> dict:
         raise SystemExit(f"error: --models must name some of {MODELS}, got {config.models!r}")
     if not 0 < config.test_fraction < 1:
         raise SystemExit(f"error: --test_fraction must lie in (0, 1), got {config.test_fraction}")
+    roles = config.columns
+    if roles.count("label") != 1 or "text" not in roles or any(r not in ("label", "text", "-") for r in roles):
+        raise SystemExit(f"error: --columns names each CSV column label, text or - (one label, at least one text), got {roles!r}")
+    if config.test_file and not config.train_file:
+        raise SystemExit("error: --test_file needs --train_file")
+    if min(config.max_words, config.max_chars, config.epochs, config.batch) < 1:
+        raise SystemExit("error: --max_words, --max_chars, --epochs and --batch must be >= 1")
     train_rows, test_rows, classes = load(config)
     print(f"{len(train_rows):,} training and {len(test_rows):,} test rows, {len(classes)} classes: {', '.join(classes)}")
     out = pathlib.Path(config.out_dir)

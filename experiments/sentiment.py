@@ -34,6 +34,7 @@ from seqjax import data, train
 from seqjax.conv import ConvRNN, TextCNN, max_norm
 from seqjax.data import labelled
 from seqjax.models import Classifier
+from seqjax.pooling import POOLINGS
 
 # -----------------------------------------------------------------------------
 # config
@@ -129,6 +130,15 @@ def main(config: Config) -> dict:
     print(config)
     if not 1 <= config.run_folds <= config.folds:
         raise SystemExit(f"error: --run_folds must lie in [1, --folds={config.folds}], got {config.run_folds}")
+    known = ("elman", "gru", "lstm", "bilstm", "cnn_gru", "cnn_rand") + PRETRAINED
+    if not config.models or any(m not in known for m in config.models):
+        raise SystemExit(f"error: --models must name some of {known}, got {config.models!r}")
+    if any(m in PRETRAINED for m in config.models) and not config.vectors:
+        raise SystemExit("error: the models cnn_static, cnn_non_static and cnn_multichannel need --vectors (a GloVe-format file)")
+    if config.pooling not in POOLINGS:
+        raise SystemExit(f"error: --pooling must be one of {POOLINGS}, got {config.pooling!r}")
+    if not 0 < config.dev_fraction < 1:
+        raise SystemExit(f"error: --dev_fraction must lie in (0, 1), got {config.dev_fraction}")
     pairs = data.datasets.mr(config.data or None)
     if config.limit:
         pairs = [pairs[i] for i in np.random.default_rng(config.seed).permutation(len(pairs))[: config.limit]]

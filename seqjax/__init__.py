@@ -10,6 +10,10 @@ The table of contents, by lecture idea (module in brackets):
   wrappers     Stack (deep, residual), Bidirectional, VariationalDropout  [wrappers]
   attention    additive (Bahdanau/GNMT), Luong dot and general, scaled dot-product  [attention];
                AttentionDecoder, a cell that attends over an encoder memory  [attention_decoder]
+  pooling      last, final_output, masked_mean, masked_max, AttentionPooling  [pooling]
+  convolution  conv1d, TextCNN (Kim 2014), ConvRNN (CNN+RNN), ImageCNN, max_norm  [conv]
+  models       seqjax.models: Classifier (many to one), Seq2Seq, Captioner (one to many)
+  decoding     seqjax.decoding: greedy, sample, beam_search for any step function
   interop      from_torch, torch_final_state  [interop/]
   diagnostics  gradient_norms_through_time (vanishing / exploding gradients)
   data         seqjax.data: Vocab, pad, Batches, TokenStream, datasets (loaders with checked downloads)
@@ -35,11 +39,14 @@ from seqjax.cells.gru import GRU as GRU
 from seqjax.cells.hopfield import Hopfield as Hopfield, Recall as Recall
 from seqjax.cells.lstm import LSTM as LSTM, PeepholeLSTM as PeepholeLSTM, PrototypeLSTM as PrototypeLSTM
 from seqjax.cells.minimal import MinGRU as MinGRU, MinLSTM as MinLSTM
+from seqjax.conv import ConvRNN as ConvRNN, ImageCNN as ImageCNN, TextCNN as TextCNN, conv1d as conv1d, max_norm as max_norm
 from seqjax.diagnostics import gradient_norms_through_time as gradient_norms_through_time
 from seqjax.interop.torch import from_torch as from_torch, torch_final_state as torch_final_state
 from seqjax.kernels import cudnn as cudnn
 from seqjax.layers import Dense as Dense, Dropout as Dropout, Embedding as Embedding, LayerNorm as LayerNorm, dense as dense
 from seqjax.masking import Constant as Constant, masked_scan as masked_scan, sequence_mask as sequence_mask
+from seqjax.pooling import AttentionPooling as AttentionPooling, final_output as final_output, last as last
+from seqjax.pooling import masked_max as masked_max, masked_mean as masked_mean
 from seqjax.scan import linear_scan as linear_scan
 from seqjax.unroll import loop_unroll as loop_unroll, unroll as unroll
 from seqjax.wrappers import (

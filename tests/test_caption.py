@@ -49,18 +49,28 @@ def test_scenes_show_what_their_captions_say():
             assert centres[large][2] > centres[1 - large][2], caption
 
 
-def test_held_out_pairs_never_train_and_always_test():
-    def pairs_of(caption):
-        return {(colour, shape) for _, colour, shape in _objects(caption)[0]}
+@pytest.mark.parametrize("held_out", [shapes.HELD_OUT, shapes.PAIRS])
+def test_held_out_combinations_never_train_and_always_test(held_out):
+    def held(caption):
+        return [shapes.is_held_out(obj, held_out) for obj in _objects(caption)[0]]
 
-    held = set(shapes.HELD_OUT)
-    _, train_captions = shapes.shape_captions(500, seed=2, split="train")
-    _, test_captions = shapes.shape_captions(200, seed=2, split="test")
-    assert not any(pairs_of(c) & held for c in train_captions)
-    assert all(pairs_of(c) & held for c in test_captions)
-    assert {p for c in test_captions for p in pairs_of(c)} >= held
+    _, train_captions = shapes.shape_captions(500, seed=2, split="train", held_out=held_out)
+    _, test_captions = shapes.shape_captions(300, seed=2, split="test", held_out=held_out)
+    assert not any(any(held(c)) for c in train_captions)
+    assert all(any(held(c)) for c in test_captions)
+    for combination in held_out:  # each combination is tested, and its parts are trained on
+        assert any(set(combination) <= set(c.split()) for c in test_captions)
+        for value in combination:
+            assert any(value in c.split() for c in train_captions)
+    assert shapes.is_held_out(("large", "red", "triangle"), shapes.HELD_OUT)
+    assert not shapes.is_held_out(("small", "red", "triangle"), shapes.HELD_OUT)
+    assert shapes.is_held_out(("small", "red", "triangle"), shapes.PAIRS)
     with pytest.raises(ValueError, match="split must be one of"):
         shapes.scene(np.random.default_rng(0), split="dev")
+    with pytest.raises(ValueError, match="names two values of one attribute"):
+        shapes.shape_captions(2, held_out=[("red", "blue")])
+    with pytest.raises(ValueError, match="nothing is left to train on"):
+        shapes.shape_captions(2, held_out=[(s,) for s in shapes.SHAPES])
 
 
 def _model(kind, vocab_size=20, **fields):

@@ -182,6 +182,8 @@ def test_sentiment_smoke_folds_resume_and_vectors(tmp_path, capsys):
     assert again["results"]["cnn_rand"] == result["results"]["cnn_rand"]
     with pytest.raises(SystemExit, match="holds results of another configuration"):
         sentiment.main(dataclasses.replace(config, epochs=1))
+    with pytest.raises(SystemExit, match="--pooling must be one of"):
+        sentiment.main(dataclasses.replace(config, pooling="avg"))
     with pytest.raises(SystemExit, match="has 8-dimensional vectors but --embed=16"):
         sentiment.main(dataclasses.replace(config, embed=16, out_dir=str(tmp_path / "other")))
 
@@ -226,6 +228,8 @@ def test_ontology_smoke_on_a_dbpedia_folder_and_on_your_own_csv(tmp_path):
     bad.write_text('1,"a","b"\n2,"c"\n')
     with pytest.raises(Exception, match="bad.csv, line 2: expected 3 fields"):
         ontology.main(dataclasses.replace(config, train_file=str(bad)))
+    with pytest.raises(SystemExit, match="--columns names each CSV column"):
+        ontology.main(dataclasses.replace(config, columns=("text", "text")))
 
 
 def test_caption_smoke(tmp_path):

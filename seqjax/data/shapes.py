@@ -14,11 +14,16 @@ the left one first), and their offset across that axis is at most ``MAX_OFFSET``
 a scene never also reads as the other relation. Colours are jittered a little and the background
 is faint noise, so the model sees more than a few exact pixel values.
 
-Held-out combinations test composition, not memory: ``split="train"`` scenes never contain a
-``HELD_OUT`` (colour, shape) pair, and every ``split="test"`` scene contains at least one (each
-colour and each shape is still seen in training, only not together).
+Held-out combinations test composition, not memory: ``split="train"`` scenes never contain an
+object with a ``held_out`` combination of attributes, and every ``split="test"`` scene contains at
+least one. A combination is any set of attribute values: the default ``HELD_OUT`` holds out three
+(size, colour, shape) triples, so "a large red triangle" is never seen although large red
+circles, small red triangles and large blue triangles are; ``PAIRS`` holds out (colour, shape)
+pairs, so no red triangle of any size is ever seen (a much harder test for a captioner, whose
+language model learns that "red" is never followed by "triangle": README, experiments.caption).
 
     images, captions = shape_captions(1000, seed=0, split="test", image_size=32)   # [n, 32, 32, 3] float32, list[str]
+    images, captions = shape_captions(1000, seed=0, split="test", held_out=PAIRS)
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ COLOURS = {"red": (0.9, 0.12, 0.1), "green": (0.15, 0.75, 0.15), "blue": (0.15, 
 SHAPES = ("circle", "square", "triangle")
 SIZES = {"small": 0.22, "large": 0.4}          # the shape's width as a fraction of the image side
 RELATIONS = ("above", "to the left of")
-HELD_OUT = (("red", "triangle"), ("green", "square"), ("blue", "circle"))
+HELD_OUT = (("large", "red", "triangle"), ("small", "green", "square"), ("large", "blue", "circle"), ("small", "yellow", "circle"))
+PAIRS = (("red", "triangle"), ("green", "square"), ("blue", "circle"))
 MAX_OFFSET = 0.12                               # across-axis offset of a two-shape scene, fraction of the side
 SPLITS = ("train", "test")
 
@@ -70,17 +76,33 @@ def draw(image: np.ndarray, shape: str, cy: float, cx: float, diameter: float, c
     image[inside] = colour
 
 
-def _object(rng: np.random.Generator, split: str, force_held_out: bool) -> tuple[str, str, str]:
-    held = set(HELD_OUT)
+def is_held_out(obj: tuple[str, str, str], held_out) -> bool:
+    """Whether ``(size, colour, shape)`` has every value of some combination in ``held_out``."""
+    return any(set(combination) <= set(obj) for combination in held_out)
+
+
+def check_held_out(held_out) -> tuple[tuple[str, ...], ...]:
+    known = set(SIZES) | set(COLOURS) | set(SHAPES)
+    held_out = tuple(tuple(c) for c in held_out)
+    for combination in held_out:
+        if not combination or not set(combination) <= known:
+            raise ValueError(f"held_out combination {combination!r} must name attribute values among {sorted(known)}")
+        kinds = [next(i for i, group in enumerate((SIZES, COLOURS, SHAPES)) if v in group) for v in combination]
+        if len(set(kinds)) != len(kinds):
+            raise ValueError(f"held_out combination {combination!r} names two values of one attribute: no object has both")
+    return held_out
+
+
+def _object(rng: np.random.Generator, split: str, force_held_out: bool, held_out) -> tuple[str, str, str]:
     while True:
         obj = (str(rng.choice(list(SIZES))), str(rng.choice(list(COLOURS))), str(rng.choice(SHAPES)))
-        is_held = obj[1:] in held
+        is_held = is_held_out(obj, held_out)
         if (split == "train" and not is_held) or (split == "test" and (is_held or not force_held_out)):
             return obj
 
 
-def scene(rng: np.random.Generator, image_size: int = 32, split: str = "train", two_shapes: float = 0.7
-          ) -> tuple[np.ndarray, str]:
+def scene(rng: np.random.Generator, image_size: int = 32, split: str = "train", two_shapes: float = 0.7,
+          held_out=HELD_OUT) -> tuple[np.ndarray, str]:
     """One ``(image [s, s, 3] float32 in [0, 1], caption)``; see the module docstring for ``split``."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -90,7 +112,7 @@ def scene(rng: np.random.Generator, image_size: int = 32, split: str = "train", 
     image = rng.uniform(0.0, 0.08, (image_size, image_size, 3)).astype(np.float32)
     n = 2 if rng.random() < two_shapes else 1
     first_held = split == "test" and (n == 1 or rng.random() < 0.5)  # which object carries the held-out pair
-    objects = [_object(rng, split, first_held), _object(rng, split, split == "test" and not first_held)][:n]
+    objects = [_object(rng, split, first_held, held_out), _object(rng, split, split == "test" and not first_held, held_out)][:n]
     if n == 1:
         relation = None
         d = SIZES[objects[0][0]] * s
@@ -111,15 +133,22 @@ def scene(rng: np.random.Generator, image_size: int = 32, split: str = "train", 
     return image, describe(objects, relation)
 
 
-def shape_captions(n: int, seed: int = 0, *, split: str = "train", image_size: int = 32, two_shapes: float = 0.7
-                   ) -> tuple[np.ndarray, list[str]]:
-    """``n`` scenes: ``(images [n, s, s, 3] float32, captions)``, a function of ``(seed, split)``."""
+def shape_captions(n: int, seed: int = 0, *, split: str = "train", image_size: int = 32, two_shapes: float = 0.7,
+                   held_out=HELD_OUT) -> tuple[np.ndarray, list[str]]:
+    """``n`` scenes: ``(images [n, s, s, 3] float32, captions)``, a function of ``(seed, split, held_out)``."""
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
+    held_out = check_held_out(held_out)
+    if split == "train" and all(is_held_out(o, held_out) for o in _all_objects()):
+        raise ValueError("held_out covers every object: nothing is left to train on")
     rng = np.random.default_rng([seed, SPLITS.index(split) if split in SPLITS else 99])
     images = np.zeros((n, image_size, image_size, 3), np.float32)
     captions = []
     for i in range(n):
-        images[i], caption = scene(rng, image_size, split, two_shapes)
+        images[i], caption = scene(rng, image_size, split, two_shapes, held_out)
         captions.append(caption)
     return images, captions
+
+
+def _all_objects() -> list[tuple[str, str, str]]:
+    return [(size, colour, shape) for size in SIZES for colour in COLOURS for shape in SHAPES]

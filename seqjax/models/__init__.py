@@ -2,9 +2,12 @@
 
   classifier.py  Classifier: many to one, from any cell, stack, bidirectional wrapper, TextCNN or
                  ConvRNN; rand / static / non-static / multichannel word vectors (Kim 2014)
+  captioner.py   Captioner: one to many, an image CNN and a word decoder that starts from the image
+                 ("init") or attends over its feature map ("attend"); generation through seqjax.decoding
   seq2seq.py     Seq2Seq: encoder–decoder with a bridge, optional attention, teacher forcing,
                  scheduled sampling, tied or shared embeddings; generation through seqjax.decoding
 """
 
+from seqjax.models.captioner import Captioner as Captioner
 from seqjax.models.classifier import Classifier as Classifier
 from seqjax.models.seq2seq import Seq2Seq as Seq2Seq
