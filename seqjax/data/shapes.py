@@ -33,7 +33,7 @@ import numpy as np
 COLOURS = {"red": (0.9, 0.12, 0.1), "green": (0.15, 0.75, 0.15), "blue": (0.15, 0.3, 0.95), "yellow": (0.95, 0.85, 0.1),
            "purple": (0.6, 0.2, 0.75)}
 SHAPES = ("circle", "square", "triangle")
-SIZES = {"small": 0.22, "large": 0.4}          # the shape's width as a fraction of the image side
+SIZES = {"small": 0.28, "large": 0.42}         # the shape's width as a fraction of the image side
 RELATIONS = ("above", "to the left of")
 HELD_OUT = (("large", "red", "triangle"), ("small", "green", "square"), ("large", "blue", "circle"), ("small", "yellow", "circle"))
 PAIRS = (("red", "triangle"), ("green", "square"), ("blue", "circle"))
@@ -66,7 +66,7 @@ def draw(image: np.ndarray, shape: str, cy: float, cx: float, diameter: float, c
     if shape == "circle":
         inside = (y - cy) ** 2 + (x - cx) ** 2 <= r ** 2
     elif shape == "square":
-        side = 0.85 * r  # a square of the same area as the circle looks the same size
+        side = 0.9 * r  # a little smaller than the circle's box, so both look the same size but keep their corners
         inside = (np.abs(y - cy) <= side) & (np.abs(x - cx) <= side)
     elif shape == "triangle":  # pointing up: the half-width grows from 0 at the apex to r at the base
         top, bottom = cy - r, cy + r
@@ -106,8 +106,8 @@ def scene(rng: np.random.Generator, image_size: int = 32, split: str = "train", 
     """One ``(image [s, s, 3] float32 in [0, 1], caption)``; see the module docstring for ``split``."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    if image_size < 24:
-        raise ValueError(f"image_size must be at least 24 pixels (two large shapes side by side), got {image_size}")
+    if image_size < 32:
+        raise ValueError(f"image_size must be at least 32 pixels (two large shapes side by side), got {image_size}")
     s = float(image_size)
     image = rng.uniform(0.0, 0.08, (image_size, image_size, 3)).astype(np.float32)
     n = 2 if rng.random() < two_shapes else 1
