@@ -1,6 +1,6 @@
 """One to many: captioning images of coloured shapes, with and without attention over the image.
 
-Images (32x32 by default) of one or two shapes are generated in code with a caption from a small
+Images (48x48 by default) of one or two shapes are generated in code with a caption from a small
 grammar (``seqjax.data.shapes``): "a small red circle above a large blue square". Some
 combinations of attributes never appear in training (``--held_out``; by default four
 size-colour-shape triples such as "large red triangle", while large red circles and small red
@@ -10,7 +10,7 @@ memorised scenes. ``--held_out=red-triangle,green-square,blue-circle`` holds out
 pairs entirely, a much harder test (README: what it measures and why). Two models (``seqjax.models.Captioner``):
 
     init     Show and Tell: the CNN's feature map, flattened, initialises the GRU decoder
-    attend   Show, Attend and Tell: the decoder attends over the CNN's 4x4 feature map at every word
+    attend   Show, Attend and Tell: the decoder attends over the CNN's 6x6 feature map at every word
 
 both decoded greedily and with beam search (``seqjax.decoding``).
 
@@ -46,7 +46,7 @@ class Config:
     models: tuple[str, ...] = ("init", "attend")
     held_out: tuple[str, ...] = tuple("-".join(c) for c in shapes.HELD_OUT)  # attribute combinations never trained on
     cell: str = "gru"
-    image_size: int = 32
+    image_size: int = 48            # at 32 a small square and a small circle differ by a few pixels (README)
     channels: tuple[int, ...] = (3, 32, 64, 64)   # image channels, then one 3x3 conv + 2x2 pool per entry
     embed: int = 64
     hidden: int = 256

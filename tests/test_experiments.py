@@ -235,7 +235,7 @@ def test_ontology_smoke_on_a_dbpedia_folder_and_on_your_own_csv(tmp_path):
 def test_caption_smoke(tmp_path):
     from experiments import caption
 
-    config = caption.Config(steps=30, batch=8, channels=(3, 8, 8, 8), embed=8, hidden=16, attention_size=8, test_images=8,
+    config = caption.Config(steps=30, batch=8, image_size=32, channels=(3, 8, 8, 8), embed=8, hidden=16, attention_size=8, test_images=8,
                             log_every=5, eval_every=15, save_every=15, out_dir=str(tmp_path))
     with jax.numpy_dtype_promotion("standard"):
         results = caption.main(config)
