@@ -112,7 +112,7 @@ def test_text_cnn_gradients_and_multichannel(key):
 
 
 def test_conv1d_matches_torch_conv1d(key):
-    x = np.asarray(jax.random.normal(key, (2, 9, 5)))
+    x = np.array(jax.random.normal(key, (2, 9, 5)))  # a writable copy for torch.from_numpy
     conv = torch.nn.Conv1d(5, 4, kernel_size=3, padding=2)
     w = conv.weight.detach().numpy().transpose(2, 1, 0)  # torch [out, in, k] -> ours [k, in, out]
     got = conv1d(jnp.asarray(x), jnp.asarray(w), jnp.asarray(conv.bias.detach().numpy()), padding=(2, 2))

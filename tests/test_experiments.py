@@ -191,7 +191,7 @@ def test_sentiment_smoke_folds_resume_and_vectors(tmp_path, capsys):
 def _ontology_csv(path, n, header=False):
     from seqjax.data import datasets
 
-    rng = np.random.default_rng(len(str(path)))
+    rng = np.random.default_rng(len(path.name))  # the same rows wherever pytest puts tmp_path
     classes = datasets.dbpedia_classes()[:4]
     lines = ["class,title,content"] if header else []
     for i in range(n):
@@ -207,7 +207,8 @@ def test_ontology_smoke_on_a_dbpedia_folder_and_on_your_own_csv(tmp_path):
 
     _ontology_csv(tmp_path / "data/dbpedia/train.csv", 120)
     _ontology_csv(tmp_path / "data/dbpedia/test.csv", 40)
-    config = ontology.Config(data=str(tmp_path / "data"), models=("word_cnn", "char_cnn", "word_bigru"), epochs=3, batch=16,
+    config = ontology.Config(data=str(tmp_path / "data"), models=("word_cnn", "char_cnn", "word_bigru"), epochs=4, batch=16,
+                             learning_rate=1e-2,
                              embed=8, char_embed=8, hidden=8, feature_maps=6, max_chars=60, out_dir=str(tmp_path / "run"))
     with jax.numpy_dtype_promotion("standard"):
         results = ontology.main(config)
@@ -235,8 +236,8 @@ def test_ontology_smoke_on_a_dbpedia_folder_and_on_your_own_csv(tmp_path):
 def test_caption_smoke(tmp_path):
     from experiments import caption
 
-    config = caption.Config(steps=30, batch=8, image_size=32, channels=(3, 8, 8, 8), embed=8, hidden=16, attention_size=8, test_images=8,
-                            log_every=5, eval_every=15, save_every=15, out_dir=str(tmp_path))
+    config = caption.Config(steps=50, batch=8, image_size=32, channels=(3, 8, 8, 8), learning_rate=1e-2, warmup_steps=0, embed=8,
+                            hidden=16, attention_size=8, test_images=8, log_every=5, eval_every=25, save_every=25, out_dir=str(tmp_path))
     with jax.numpy_dtype_promotion("standard"):
         results = caption.main(config)
     for kind in ("init", "attend"):
