@@ -9,7 +9,7 @@ and with ``--vectors`` (a GloVe- or word2vec-format text file) CNN-static, CNN-n
 CNN-multichannel.
 
     python -m experiments.sentiment                                        # smoke: fold 1 of 10, 4 epochs
-    python -m experiments.sentiment --run_folds=10 --epochs=10             # the full protocol (see README for its time)
+    python -m experiments.sentiment --run_folds=10                         # the full protocol (README: results and time)
     python -m experiments.sentiment --models=cnn_rand,cnn_static --vectors=glove.6B.300d.txt --embed=300
 
 Anchors (Kim 2014, Table 2, MR): CNN-rand 76.1, CNN-static 81.0, CNN-non-static 81.5,
