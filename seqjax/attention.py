@@ -35,6 +35,7 @@ import jax.numpy as jnp
 
 from seqjax.checks import check_choice, check_positive
 from seqjax.layers.dense import dense, uniform_init
+from seqjax.layers.dropout import dropout_mask
 from seqjax.types import Array, DType, Params, PRNGKey
 
 
@@ -77,7 +78,8 @@ def general_attention(query: Array, keys: Array, values: Array, w: Array, mask: 
 
 def scaled_dot_product_attention(query: Array, key: Array, value: Array, *, mask: Array | None = None,
                                  causal: bool = False, scale: float | None = None,
-                                 return_weights: bool = False) -> tuple[Array, Array | None]:
+                                 return_weights: bool = False, dropout: float = 0.0,
+                                 dropout_key: PRNGKey | None = None) -> tuple[Array, Array | None]:
     """``softmax(Q Kᵀ / √d_k) V`` per head, the layout of ``jax.nn.dot_product_attention``.
 
     Args:
@@ -87,6 +89,9 @@ def scaled_dot_product_attention(query: Array, key: Array, value: Array, *, mask
       causal: also mask keys after each query (``tq == tk``, self-attention in a decoder).
       scale: defaults to ``1/√d``.
       return_weights: also return the weights ``[b, heads, tq, tk]``.
+      dropout, dropout_key: inverted dropout on the weights before they mix the values
+        (training; Vaswani et al. drop the sum instead, PyTorch and Flax drop the weights).
+        The returned weights are those before dropout.
 
     Without ``return_weights`` this is ``jax.nn.dot_product_attention``, which picks cuDNN's
     fused kernel on NVIDIA GPUs where it applies and never forms the weights. With it, the
@@ -99,11 +104,14 @@ def scaled_dot_product_attention(query: Array, key: Array, value: Array, *, mask
         tq, tk = query.shape[-3], key.shape[-3]
         lower = jnp.tril(jnp.ones((tq, tk), bool))
         mask = lower if mask is None else mask & lower
-    if not return_weights:
+    drop = dropout > 0.0 and dropout_key is not None
+    if not (return_weights or drop):
         return jax.nn.dot_product_attention(query, key, value, mask=mask, scale=scale), None
     scores = jnp.einsum("bqhd,bkhd->bhqk", query, key) * jnp.asarray(scale, query.dtype)
     weights = masked_softmax(scores, None if mask is None else jnp.broadcast_to(mask, scores.shape))
-    return jnp.einsum("bhqk,bkhd->bqhd", weights, value.astype(weights.dtype)), weights
+    mixing = weights * dropout_mask(dropout_key, dropout, weights.shape, weights.dtype) if drop else weights
+    context = jnp.einsum("bhqk,bkhd->bqhd", mixing, value.astype(weights.dtype))
+    return context, (weights if return_weights else None)
 
 
 class Memory(NamedTuple):

@@ -321,3 +321,24 @@ def beam_search(step_fn: StepFn, params: Params, state: State, start_tokens: Arr
     return _beam_search(step_fn, params, state, start_tokens, beam_width=beam_width, max_length=max_length,
                         eos_id=eos_id, pad_id=pad_id, length_penalty=float(length_penalty), record=record,
                         early_stopping=early_stopping)
+
+
+METHODS = ("greedy", "beam", "sample")
+
+
+def decode(method: str, step_fn: StepFn, params: Params, state: State, start_tokens: Array, *, max_length: int,
+           eos_id: int | None, pad_id: int = 0, beam_width: int = 5, length_penalty: float = 0.0, key: PRNGKey | None = None,
+           temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+           record: Callable | None = None) -> Decoded:
+    """``greedy``, ``beam_search`` or ``sample`` by name (``method`` "greedy", "beam", "sample"), with
+    the arguments each takes: what every model's ``generate`` calls."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    common = dict(max_length=max_length, eos_id=eos_id, pad_id=pad_id, record=record)
+    if method == "greedy":
+        return greedy(step_fn, params, state, start_tokens, **common)
+    if method == "sample":
+        if key is None:
+            raise ValueError("method='sample' needs key=")
+        return sample(step_fn, params, state, start_tokens, key=key, temperature=temperature, top_k=top_k, top_p=top_p, **common)
+    return beam_search(step_fn, params, state, start_tokens, beam_width=beam_width, length_penalty=length_penalty, **common)

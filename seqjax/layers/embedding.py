@@ -81,7 +81,8 @@ class Embedding:
         if not jnp.issubdtype(ids.dtype, jnp.integer):
             raise TypeError(f"ids must be integer token ids, got dtype {ids.dtype}")
         if not isinstance(ids, jax.core.Tracer) and ids.size:
-            low, high = int(ids.min()), int(ids.max())
+            values = np.asarray(ids)  # NumPy: inside a traced function (a cond branch) jnp would stage this out
+            low, high = int(values.min()), int(values.max())
             if low < 0 or high >= self.vocab_size:
                 raise ValueError(f"ids must lie in [0, {self.vocab_size}) (the vocabulary), got values in [{low}, {high}]")
         xs = jnp.take(self._table(params), ids, axis=0)

@@ -328,23 +328,18 @@ class Seq2Seq:
         beam search ``[b, k, L, s]``)."""
         from seqjax.data.vocab import EOS_ID
 
-        if method not in ("greedy", "beam", "sample"):
-            raise ValueError(f"method must be 'greedy', 'beam' or 'sample', got {method!r}")
+        if method not in decoding.METHODS:
+            raise ValueError(f"method must be one of {decoding.METHODS}, got {method!r}")
         if attention and not isinstance(self.decoder, AttentionDecoder):
             raise ValueError("attention=True needs a decoder with attention (seqjax.AttentionDecoder)")
         source, source_lengths = check_source(source, source_lengths, self.src_vocab_size)
         state = _prepare(self, params, source, source_lengths)
         params = {**params, "decoder": self.decoder.loop_params(params["decoder"])}
         start = jnp.full((state_batch(state),), GO_ID, jnp.int32)
-        common = dict(max_length=max_length, eos_id=EOS_ID if eos_id is None else eos_id, pad_id=self.pad_id,
-                      record=attention_weights if attention else None)
-        if method == "greedy":
-            return decoding.greedy(self.step, params, state, start, **common)
-        if method == "sample":
-            if key is None:
-                raise ValueError("method='sample' needs key=")
-            return decoding.sample(self.step, params, state, start, key=key, temperature=temperature, top_k=top_k, top_p=top_p, **common)
-        return decoding.beam_search(self.step, params, state, start, beam_width=beam_width, length_penalty=length_penalty, **common)
+        return decoding.decode(method, self.step, params, state, start, max_length=max_length,
+                               eos_id=EOS_ID if eos_id is None else eos_id, pad_id=self.pad_id, beam_width=beam_width,
+                               length_penalty=length_penalty, key=key, temperature=temperature, top_k=top_k, top_p=top_p,
+                               record=attention_weights if attention else None)
 
 
 def check_source(source, source_lengths, vocab_size: int) -> tuple[Array, Array]:

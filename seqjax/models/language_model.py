@@ -1,0 +1,177 @@
+"""A decoder-only transformer language model (GPT; nanoGPT's ``GPT`` in seqjax's layers).
+
+    ids ─embed + positions─> N × [causal self-attention, feed-forward] (pre-norm) ─> LayerNorm ─> logits
+
+Every position predicts the next token, all in one parallel pass. Generation reads the prompt
+in one pass that fills the key/value cache (``prefill``), then one token per ``step`` through
+``seqjax.decoding`` (greedy, sampling, beam search)::
+
+    model = TransformerLM(vocab_size=65, d_model=128, num_heads=4, num_layers=4, context=64)
+    params = model.init(key)
+    loss, sums = model.loss(params, {"inputs": ids[:, :-1], "targets": ids[:, 1:]})
+    out = model.generate(params, prompt, key=key, max_length=400, temperature=0.8)
+
+Past ``context`` tokens the learned positions run out, so, as nanoGPT's ``generate`` crops its
+input, each further step reads the last ``context`` tokens again in one pass (``step`` switches
+to this by itself; it costs a full pass per token, the cache's saving is within the context).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from seqjax import decoding
+from seqjax.checks import check_positive, check_rate
+from seqjax.layers.dense import dense, uniform_init
+from seqjax.layers.dropout import Dropout
+from seqjax.layers.embedding import Embedding
+from seqjax.positional import check_length, positions_by_name
+from seqjax.train.losses import cross_entropy
+from seqjax.transformer import Decoder, DecoderLayer, DecoderState
+from seqjax.types import Array, Params, PRNGKey
+
+
+class LMState(NamedTuple):
+    """Decoding state: the decoder's caches, and the tokens read so far (the last ``context``)."""
+
+    decoder: DecoderState
+    window: Array  # [b, context] int32
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerLM:
+    """A GPT-style language model; see the module docstring.
+
+    Fields:
+      vocab_size; d_model, num_heads, num_layers; d_ff (None: 4·d_model).
+      context: the most positions the model reads (its positional table; nanoGPT's block_size).
+      dropout: on embeddings, sublayer outputs, the feed-forward and attention weights.
+      activation: "gelu" (GPT) or "relu"; norm_first: pre-norm (GPT-2; True) or post-norm.
+      positions: "learned" (GPT) or "sinusoidal"; tie_output: the readout is the embedding table.
+    """
+
+    vocab_size: int
+    d_model: int = 128
+    num_heads: int = 4
+    num_layers: int = 4
+    d_ff: int | None = None
+    context: int = 64
+    dropout: float = 0.0
+    activation: str = "gelu"
+    norm_first: bool = True
+    positions: str = "learned"
+    tie_output: bool = True
+
+    def __post_init__(self):
+        check_positive(self, "vocab_size", "context")
+        check_rate(self, "dropout")
+        self.decoder, self.position_encoding  # noqa: B018  the layers check their own sizes
+
+    @property
+    def max_length(self) -> int:
+        return self.context
+
+    @property
+    def decoder(self) -> Decoder:
+        layer = DecoderLayer(self.d_model, self.num_heads, self.d_ff or 4 * self.d_model, dropout=self.dropout,
+                             activation=self.activation, norm_first=self.norm_first, cross_attention=False)
+        return Decoder(layer, self.num_layers, final_norm=True)
+
+    @property
+    def position_encoding(self):
+        return positions_by_name(self.positions, self.context, self.d_model)
+
+    @property
+    def embed(self) -> Embedding:
+        return Embedding(self.vocab_size, self.d_model, padding_id=None, stddev=0.02)
+
+    def init(self, key: PRNGKey) -> Params:
+        ke, kp, kd, kr = jax.random.split(key, 4)
+        params = {"embed": self.embed.init(ke), "positions": self.position_encoding.init(kp), "decoder": self.decoder.init(kd),
+                  "readout": {"b": jnp.zeros((self.vocab_size,))}}
+        if not self.tie_output:
+            params["readout"]["w"] = uniform_init(kr, (self.d_model, self.vocab_size), self.d_model, jnp.float32)
+        return params
+
+    def _inputs(self, params: Params, ids: Array, where: Array, key: PRNGKey | None = None) -> Array:
+        x = self.embed(params["embed"], ids)
+        return Dropout(self.dropout)(x + self.position_encoding(params["positions"], where).astype(x.dtype), key=key)
+
+    def readout(self, params: Params, ys: Array) -> Array:
+        r = params["readout"]
+        if self.tie_output:
+            return self.embed.attend(params["embed"], ys) + r["b"].astype(ys.dtype)
+        return dense(ys, r["w"].astype(ys.dtype), r["b"].astype(ys.dtype))
+
+    # --- training ----------------------------------------------------------------------------------
+
+    def logits(self, params: Params, ids: Array, *, key: PRNGKey | None = None) -> Array:
+        """``ids [b, t]`` -> the next token's logits at every position ``[b, t, vocab_size]``."""
+        if ids.ndim != 2:
+            raise ValueError(f"ids must have shape [batch, length], got {tuple(ids.shape)}")
+        check_length(self, ids.shape[1])
+        k_in, k_dec = jax.random.split(key) if key is not None else (None, None)
+        x = self._inputs(params, ids, jnp.arange(ids.shape[1]), k_in)
+        return self.readout(params, self.decoder(params["decoder"], x, key=k_dec))
+
+    def loss(self, params: Params, batch: dict, key: PRNGKey | None = None):
+        """``(mean loss, sums)``: ``batch["inputs"] [b, t]`` predicting ``batch["targets"] [b, t]``
+        (optional ``batch["lengths"] [b]``: positions past them do not count)."""
+        logits = self.logits(params, batch["inputs"], key=key)
+        return cross_entropy(logits, batch["targets"], lengths=batch.get("lengths"))
+
+    # --- generation ------------------------------------------------------------------------------
+
+    def prefill(self, params: Params, prompt: Array) -> tuple[LMState, Array]:
+        """Reads ``prompt [b, t]`` (1 <= t <= context) in one pass: ``(state, logits [b, v])`` of its
+        last position, the cache filled for ``step``."""
+        check_length(self, prompt.shape[1], "prompt")
+        x = self._inputs(params, prompt, jnp.arange(prompt.shape[1]))
+        ys, state = self.decoder(params["decoder"], x, cache_length=self.context)
+        window = jnp.pad(prompt.astype(jnp.int32), [(0, 0), (0, self.context - prompt.shape[1])])
+        return LMState(state, window), self.readout(params, ys[:, -1])
+
+    def step(self, params: Params, state: LMState, token: Array) -> tuple[LMState, Array]:
+        """``seqjax.decoding``'s step function: reads ``token [b]`` -> ``(state, logits [b, v])``."""
+        position = state.decoder.position
+
+        def cached(state):
+            window = jax.vmap(lambda w, t, p: w.at[p].set(t))(state.window, token.astype(jnp.int32), position)
+            decoder, y = self.decoder.step(params["decoder"], state.decoder, self._inputs(params, token, position))
+            return LMState(decoder, window), self.readout(params, y)
+
+        def slide(state):  # the context is full: read the last `context` tokens again
+            window = jnp.concatenate([state.window[:, 1:], token[:, None].astype(jnp.int32)], axis=1)
+            state, logits = self.prefill(params, window)
+            return state, logits
+
+        return jax.lax.cond(jnp.all(position < self.context), cached, slide, state)
+
+    def generate(self, params: Params, prompt: Array, *, max_length: int, method: str = "sample", key: PRNGKey | None = None,
+                 temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, beam_width: int = 5,
+                 eos_id: int | None = None) -> decoding.Decoded:
+        """``max_length`` tokens after ``prompt [b, t]`` (int ids; the last ``context`` are read),
+        by ``method`` "sample", "greedy" or "beam" (``seqjax.decoding``)."""
+        prompt = jnp.asarray(prompt)
+        if prompt.ndim != 2 or prompt.shape[1] < 1 or not jnp.issubdtype(prompt.dtype, jnp.integer):
+            raise ValueError(f"prompt must be int token ids of shape [batch, length >= 1], got {prompt.dtype} {tuple(prompt.shape)}")
+        if int(prompt.min()) < 0 or int(prompt.max()) >= self.vocab_size:
+            raise ValueError(f"prompt ids must lie in [0, {self.vocab_size}), got [{int(prompt.min())}, {int(prompt.max())}]")
+        prompt = prompt[:, -self.context:]
+        state, _ = _prefill(self, params, prompt[:, :-1]) if prompt.shape[1] > 1 else (self.start(params, prompt.shape[0]), None)
+        return decoding.decode(method, self.step, params, state, prompt[:, -1], max_length=max_length, eos_id=eos_id,
+                               beam_width=beam_width, key=key, temperature=temperature, top_k=top_k, top_p=top_p)
+
+    def start(self, params: Params, batch: int) -> LMState:
+        """The state before any token: empty caches."""
+        return LMState(self.decoder.start(params["decoder"], batch, self.context), jnp.zeros((batch, self.context), jnp.int32))
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _prefill(model: TransformerLM, params, prompt):
+    return model.prefill(params, prompt)
