@@ -1,4 +1,5 @@
-"""Multi30k German→English translation: a bidirectional-GRU encoder, an additive-attention GRU decoder.
+"""Multi30k German→English translation: a bidirectional-GRU encoder with an additive-attention GRU
+decoder, or a Transformer (``--model=transformer``).
 
 The lectures' sequence-to-sequence lab (Bahdanau et al. 2015 on Multi30k, as in the public
 PyTorch tutorials): 29,000 training pairs, tokenised in code (words and punctuation, case
@@ -8,6 +9,7 @@ BLEU is reported two ways: sacrebleu on detokenised cased output (the standard),
 over lowercased tokens (how the PyTorch tutorials report it, so their numbers compare).
 
     python -m experiments.translate                                  # the long config (see README for its time)
+    python -m experiments.translate --model=transformer --out_dir=runs/translate_transformer     # 3+3 layers, 256 dims, 8 heads
     python -m experiments.translate --steps=300 --embed=64 --hidden=128 --test_sentences=200 --out_dir=runs/translate_short
     python -m experiments.translate --translate="Ein Mann fährt Fahrrad."       # with a trained run
     python -m experiments.translate --translate_file=sentences.de                # one sentence a line
@@ -31,7 +33,7 @@ import numpy as np
 
 from seqjax import data, plots, train
 from seqjax.data import pairs
-from seqjax.models import Seq2Seq
+from seqjax.models import Seq2Seq, Transformer
 
 # -----------------------------------------------------------------------------
 # config
@@ -40,19 +42,25 @@ from seqjax.models import Seq2Seq
 @dataclasses.dataclass(frozen=True)
 class Config:
     data: str = ""                  # a folder holding multi30k/*.gz (or the multi30k folder); "" = search the data dirs
-    cell: str = "gru"               # gru | lstm
+    model: str = "rnn"              # rnn | transformer
+    cell: str = "gru"               # rnn: gru | lstm
     embed: int = 256
     hidden: int = 512               # per direction in the encoder; the decoder's size
     attention: str = "additive"     # additive | general | scaled_dot | none
     readout_hidden: int = 512       # Bahdanau's deep output: tanh layer between [y; a] and the vocabulary (0: none)
-    dropout: float = 0.5
-    label_smoothing: float = 0.0
+    d_model: int = 256              # transformer: model size (the PyTorch tutorial's: 256, 8 heads, 3+3 layers, 512)
+    heads: int = 8
+    layers: int = 3                 # encoder layers, and as many decoder layers
+    d_ff: int = 512
+    norm_first: bool = False        # transformer: pre-norm layers (False: the paper's post-norm)
+    dropout: float | None = None    # None: 0.5 (rnn), 0.1 (transformer)
+    label_smoothing: float | None = None  # None: 0 (rnn), 0.1 (transformer)
     min_freq: int = 2
     batch: int = 128
     steps: int = 3000               # about 13 epochs of the 29,000 pairs
-    learning_rate: float = 1e-3
+    learning_rate: float | None = None    # None: 1e-3 (rnn), 5e-4 (transformer)
     clip_norm: float = 1.0
-    warmup_steps: int = 100
+    warmup_steps: int | None = None       # None: 100 (rnn), 400 (transformer)
     buckets: tuple[int, ...] = (8, 12, 16, 20, 24, 32, 48)
     log_every: int = 50
     eval_every: int = 500
@@ -100,7 +108,23 @@ def bleu(hypotheses: list[list[str]], references: list[str]) -> dict[str, float]
 # model
 
 
-def build_model(config: Config, src_size: int, tgt_size: int) -> Seq2Seq:
+MODEL_DEFAULTS = {"rnn": dict(dropout=0.5, label_smoothing=0.0, learning_rate=1e-3, warmup_steps=100),
+                  "transformer": dict(dropout=0.1, label_smoothing=0.1, learning_rate=5e-4, warmup_steps=400)}
+
+
+def resolve(config: Config) -> Config:
+    """The config with every field left at None set to ``--model``'s default (what gets printed and saved)."""
+    if config.model not in MODEL_DEFAULTS:
+        raise SystemExit(f"error: --model must be one of {sorted(MODEL_DEFAULTS)}, got {config.model!r}")
+    unset = {k: v for k, v in MODEL_DEFAULTS[config.model].items() if getattr(config, k) is None}
+    return dataclasses.replace(config, **unset)
+
+
+def build_model(config: Config, src_size: int, tgt_size: int) -> Seq2Seq | Transformer:
+    if config.model == "transformer":
+        return Transformer(src_size, tgt_size, d_model=config.d_model, num_heads=config.heads, encoder_layers=config.layers,
+                           decoder_layers=config.layers, d_ff=config.d_ff, dropout=config.dropout, norm_first=config.norm_first,
+                           label_smoothing=config.label_smoothing)
     return Seq2Seq.recurrent(src_size, tgt_size, cell=config.cell, embed=config.embed, hidden=config.hidden,
                              attention=config.attention, dropout=config.dropout, label_smoothing=config.label_smoothing,
                              readout_hidden=config.readout_hidden or None)
@@ -156,6 +180,7 @@ def main(config: Config) -> dict:
         translations = translate_lines(config, lines)
         print("\n".join(translations))
         return {"translations": translations}
+    config = resolve(config)
     print(config)
     where = config.data or None
     train_pairs, val_pairs = data.datasets.multi30k("train", where), data.datasets.multi30k("val", where)

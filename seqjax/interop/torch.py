@@ -1,5 +1,6 @@
 """``from_torch``: seqjax objects and parameters equal to PyTorch modules (recurrent layers and
-cells, ``Linear``, ``Embedding``, ``LayerNorm``).
+cells, ``Linear``, ``Embedding``, ``LayerNorm``; attention and transformer layers in
+``torch_transformer.py``).
 
     >>> lstm = torch.nn.LSTM(8, 16, num_layers=2, bidirectional=True, batch_first=True)
     >>> cell, params = seqjax.from_torch(lstm)
@@ -95,20 +96,28 @@ def from_torch(module) -> tuple[Cell, Params]:
       * ``nn.RNNCell``, ``nn.GRUCell``, ``nn.LSTMCell``: a cell whose ``step`` equals the module's call
         (the state ``h``, or ``LSTMState(h, c)`` for PyTorch's ``(h, c)``);
       * ``nn.Linear``, ``nn.Embedding`` (with ``padding_idx``), ``nn.LayerNorm``: ``Dense``,
-        ``Embedding``, ``LayerNorm``.
+        ``Embedding``, ``LayerNorm``;
+      * ``nn.MultiheadAttention``, ``nn.TransformerEncoderLayer``, ``nn.TransformerDecoderLayer``,
+        ``nn.TransformerEncoder``, ``nn.TransformerDecoder``: ``MultiHeadAttention``, ``EncoderLayer``,
+        ``DecoderLayer``, ``Encoder``, ``Decoder`` (``seqjax.interop.torch_transformer``).
     """
     import torch
+
+    from seqjax.interop import torch_transformer
 
     leaf = _leaf(module)
     if leaf is not None:
         return leaf
+    if (convert := torch_transformer.convert(module)) is not None:
+        return convert(module)
     cells = {torch.nn.RNNCell: "RNN", torch.nn.GRUCell: "GRU", torch.nn.LSTMCell: "LSTM"}
     if type(module) in cells:
         return _layer(module, cells[type(module)], "", module.input_size)
     kinds = {torch.nn.RNN: "RNN", torch.nn.GRU: "GRU", torch.nn.LSTM: "LSTM"}
     kind = kinds.get(type(module))
     if kind is None:
-        raise TypeError(f"from_torch expects torch.nn.RNN, GRU, LSTM, their *Cell modules, Linear, Embedding or LayerNorm, "
+        raise TypeError(f"from_torch expects torch.nn.RNN, GRU, LSTM, their *Cell modules, Linear, Embedding, LayerNorm, "
+                        f"MultiheadAttention or a Transformer{{Encoder,Decoder}}[Layer], "
                         f"got {type(module).__name__}")
     if getattr(module, "proj_size", 0):
         raise NotImplementedError("from_torch: nn.LSTM with proj_size > 0 (LSTMP) has no seqjax cell yet")

@@ -21,7 +21,7 @@ from seqjax.types import Array, DType, Params, PRNGKey
 class LayerNorm:
     """``y = (x − μ) / sqrt(σ² + eps) ⊙ scale + bias`` over the last axis.
 
-    μ and σ² (the biased variance, as PyTorch) are computed in float32 whatever the
+    μ and σ² (the biased variance, as PyTorch) are computed in float32 at least whatever the
     input's dtype, and the result is cast back: bfloat16 statistics lose the small
     differences that normalisation divides by.
     """
@@ -48,12 +48,12 @@ class LayerNorm:
     def __call__(self, params: Params, x: Array) -> Array:
         if x.shape[-1] != self.features:
             raise ValueError(f"LayerNorm({self.features}) expects inputs [..., {self.features}], got shape {tuple(x.shape)}")
-        x32 = x.astype(jnp.float32)
+        x32 = x.astype(jnp.float32) if jnp.finfo(x.dtype).bits < 32 else x  # float32 at least (float64 stays)
         mean = jnp.mean(x32, axis=-1, keepdims=True)
         var = jnp.mean(jnp.square(x32 - mean), axis=-1, keepdims=True)
         y = (x32 - mean) * jax.lax.rsqrt(var + self.eps)
         if self.use_scale:
-            y = y * params["scale"].astype(jnp.float32)
+            y = y * params["scale"].astype(x32.dtype)
         if self.use_bias:
-            y = y + params["bias"].astype(jnp.float32)
+            y = y + params["bias"].astype(x32.dtype)
         return y.astype(x.dtype)
