@@ -10,18 +10,22 @@ JSON results as the suites' tables, so it cannot drift from them. The targets we
 - a MinGRU training step at least 10x faster than seqjax's own GRU at T = 4096;
 - (sequence to sequence) the attention seq2seq training step at least as fast as the same
   architecture in PyTorch, and beam search (width 5) over Multi30k's test set at most 3x the time
-  of greedy decoding with the same model.
+  of greedy decoding with the same model;
+- (transformers) the encoder–decoder transformer's training step at least as fast as the same
+  architecture in Flax and in PyTorch (``nn.Transformer``).
 
 ``measured`` is the ratio the target names: for ``rnn_step`` the fastest peer's median time over
 seqjax's, for generation the Python loop's over the compiled loop's, for MinGRU the GRU's over the
 fastest MinGRU row's (the fastest mode; the CPU default is ``min_gru_sequential``), for seq2seq
-PyTorch's over seqjax's and beam search's time over greedy's (a target met at or below its goal).
+PyTorch's over seqjax's and beam search's time over greedy's (a target met at or below its goal),
+for the transformer the peer's over seqjax's.
 ``bound`` is what the best program could reach in that run, where a suite measures it: for
 ``rnn_step`` the fastest peer's time over that of ``floor`` (XLA running only the counted matmuls
 in seqjax's loop layout), for generation the Python loop's time over a compiled loop of only the
 recurrent matvec (both an upper bound of ``measured``), and for beam search one model step at 5
 rows per sentence over one at a row per sentence (a lower bound: a search of width 5 runs about as
-many steps as greedy, each at least that much slower). A bound is one in practice, not a proof:
+many steps as greedy, each at least that much slower), and for the transformer the peer's time over
+the floor's (XLA running only the step's matmuls). A bound is one in practice, not a proof:
 timed in the same run, it has the run's noise, and a loop may beat the floor's layout (on the
 H100, seqjax's hoisted loops measured up to 10% above it). A target on the wrong side of its
 bound is out of reach on that machine.
@@ -38,6 +42,7 @@ MINGRU = 10.0      # MinGRU training step over seqjax's GRU ...
 MINGRU_T = 4096    # ... at this sequence length
 SEQ2SEQ_STEP = 1.0  # seqjax's attention seq2seq training step over PyTorch's
 BEAM = 3.0          # beam search (width 5) time over greedy's, at most
+TRANSFORMER_STEP = 1.0  # seqjax's encoder-decoder transformer training step over Flax's and over PyTorch's
 
 
 def _target(target: str, case: str, measured: float, goal: float, bound: float | None, at_most: bool = False) -> dict:
@@ -71,6 +76,12 @@ def rows(results: dict[str, list[dict]]) -> list[dict]:
             out.append(_target(f"seq2seq train ≥ {SEQ2SEQ_STEP:g}x PyTorch", f"lengths {r['length']}", r["vs_torch"], SEQ2SEQ_STEP, None))
         elif r["contender"].startswith("beam") and r["contender"].endswith("seqjax.decoding"):
             out.append(_target(f"beam ≤ {BEAM:g}x greedy", r["contender"], r["vs_greedy"], BEAM, r.get("bound_vs_greedy"), at_most=True))
+    for r in results.get("transformer", []):
+        if r["part"] == "train step":
+            for peer in ("flax", "torch"):
+                if f"vs_{peer}" in r:
+                    out.append(_target(f"transformer train ≥ {TRANSFORMER_STEP:g}x {peer}", r["shape"], r[f"vs_{peer}"], TRANSFORMER_STEP,
+                                       r[f"{peer}_ms"] / r["floor_ms"] if r.get("floor_ms") else None))
     return out
 
 

@@ -1,12 +1,16 @@
-"""Character-level language model of tiny Shakespeare (many-to-many), trained statefully.
+"""Character-level language model of tiny Shakespeare (many-to-many): a recurrent net trained
+statefully, or a transformer (``--model=transformer``).
 
 Karpathy's char-rnn task: read characters, predict the next one. The text is cut into
 ``batch`` parallel streams; each step trains on the next ``window`` characters of every
-stream, starting from the state the previous step ended in (truncated BPTT: the
-gradient stops at the window boundary, the state does not). Reported in bits per
-character on the held-out last 10% of the text, with samples along the way.
+stream. A recurrent net starts from the state the previous step ended in (truncated BPTT:
+the gradient stops at the window boundary, the state does not); a transformer (nanoGPT's
+GPT: pre-norm, learned positions, tied readout) reads each window on its own, its context
+being the window. Reported in bits per character on the held-out last 10% of the text, with
+samples along the way.
 
-    python -m experiments.char_lm                              # LSTM 1x256, 2000 steps: ~10 min on 2 CPU cores
+    python -m experiments.char_lm                              # LSTM 1x256, 2000 steps: ~2.5 min on 2 CPU cores
+    python -m experiments.char_lm --model=transformer          # 4 layers, 4 heads, 128 dims, context 64 (nanoGPT's CPU config)
     python -m experiments.char_lm --cell=gru --hidden=512 --steps=5000
     python -m experiments.char_lm --precision=bfloat16 --remat=true
     python -m experiments.char_lm --cudnn=true --hidden=1024     # on a CUDA GPU
@@ -21,6 +25,7 @@ that was never interrupted. The text comes from ``--data`` (a file, or a folder 
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +33,7 @@ import numpy as np
 
 import seqjax
 from seqjax import data, decoding, train
+from seqjax.models import TransformerLM
 
 # -----------------------------------------------------------------------------
 # config
@@ -36,15 +42,18 @@ from seqjax import data, decoding, train
 @dataclasses.dataclass(frozen=True)
 class Config:
     data: str = ""               # tinyshakespeare/input.txt, or a folder holding it; "" = search the data dirs
-    cell: str = "lstm"           # lstm | gru | elman | min_gru | min_lstm
-    layers: int = 1
-    embed: int = 64
-    hidden: int = 256
+    model: str = "rnn"           # rnn | transformer
+    cell: str = "lstm"           # rnn: lstm | gru | elman | min_gru | min_lstm
+    layers: int | None = None    # None: 1 (rnn), 4 (transformer)
+    embed: int = 64              # rnn: the characters' embedding (a transformer's is --hidden)
+    hidden: int | None = None    # None: 256 (rnn), 128 (transformer: d_model)
+    heads: int = 4               # transformer: attention heads
+    dropout: float = 0.0         # transformer: dropout (nanoGPT's CPU config: 0)
     batch: int = 32              # parallel streams
     window: int = 64             # truncated-BPTT length (characters per step)
     reset_prob: float = 0.05     # chance per row and window of restarting from the zero state (see make_loss)
     steps: int = 2000
-    learning_rate: float = 2e-3
+    learning_rate: float | None = None  # None: 2e-3 (rnn), 1e-3 (transformer)
     clip_norm: float = 1.0
     warmup_steps: int = 100
     precision: str = "float32"   # float32 | bfloat16 (bfloat16 compute, float32 params)
@@ -66,6 +75,16 @@ class Config:
 
 
 CELLS = {"lstm": seqjax.LSTM, "gru": seqjax.GRU, "elman": seqjax.Elman, "min_gru": seqjax.MinGRU, "min_lstm": seqjax.MinLSTM}
+MODEL_DEFAULTS = {"rnn": dict(layers=1, hidden=256, learning_rate=2e-3), "transformer": dict(layers=4, hidden=128, learning_rate=1e-3)}
+
+
+def resolve(config: Config) -> Config:
+    """The config with every field left at None set to ``--model``'s default (what gets printed and saved)."""
+    if config.model not in MODEL_DEFAULTS:
+        raise SystemExit(f"error: --model must be one of {sorted(MODEL_DEFAULTS)}, got {config.model!r}")
+    if config.model == "transformer" and (config.cudnn or config.remat):
+        raise SystemExit("error: --cudnn and --remat are options of the recurrent model (--model=rnn)")
+    return dataclasses.replace(config, **{k: v for k, v in MODEL_DEFAULTS[config.model].items() if getattr(config, k) is None})
 
 # -----------------------------------------------------------------------------
 # model: embedding -> stacked cells -> linear readout over the characters
@@ -113,9 +132,13 @@ def make_loss(cell, config: Config):
 # evaluation (bits per character on held-out text) and sampling (seqjax.decoding)
 
 
-def make_evaluate(cell, val_ids: np.ndarray, config: Config):
+def held_out_windows(val_ids: np.ndarray, config: Config) -> list[dict]:
     stream = data.TokenStream(val_ids, config.batch, config.window, shuffle_offset=False)
-    windows = [next(stream) for _ in range(min(config.eval_windows, len(stream)))]
+    return [next(stream) for _ in range(min(config.eval_windows, len(stream)))]
+
+
+def make_evaluate(cell, val_ids: np.ndarray, config: Config):
+    windows = held_out_windows(val_ids, config)
 
     @jax.jit
     def eval_window(params, state, batch):
@@ -156,10 +179,33 @@ def sample(cell, params, vocab: data.Vocab, prime: str, length: int, config: Con
 
 
 # -----------------------------------------------------------------------------
+# the transformer: seqjax.models.TransformerLM; each window read on its own (no carry), sampling
+# through its KV cache (past the context it re-reads the last `window` characters, as nanoGPT)
+
+
+def make_transformer(config: Config, vocab_size: int) -> TransformerLM:
+    return TransformerLM(vocab_size, d_model=config.hidden, num_heads=config.heads, num_layers=config.layers,
+                         context=config.window, dropout=config.dropout)
+
+
+def make_transformer_evaluate(model: TransformerLM, val_ids: np.ndarray, config: Config):
+    eval_step = train.make_eval_step(model.loss)
+    windows = held_out_windows(val_ids, config)
+    return lambda train_state: train.evaluate(eval_step, train_state.params, windows)
+
+
+def transformer_sample(model: TransformerLM, params, vocab: data.Vocab, prime: str, length: int, config: Config, key) -> str:
+    out = model.generate(params, jnp.array(vocab.encode(prime))[None], key=key, max_length=length,
+                         temperature=config.temperature, top_k=config.top_k or None, top_p=config.top_p)
+    return prime + vocab.decode(np.asarray(out.tokens[0]))
+
+
+# -----------------------------------------------------------------------------
 # the experiment
 
 
 def main(config: Config) -> dict:
+    config = resolve(config)
     print(config)
     if config.cudnn and (why := seqjax.cudnn.unavailable("--cudnn=true")):
         raise SystemExit(f"error: {why}")
@@ -171,16 +217,25 @@ def main(config: Config) -> dict:
 
     run = train.Run(config.out_dir, config, checkpoint_every=config.save_every, keep=config.keep)
     run.save_vocab(vocab)
-    cell = make_cell(config, len(vocab))
     key = jax.random.key(config.seed)
     optimizer = train.optimizer(config.learning_rate, clip_norm=config.clip_norm, warmup_steps=config.warmup_steps,
                                 decay_steps=config.steps)
-    state = train.TrainState.create(init_params(cell, len(vocab), config, jax.random.fold_in(key, 0)), optimizer,
-                                    jax.random.fold_in(key, 1), carry=cell.initial_state(config.batch))
+    if config.model == "transformer":
+        model = make_transformer(config, len(vocab))
+        state = train.TrainState.create(model.init(jax.random.fold_in(key, 0)), optimizer, jax.random.fold_in(key, 1))
+        loss_fn, evaluate_bpc = model.loss, make_transformer_evaluate(model, ids[split:], config)
+        draw = functools.partial(transformer_sample, model)
+    else:
+        cell = make_cell(config, len(vocab))
+        state = train.TrainState.create(init_params(cell, len(vocab), config, jax.random.fold_in(key, 0)), optimizer,
+                                        jax.random.fold_in(key, 1), carry=cell.initial_state(config.batch))
+        loss_fn, evaluate_bpc = make_loss(cell, config), make_evaluate(cell, ids[split:], config)
+        draw = functools.partial(sample, cell)
+    print(f"{sum(x.size for x in jax.tree_util.tree_leaves(state.params)):,} parameters")
     compute_dtype = {"float32": None, "bfloat16": jnp.bfloat16}.get(config.precision, "bad")
     if compute_dtype == "bad":
         raise SystemExit(f"error: --precision must be float32 or bfloat16, got {config.precision!r}")
-    train_step = train.make_train_step(make_loss(cell, config), optimizer, compute_dtype=compute_dtype)
+    train_step = train.make_train_step(loss_fn, optimizer, compute_dtype=compute_dtype)
     batches = data.TokenStream(ids[:split], config.batch, config.window, seed=config.seed)
     place = None
     if config.data_parallel:
@@ -188,14 +243,12 @@ def main(config: Config) -> dict:
         state, place = dp.put_state(state), dp.put_batch
         print(f"data parallel over {dp.size} devices")
 
-    evaluate_bpc = make_evaluate(cell, ids[split:], config)
     prime = "".join(c for c in config.prime if c in vocab) or text[0]
 
     def evaluate(train_state):
         results = evaluate_bpc(train_state)
         step = int(train_state.step)
-        text = sample(cell, train_state.params, vocab, prime, config.sample_chars, config,
-                      jax.random.fold_in(key, 10**6 + step))
+        text = draw(train_state.params, vocab, prime, config.sample_chars, config, jax.random.fold_in(key, 10**6 + step))
         run.write_sample(step, text)
         print(f"--- sample at step {step} ---\n{text}\n---", flush=True)
         return results
@@ -205,7 +258,7 @@ def main(config: Config) -> dict:
                       meta=lambda: {"config": dataclasses.asdict(config)})  # each checkpoint describes its run
     final = [m for m in run.metrics() if m["split"] == "eval"][-1]
     first = [m for m in run.metrics() if m["split"] == "train"][0]
-    print(f"held-out {final['loss_bits']:.3f} bits/char (perplexity {final['perplexity']:.2f}); "
+    print(f"held-out {final['loss_bits']:.3f} bits/char = {final['loss_nats']:.3f} nats/char (perplexity {final['perplexity']:.2f}); "
           f"first train log {first['loss_bits']:.3f} bits/char; {train_step.compilations} compilation(s) of the train step")
     print(f"wrote {run.plot()} and {run.metrics_path}")
     run.close()

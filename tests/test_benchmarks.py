@@ -215,3 +215,16 @@ def test_seq2seq_benchmark_tiny(tmp_path):
     assert saved["model"].startswith("random weights") and saved["sentences"] == 6
     # the compiled search and the Python loop implement one algorithm: the same translations
     assert saved["same_greedy_translations"] == 1.0 and saved["same_beam_translations"] == 1.0
+
+
+def test_transformer_benchmark_tiny(tmp_path):
+    from benchmarks import targets, transformer
+
+    config = transformer.Config(d_model=16, heads=2, layers=1, d_ff=32, batch=4, length=8, src_vocab=30, tgt_vocab=20, generate=6,
+                                decode_batch=2, reps=1, budget_s=1.0, out=str(tmp_path / "t.json"))
+    rows = transformer.main(config)  # checks seqjax's loss against PyTorch's with the same weights, and that cached
+    train_row, decode_row = rows     # and recomputed decoding give the same tokens, before timing
+    assert train_row["loss_checked"] > 0 and {"vs_flax", "vs_torch", "vs_floor"} <= set(train_row)
+    assert decode_row["kv_cache_ms"] > 0 and decode_row["recompute_ms"] > 0
+    rows = targets.rows({"transformer": json.loads((tmp_path / "t.json").read_text())["rows"]})
+    assert [r["target"] for r in rows] == ["transformer train ≥ 1x flax", "transformer train ≥ 1x torch"]

@@ -60,6 +60,26 @@ def test_char_lm_bfloat16_remat_smoke(tmp_path):
     assert np.isfinite(result["eval"]["loss_bits"])
 
 
+def test_char_lm_transformer_smoke(tmp_path):
+    from experiments import char_lm
+
+    text = _text(tmp_path)
+    config = char_lm.Config(data=str(text), out_dir=str(tmp_path / "run"), model="transformer", steps=40, hidden=16,
+                            heads=2, layers=2, batch=8, window=16, log_every=5, eval_every=20, eval_windows=2, save_every=20,
+                            sample_chars=40, warmup_steps=5, learning_rate=1e-2)
+    with jax.numpy_dtype_promotion("standard"):
+        result = char_lm.main(config)
+    run = tmp_path / "run"
+    train_losses = [m["loss"] for m in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if m["split"] == "train"]
+    assert np.all(np.isfinite(train_losses)) and train_losses[-1] < 0.8 * train_losses[0]
+    assert result["eval"]["loss_bits"] < result["first_train"]["loss_bits"]
+    sample = (run / "samples" / "step_40.txt").read_text()
+    prime = "".join(c for c in "ROMEO:" if c in (text / "tinyshakespeare" / "input.txt").read_text())  # those in the vocabulary
+    assert sample.startswith(prime) and len(sample) == len(prime) + 40  # 40 characters: past the context of 16
+    saved = json.loads((run / "config.json").read_text())
+    assert (saved["model"], saved["layers"], saved["hidden"], saved["learning_rate"]) == ("transformer", 2, 16, 1e-2)
+
+
 def test_numbers_smoke_and_translate_without_retraining(tmp_path, capsys):
     from experiments import numbers
 
@@ -124,6 +144,29 @@ def test_translate_smoke_bleu_and_translate_a_sentence(tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "2 unknown word(s) read as <UNK>: , Zebra" in out.stdout  # this corpus has no commas either
+
+
+def test_translate_transformer_smoke_and_translate_a_sentence(tmp_path):
+    from experiments import translate
+
+    config = translate.Config(data=str(_multi30k(tmp_path / "data")), out_dir=str(tmp_path / "run"), model="transformer", steps=40,
+                              d_model=16, heads=2, layers=1, d_ff=32, batch=16, log_every=10, eval_every=20, save_every=20,
+                              min_freq=1, max_length=10, learning_rate=1e-2, warmup_steps=5, beam_width=2)
+    with jax.numpy_dtype_promotion("standard"):
+        result = translate.main(config)
+    run = tmp_path / "run"
+    losses = [m["loss"] for m in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if m["split"] == "train"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < 0.8 * losses[0]
+    saved = json.loads((run / "config.json").read_text())
+    assert (saved["dropout"], saved["label_smoothing"]) == (0.1, 0.1)  # the transformer's defaults, resolved and saved
+    for method in ("greedy", "beam"):
+        assert 0.0 <= result[method]["bleu_lowercased_tokens"] <= 100.0
+        assert len((run / f"hypotheses.{method}.en").read_text().splitlines()) == 12
+    assert len(list((run / "attention").glob("*.png"))) == 3  # the last layer's cross-attention
+    out = subprocess.run([sys.executable, "-m", "experiments.translate", f"--out_dir={run}", "--translate=Ein Hund schläft."],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "using" in out.stdout and len(out.stdout.strip().splitlines()) == 2
 
 
 def test_translate_detokenizer_and_bleu():
