@@ -10,9 +10,13 @@ The table of contents, by lecture idea (module in brackets):
   wrappers     Stack (deep, residual), Bidirectional, VariationalDropout  [wrappers]
   attention    additive (Bahdanau/GNMT), Luong dot and general, scaled dot-product  [attention];
                AttentionDecoder, a cell that attends over an encoder memory  [attention_decoder]
+  transformers MultiHeadAttention, KVCache [multi_head_attention]; SinusoidalPositions, LearnedPositions
+               [positional]; FeedForward, EncoderLayer, DecoderLayer, Encoder, Decoder (post- or pre-norm,
+               KV-cached step) [transformer]; models.Transformer, models.TransformerLM
   pooling      last, final_output, masked_mean, masked_max, AttentionPooling  [pooling]
   convolution  conv1d, TextCNN (Kim 2014), ConvRNN (CNN+RNN), ImageCNN, max_norm  [conv]
-  models       seqjax.models: Classifier (many to one), Seq2Seq, Captioner (one to many)
+  models       seqjax.models: Classifier (many to one), Seq2Seq, Captioner (one to many), Transformer,
+               TransformerLM
   decoding     seqjax.decoding: greedy, sample, beam_search for any step function
   interop      from_torch, torch_final_state  [interop/]
   diagnostics  gradient_norms_through_time (vanishing / exploding gradients)
@@ -45,9 +49,14 @@ from seqjax.interop.torch import from_torch as from_torch, torch_final_state as 
 from seqjax.kernels import cudnn as cudnn
 from seqjax.layers import Dense as Dense, Dropout as Dropout, Embedding as Embedding, LayerNorm as LayerNorm, dense as dense
 from seqjax.masking import Constant as Constant, masked_scan as masked_scan, sequence_mask as sequence_mask
+from seqjax.multi_head_attention import KVCache as KVCache, MultiHeadAttention as MultiHeadAttention
+from seqjax.positional import LearnedPositions as LearnedPositions, SinusoidalPositions as SinusoidalPositions
+from seqjax.positional import sinusoidal_table as sinusoidal_table
 from seqjax.pooling import AttentionPooling as AttentionPooling, final_output as final_output, last as last
 from seqjax.pooling import masked_max as masked_max, masked_mean as masked_mean
 from seqjax.scan import linear_scan as linear_scan
+from seqjax.transformer import Decoder as Decoder, DecoderLayer as DecoderLayer, DecoderState as DecoderState
+from seqjax.transformer import Encoder as Encoder, EncoderLayer as EncoderLayer, FeedForward as FeedForward, LayerCache as LayerCache
 from seqjax.unroll import loop_unroll as loop_unroll, unroll as unroll
 from seqjax.wrappers import (
     Bidirectional as Bidirectional,
