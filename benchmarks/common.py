@@ -68,6 +68,21 @@ def torch_device():
     return torch.device("cpu"), lambda: None
 
 
+def torch_train_step(module, optimizer, inputs: list, sync: Callable[[], None]) -> Callable[[], object]:
+    """One training step of a PyTorch peer whose forward returns its loss: zero the gradients,
+    forward, backward, update, synchronise the device."""
+
+    def step():
+        optimizer.zero_grad()
+        loss = module(*inputs)
+        loss.backward()
+        optimizer.step()
+        sync()
+        return loss
+
+    return step
+
+
 def warm_up(runs: list[Callable[[], object]], threads: int | None = None) -> None:
     """Calls every contender once, ``threads`` at a time (default: one per CPU core), so that their
     compilations overlap: XLA compiles off the GIL, and on a GPU each compilation autotunes its

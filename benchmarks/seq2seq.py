@@ -36,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.common import finish, format_table, interleaved_medians, run_main, torch_device, warm_up
+from benchmarks.common import finish, format_table, interleaved_medians, run_main, torch_device, torch_train_step, warm_up
 from seqjax import data, decoding, train
 from seqjax.cells.gru import GRU
 from seqjax.data import pairs
@@ -155,14 +155,7 @@ def train_rows(config: Config) -> list[dict]:
         def seqjax_step(state=state):
             return step(state, batch)[1]["loss"]
 
-        def torch_step():
-            torch_optimizer.zero_grad()
-            loss = peer(*tensors)
-            loss.backward()
-            torch_optimizer.step()
-            sync()
-            return loss
-
+        torch_step = torch_train_step(peer, torch_optimizer, tensors, sync)
         warm_up([seqjax_step, torch_step], threads=1)
         timings = interleaved_medians({"seqjax": seqjax_step, "torch": torch_step}, reps=config.reps, budget_s=config.budget_s)
         tokens = int(batch["target_lengths"].sum())

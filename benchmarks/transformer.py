@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from benchmarks.common import finish, format_table, interleaved_medians, run_main, torch_device, warm_up
+from benchmarks.common import finish, format_table, interleaved_medians, run_main, torch_device, torch_train_step, warm_up
 from seqjax import decoding, train
 from seqjax.data import pairs
 from seqjax.data.vocab import GO_ID, PAD_ID
@@ -233,15 +233,7 @@ def train_rows(config: Config) -> list[dict]:
         if not np.isclose(checked, want, rtol=1e-4):
             raise AssertionError(f"transformer benchmark: seqjax's loss {checked} differs from PyTorch's {want} with the same weights")
         peer.train()
-        torch_optimizer = torch.optim.Adam(peer.parameters(), lr=1e-3)
-
-        def torch_step():
-            torch_optimizer.zero_grad()
-            loss = peer(*tensors)
-            loss.backward()
-            torch_optimizer.step()
-            sync()
-            return loss
+        torch_step = torch_train_step(peer, torch.optim.Adam(peer.parameters(), lr=1e-3), tensors, sync)
 
     state = train.TrainState.create(params, optimizer, jax.random.key(0))
     runs["seqjax"] = lambda: step(state, batch)[1]["loss"]
