@@ -237,6 +237,8 @@ def test_beam_width_one_is_greedy_and_the_step_is_the_teacher_forced_pass(key):
     state = model.prepare(params, source, lengths, max_length=8)
     again = decoding.greedy(model.step, params, state, jnp.full((B,), seqjax.data.GO_ID), max_length=8, eos_id=seqjax.data.EOS_ID)
     np.testing.assert_array_equal(again.tokens, greedy.tokens)
+    coldest = model.generate(params, source, lengths, max_length=8, method="sample", key=jax.random.key(2), temperature=0.0)
+    np.testing.assert_array_equal(coldest.tokens, greedy.tokens)  # sampling at temperature 0 is greedy too
     # teacher-forcing the generated tokens reproduces the greedy choices
     inputs = jnp.concatenate([jnp.full((B, 1), seqjax.data.GO_ID), greedy.tokens[:, :-1]], axis=1)
     logits = model.logits(params, source, lengths, inputs, greedy.lengths)
