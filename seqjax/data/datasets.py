@@ -97,8 +97,9 @@ def multi30k(split: str = "train", path: PathLike = None, *, source: str = "de",
     return [(s.strip(), t.strip()) for s, t in zip(src, tgt)]
 
 
-def analogies(path: PathLike = None) -> dict[str, list[tuple[str, str, str, str]]]:
-    """Mikolov's word-analogy questions: ``{section: [(a, b, c, d), ...]}``, lowercased."""
+def analogies(path: PathLike = None, *, lower: bool = True) -> dict[str, list[tuple[str, str, str, str]]]:
+    """Mikolov's word-analogy questions: ``{section: [(a, b, c, d), ...]}``, lowercased unless
+    ``lower=False`` (as written: what gensim's case-sensitive evaluation reads)."""
     file = locate("analogy/questions-words.txt", path)
     sections: dict[str, list] = {}
     current = None
@@ -114,14 +115,15 @@ def analogies(path: PathLike = None) -> dict[str, list[tuple[str, str, str, str]
             raise DataFormatError(file, number, "question before the first ': section' header")
         if len(words) != 4:
             raise DataFormatError(file, number, f"expected 4 words (a b c d), got {len(words)}: {line.strip()!r}")
-        sections[current].append(tuple(w.lower() for w in words))
+        sections[current].append(tuple(w.lower() if lower else w for w in words))
     if not sections:
         raise DataFormatError(file, None, "no ': section' headers; not a word-analogy file")
     return sections
 
 
-def word_similarity(name: str = "wordsim353", path: PathLike = None) -> list[tuple[str, str, float]]:
-    """WordSim-353 or SimLex-999 (gensim's 3-column copies): ``[(word1, word2, score 0-10)]``."""
+def word_similarity(name: str = "wordsim353", path: PathLike = None, *, lower: bool = True) -> list[tuple[str, str, float]]:
+    """WordSim-353 or SimLex-999 (gensim's 3-column copies): ``[(word1, word2, score 0-10)]``,
+    lowercased unless ``lower=False``."""
     names = {"wordsim353": "wordsim/wordsim353.tsv", "simlex999": "wordsim/simlex999.txt"}
     if name not in names:
         raise ValueError(f"name must be one of {sorted(names)}, got {name!r}")
@@ -137,7 +139,8 @@ def word_similarity(name: str = "wordsim353", path: PathLike = None) -> list[tup
             score = float(fields[2])
         except ValueError:
             raise DataFormatError(file, number, f"score {fields[2]!r} is not a number") from None
-        out.append((fields[0].strip().lower(), fields[1].strip().lower(), score))
+        first, second = fields[0].strip(), fields[1].strip()
+        out.append((first.lower(), second.lower(), score) if lower else (first, second, score))
     return out
 
 

@@ -1,0 +1,225 @@
+"""seqjax.embeddings: file formats round trip and fail clearly; neighbours and analogies on vectors built by hand;
+the evaluations give gensim's numbers on the same vectors (gensim is the test's oracle)."""
+
+import gzip
+import pathlib
+
+import jax
+import numpy as np
+import pytest
+
+from seqjax.data import DataFormatError
+from seqjax.data import datasets
+from seqjax.embeddings import Vectors, evaluate_analogies, evaluate_similarity, read_vectors, write_vectors
+
+gensim = pytest.importorskip("gensim", reason="the evaluation oracle is gensim (the 'test' extra)")
+SHARED = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def random_vectors(n=40, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return Vectors([f"w{i}" for i in range(n)] + ["Ünïcode"], rng.normal(size=(n + 1, d)).astype(np.float32))
+
+
+# --- formats --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name,format", [("v.txt", "glove"), ("v.txt.gz", "glove"), ("v.w2v.txt", "word2vec"),
+                                         ("v.bin", "word2vec_bin"), ("v.bin.gz", "word2vec_bin")])
+def test_round_trips_in_every_format(tmp_path, name, format):
+    vectors = random_vectors()
+    path = write_vectors(tmp_path / name, vectors.words, vectors.matrix, format=format)
+    words, matrix = read_vectors(path)  # the format is detected from the file
+    assert words == vectors.words
+    if format == "word2vec_bin":
+        np.testing.assert_array_equal(matrix, vectors.matrix)
+    else:
+        np.testing.assert_allclose(matrix, vectors.matrix, rtol=1e-7, atol=1e-7)
+    assert read_vectors(path, limit=3)[0] == vectors.words[:3]
+    # gensim reads what seqjax writes, and seqjax what gensim writes
+    if format != "glove":
+        kv = gensim.models.KeyedVectors.load_word2vec_format(str(path), binary=format == "word2vec_bin")
+        np.testing.assert_allclose(kv.vectors, vectors.matrix, rtol=1e-6, atol=1e-7)
+        kv.save_word2vec_format(str(tmp_path / ("g" + name)), binary=format == "word2vec_bin")
+        assert Vectors.load(tmp_path / ("g" + name)).words == vectors.words
+
+
+def write(tmp_path, text: str, name="bad.txt") -> pathlib.Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("text,message", [
+    ("a 1 2\nb 1 2 3\n", r"line 2: 'b' has 3 values, but earlier rows have 2"),
+    ("a 1 2\nb 1 x\n", r"line 2: the vector of 'b' has values that are not numbers"),
+    ("a 1 2\nb 1 nan\n", r"line 2: the vector of 'b' holds NaN or infinite values"),
+    ("a 1 2\nb 1 2\na 3 4\n", r"line 3: 'a' is given twice \(first at line 1\)"),
+    ("3 2\na 1 2\nb 1 2\n", r"the header says 3 words, the file holds 2 \(truncated\?\)"),
+    ("2 3\na 1 2\nb 1 2\n", r"line 2: 'a' has 2 values, but earlier rows have 3"),
+    ("a 1 2\n\nb 1 2\n", r"line 2: empty line"),
+    ("", r"no vectors found"),
+])
+def test_malformed_text_files_name_file_and_line(tmp_path, text, message):
+    path = write(tmp_path, text)
+    with pytest.raises(DataFormatError, match=message) as error:
+        read_vectors(path)
+    assert str(path) in str(error.value)
+
+
+def test_malformed_binary_files(tmp_path):
+    vectors = random_vectors(n=3)
+    path = vectors.save(tmp_path / "v.bin")  # word2vec binary, by the name
+    data = path.read_bytes()
+    (tmp_path / "cut.bin").write_bytes(data[:-10])
+    with pytest.raises(DataFormatError, match="ends inside the vector of record 4"):
+        read_vectors(tmp_path / "cut.bin")
+    (tmp_path / "more.bin").write_bytes(data.replace(b"4 6\n", b"3 6\n", 1))
+    with pytest.raises(DataFormatError, match="more than the 3 records"):
+        read_vectors(tmp_path / "more.bin")
+    (tmp_path / "gz.txt.gz").write_bytes(b"not gzip")
+    with pytest.raises(DataFormatError, match="not a readable"):
+        read_vectors(tmp_path / "gz.txt.gz")
+    with pytest.raises(ValueError, match="hold no whitespace"):
+        write_vectors(tmp_path / "x.txt", ["two words"], np.zeros((1, 2)))
+
+
+# --- lookup, neighbours, analogies on vectors with known answers ---------------------------------------
+
+#                    royal male female young frog  noise
+HAND = {"king":     [1.0, 1.0, 0.0, 0.0, 0.0, 0.1],
+        "queen":    [1.0, 0.0, 1.0, 0.0, 0.0, 0.1],
+        "man":      [0.0, 1.0, 0.0, 0.0, 0.0, 0.2],
+        "woman":    [0.0, 0.0, 1.0, 0.0, 0.0, 0.2],
+        "prince":   [1.0, 1.0, 0.0, 1.0, 0.0, 0.0],
+        "princess": [1.0, 0.0, 1.0, 1.0, 0.0, 0.0],
+        "boy":      [0.0, 1.0, 0.0, 1.0, 0.0, 0.1],
+        "frog":     [0.0, 0.0, 0.0, 0.0, 1.0, 0.0],
+        "frogs":    [0.0, 0.0, 0.0, 0.1, 1.0, 0.1],
+        "toad":     [0.0, 0.0, 0.0, 0.3, 1.0, 0.3]}
+
+
+def hand_vectors():
+    return Vectors(list(HAND), np.array(list(HAND.values()), np.float32))
+
+
+def test_neighbours_and_analogies_with_known_answers():
+    v = hand_vectors()
+    neighbours = v.most_similar("frog", k=2)
+    assert [w for w, _ in neighbours] == ["frogs", "toad"]  # the query itself is excluded
+    assert neighbours[0][1] == pytest.approx(v.similarity("frog", "frogs"))
+    assert [[w for w, _ in n] for n in v.most_similar(["king", "frogs"], k=1)] == [["prince"], ["frog"]]  # batched
+    for method in ("3cosadd", "3cosmul"):
+        assert v.analogy("man", "king", "woman", method=method)[0][0] == "queen"
+        assert v.analogy("man", "boy", "woman", k=2, method=method)[0][0] == "princess"
+        assert v.analogies([("king", "queen", "prince"), ("woman", "man", "queen")], method=method) [0][0][0] == "princess"
+    assert v.nearest_to_vector(v["king"] - v["man"] + v["woman"], k=1)[0][0] == "queen"
+    with pytest.raises(KeyError, match="'dragon' is not in the vocabulary of these 10 vectors"):
+        v.most_similar("dragon")
+
+
+def test_analogy_scores_equal_the_formulas():
+    v = hand_vectors()
+    cos = lambda x, y: float(np.dot(x, y) / np.linalg.norm(x) / np.linalg.norm(y))  # noqa: E731
+    scores = {m: v.analogy_scores([("man", "king", "woman")], m)[0] for m in ("3cosadd", "3cosmul")}
+    for i, word in enumerate(v.words):
+        a, b, c = (cos(v[word], v[w]) for w in ("man", "king", "woman"))
+        assert scores["3cosadd"][i] == pytest.approx(b - a + c, abs=1e-6)
+        assert scores["3cosmul"][i] == pytest.approx(((1 + b) / 2) * ((1 + c) / 2) / ((1 + a) / 2 + 1e-6), rel=1e-5)
+
+
+def test_embedding_matrix_counts_the_words_found():
+    v = hand_vectors()
+    matrix, found = v.embedding_matrix(["<PAD>", "king", "Frog", "dragon"], key=jax.random.key(0), lower=True, zero_ids=[0])
+    assert found == 2
+    np.testing.assert_array_equal(matrix[1], v["king"])
+    np.testing.assert_array_equal(matrix[2], v["frog"])
+    assert np.all(matrix[0] == 0) and np.all(matrix[3] != 0) and np.all(np.abs(matrix[3]) <= v.matrix.std())
+    assert v.embedding_matrix(["dragon"])[0].sum() == 0.0  # without a key, missing words are zero
+
+
+# --- evaluation: gensim's numbers ---------------------------------------------------------------------
+
+
+def analogy_fixture(tmp_path):
+    """Vectors whose analogies are partly right, with capitalised variants, frequent words first,
+    and a question file with out-of-vocabulary words."""
+    rng = np.random.default_rng(1)
+    countries = ["france", "germany", "italy", "spain", "japan", "china"]
+    capitals = ["paris", "berlin", "rome", "madrid", "tokyo", "beijing"]
+    base = {w: rng.normal(size=8) for w in countries}
+    offset = rng.normal(size=8)
+    words, rows = [], []
+    for country, capital in zip(countries, capitals):
+        words += [country, capital]
+        rows += [base[country], base[country] + offset + 0.8 * rng.normal(size=8)]
+    for w in ["Paris", "France", "the", "of", "Berlin"] + [f"x{i}" for i in range(20)]:
+        words.append(w)
+        rows.append(rng.normal(size=8))
+    vectors = Vectors(words, np.array(rows, np.float32))
+    lines = [": capital-world"]
+    for i in range(6):
+        for j in range(6):
+            if i != j:
+                lines.append(f"{countries[i].capitalize()} {capitals[i].capitalize()} {countries[j]} {capitals[j]}")
+    lines += ["france paris narnia cair", ": other", "the of Paris France", "x1 x2 x3 x4", "x1 x5 x9 x19"]
+    path = tmp_path / "questions.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return vectors, path
+
+
+def keyed(vectors: Vectors):
+    kv = gensim.models.KeyedVectors(vectors.dim)
+    kv.add_vectors(vectors.words, vectors.matrix)
+    return kv
+
+
+@pytest.mark.parametrize("case_insensitive", [True, False])
+@pytest.mark.parametrize("restrict_vocab", [300000, 30])
+def test_analogy_evaluation_equals_gensim(tmp_path, case_insensitive, restrict_vocab):
+    vectors, path = analogy_fixture(tmp_path)
+    score, sections = keyed(vectors).evaluate_word_analogies(str(path), restrict_vocab=restrict_vocab, case_insensitive=case_insensitive)
+    ours = evaluate_analogies(vectors, datasets.analogies(path, lower=False), restrict_vocab=restrict_vocab, case_insensitive=case_insensitive)
+    assert ours["accuracy"] == pytest.approx(score)
+    assert [(s["section"], s["correct"], s["incorrect"]) for s in ours["sections"]] == [
+        (s["section"], len(s["correct"]), len(s["incorrect"])) for s in sections[:-1]]
+    assert 0 < ours["correct"] < ours["covered"] < ours["questions"]  # a test that could fail either way
+
+
+def similarity_fixture(tmp_path):
+    rng = np.random.default_rng(2)
+    words = [f"w{i}" for i in range(30)] + ["W3", "Cat"]
+    vectors = Vectors(words, rng.normal(size=(len(words), 5)).astype(np.float32))
+    lines = ["# comment", "# another"]
+    for i in range(25):
+        lines.append(f"w{i}\tw{(i * 7 + 3) % 30}\t{round(float(rng.uniform(0, 10)), 0)}")  # rounded scores: ties
+    lines += ["cat\tw1\t5.0", "w1\tmissing\t3.0", "W3\tw4\t7.0"]
+    path = tmp_path / "pairs.tsv"
+    path.write_text("\n".join(lines) + "\n")
+    return vectors, path
+
+
+@pytest.mark.parametrize("case_insensitive", [True, False])
+@pytest.mark.parametrize("dummy4unknown", [False, True])
+def test_similarity_evaluation_equals_gensim(tmp_path, case_insensitive, dummy4unknown):
+    vectors, path = similarity_fixture(tmp_path)
+    pearson, spearman, oov = keyed(vectors).evaluate_word_pairs(str(path), case_insensitive=case_insensitive, dummy4unknown=dummy4unknown)
+    pairs = [tuple(line.split("\t")[:2]) + (float(line.split("\t")[2]),) for line in path.read_text().splitlines() if not line.startswith("#")]
+    ours = evaluate_similarity(vectors, pairs, case_insensitive=case_insensitive, dummy4unknown=dummy4unknown)
+    assert ours["spearman"] == pytest.approx(spearman.statistic, abs=1e-9)
+    assert ours["pearson"] == pytest.approx(pearson.statistic, abs=1e-6)
+    assert ours["oov_ratio"] == pytest.approx(oov)
+
+
+@pytest.mark.skipif(not (SHARED / "glove").is_dir(), reason="../shared/data is absent: the real GloVe, analogy and WordSim files")
+def test_real_glove_sample_against_gensim():
+    vectors = Vectors.load(SHARED / "glove" / "glove.6B.50d.subset.txt")
+    kv = gensim.models.KeyedVectors.load_word2vec_format(str(SHARED / "glove" / "glove.6B.50d.subset.txt"), binary=False, no_header=True)
+    score, _ = kv.evaluate_word_analogies(str(SHARED / "analogy" / "questions-words.txt"))
+    ours = evaluate_analogies(vectors, datasets.analogies(SHARED, lower=False))
+    assert ours["accuracy"] == pytest.approx(score) and ours["covered"] > 0
+    pearson, spearman, oov = kv.evaluate_word_pairs(str(SHARED / "wordsim" / "wordsim353.tsv"))
+    sim = evaluate_similarity(vectors, datasets.word_similarity("wordsim353", SHARED, lower=False))
+    assert (sim["spearman"], sim["oov_ratio"]) == (pytest.approx(spearman.statistic, abs=1e-9), pytest.approx(oov))
+    for word in ("government", "day", vectors.words[200]):
+        assert [w for w, _ in vectors.most_similar(word, k=3)] == [w for w, _ in kv.most_similar(word, topn=3)]
