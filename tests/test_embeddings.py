@@ -223,3 +223,55 @@ def test_real_glove_sample_against_gensim():
     assert (sim["spearman"], sim["oov_ratio"]) == (pytest.approx(spearman.statistic, abs=1e-9), pytest.approx(oov))
     for word in ("government", "day", vectors.words[200]):
         assert [w for w, _ in vectors.most_similar(word, k=3)] == [w for w, _ in kv.most_similar(word, topn=3)]
+
+
+# --- debiasing -------------------------------------------------------------------------------------
+
+
+def biased_vectors(seed=3, d=12):
+    """Random vectors in which 'she'-like words share +g, 'he'-like words -g, and occupations a bias along g."""
+    from seqjax.embeddings import debias
+
+    rng = np.random.default_rng(seed)
+    g = rng.normal(size=d)
+    g /= np.linalg.norm(g)
+    words, rows = [], []
+    for a, b in debias.EQUALIZE:
+        shared = rng.normal(size=d)
+        words += [a, b]
+        rows += [shared + 1.5 * g + 0.2 * rng.normal(size=d), shared - 1.5 * g + 0.2 * rng.normal(size=d)]
+    for a, b in debias.DEFINITIONAL:
+        for w, sign in ((a, 1), (b, -1)):
+            if w not in words:
+                words.append(w)
+                rows.append(rng.normal(size=d) + sign * 1.5 * g)
+    for i, w in enumerate(debias.OCCUPATIONS):
+        words.append(w)
+        rows.append(rng.normal(size=d) + (3.0 if i < 11 else -3.0) * g)  # homemaker ... secretary lean "she"
+    return Vectors(words, np.array(rows, np.float32)), g
+
+
+def test_hard_debiasing_invariants():
+    from seqjax.embeddings import debias
+
+    vectors, g_true = biased_vectors()
+    g = debias.gender_direction(vectors)
+    assert abs(g @ g_true) > 0.9  # found the planted direction ...
+    assert (vectors.unit[vectors.index["she"]] - vectors.unit[vectors.index["he"]]) @ g > 0  # ... with she on its positive side
+    before = debias.direct_bias(vectors, debias.OCCUPATIONS, g)
+    she, he = debias.extreme_words(vectors, debias.OCCUPATIONS, g, k=5)
+    assert {w for w, _ in she} <= set(debias.OCCUPATIONS[:11]) and {w for w, _ in he} & set(debias.OCCUPATIONS[:11]) == set()
+    out = debias.hard_debias(vectors)
+    neutral = [w for w in out.words if w not in debias.GENDER_SPECIFIC]
+    np.testing.assert_allclose(out.matrix[[out.index[w] for w in neutral]] @ g, 0.0, atol=1e-6)  # neutralised: no projection on g
+    np.testing.assert_allclose(np.linalg.norm(out.matrix, axis=1), 1.0, atol=1e-6)
+    assert debias.direct_bias(out, debias.OCCUPATIONS, g) < 1e-6 < before
+    for a, b in debias.EQUALIZE:  # each equalised pair is equidistant from every neutral word
+        da = out.matrix[[out.index[w] for w in neutral]] @ out[a]
+        db = out.matrix[[out.index[w] for w in neutral]] @ out[b]
+        np.testing.assert_allclose(da, db, atol=1e-6)
+    specific_unequalised = [w for w in debias.GENDER_SPECIFIC if w in vectors and all(w not in p for p in debias.EQUALIZE)]
+    for w in specific_unequalised:  # gender-specific words keep their (unit) vectors
+        np.testing.assert_allclose(out[w], vectors.unit[vectors.index[w]], atol=1e-6)
+    with pytest.raises(ValueError, match="only 0 of the 1 definitional pairs"):
+        debias.gender_direction(vectors, [("dragon", "knight")])

@@ -5,6 +5,8 @@
                embedding_matrix for a task vocabulary (the count found)
   evaluate.py  evaluate_analogies, evaluate_similarity with gensim's conventions (restrict_vocab,
                case handling, out-of-vocabulary counts), Spearman and Pearson
+  debias.py    Bolukbasi et al. 2016: gender_direction, direct_bias, extreme_words, hard_debias
+               (neutralise and equalise)
 """
 
 from seqjax.embeddings.evaluate import evaluate_analogies as evaluate_analogies, evaluate_similarity as evaluate_similarity
