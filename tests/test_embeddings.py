@@ -1,7 +1,7 @@
 """seqjax.embeddings: file formats round trip and fail clearly; neighbours and analogies on vectors built by hand;
 the evaluations give gensim's numbers on the same vectors (gensim is the test's oracle)."""
 
-import gzip
+from collections import defaultdict
 import pathlib
 
 import jax
@@ -275,3 +275,75 @@ def test_hard_debiasing_invariants():
         np.testing.assert_allclose(out[w], vectors.unit[vectors.index[w]], atol=1e-6)
     with pytest.raises(ValueError, match="only 0 of the 1 definitional pairs"):
         debias.gender_direction(vectors, [("dragon", "knight")])
+
+
+# --- retrofitting ------------------------------------------------------------------------------------
+
+
+def graph_fixture(tmp_path):
+    rng = np.random.default_rng(4)
+    words = [f"w{i}" for i in range(12)]
+    vectors = Vectors(words, rng.normal(size=(12, 4)).astype(np.float32))
+    path = tmp_path / "lexicon.txt"
+    path.write_text("# a lexicon\nw0 w1 w2 w3\nw1 w4\nw5 w6 2.5\nw7 w8 w9 dragon\nw2 w0\nunicorn w3\n")
+    return vectors, path
+
+
+def test_retrofit_graph_files(tmp_path):
+    from seqjax.embeddings import retrofit
+
+    vectors, path = graph_fixture(tmp_path)
+    edges, unknown = retrofit.read_edges(path, vectors)
+    assert unknown == 2  # w7-dragon and unicorn-w3
+    assert edges[(5, 6)] == edges[(6, 5)] == 2.5  # a weight given in the file
+    assert edges[(0, 1)] == pytest.approx(1 / 3) and edges[(1, 0)] == pytest.approx(1 / 2)  # β_ij = 1/degree(i)
+    directed, _ = retrofit.read_edges(path, vectors, symmetric=False)
+    assert (4, 1) not in directed and (1, 4) in directed
+    (tmp_path / "bad.txt").write_text("w0 w1\nlonely\n")
+    with pytest.raises(DataFormatError, match="bad.txt, line 2: expected a word and at least one neighbour"):
+        retrofit.read_edges(tmp_path / "bad.txt", vectors)
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_retrofit_objective_falls_every_iteration_to_the_fixed_point(tmp_path, symmetric):
+    from seqjax.embeddings import retrofit
+
+    vectors, path = graph_fixture(tmp_path)
+    edges, _ = retrofit.read_edges(path, vectors, symmetric=symmetric)
+    values = [retrofit.objective(vectors, vectors, edges)]
+    out = retrofit.retrofit(vectors, edges, iterations=300, alpha=0.7,
+                            callback=lambda it, q: values.append(retrofit.objective(vectors, q, edges, alpha=0.7)))
+    assert all(b <= a + 1e-12 for a, b in zip(values, values[1:])) and values[-1] < 0.5 * values[0]
+    # the minimum of Ψ solves (α + Σ_j w_ij) q_i − Σ_j w_ij q_j = α q̂_i with w_ij = β_ij + β_ji
+    n = len(vectors)
+    a = np.zeros((n, n))
+    for (i, j), beta in edges.items():
+        for x, y in ((i, j), (j, i)):
+            a[x, x] += beta
+            a[x, y] -= beta
+    moved = sorted({i for e in edges for i in e})
+    a[moved, moved] += 0.7
+    rhs = np.zeros((n, vectors.dim))
+    rhs[moved] = 0.7 * vectors.matrix[moved]
+    fixed = [i for i in range(n) if i not in moved]
+    a[fixed, fixed] = 1.0
+    rhs[fixed] = vectors.matrix[fixed]  # words without an edge keep their vectors
+    np.testing.assert_allclose(out.matrix, np.linalg.solve(a, rhs), atol=1e-5)
+
+
+def test_retrofit_paper_update_equals_faruquis_loop(tmp_path):
+    from seqjax.embeddings import retrofit
+
+    vectors, path = graph_fixture(tmp_path)
+    edges, _ = retrofit.read_edges(path, vectors, symmetric=False)
+    # retrofit.py's loop, written from its update: q_i = (deg·q̂_i + Σ_j q_j) / (2·deg), words in order
+    lexicon = defaultdict(list)
+    for i, j in edges:
+        lexicon[i].append(j)
+    q = vectors.matrix.astype(np.float64).copy()
+    for _ in range(10):
+        for i in sorted(lexicon):
+            deg = len(lexicon[i])
+            q[i] = (deg * vectors.matrix[i] + sum(q[j] for j in lexicon[i])) / (2 * deg)
+    out = retrofit.retrofit(vectors, {e: b for e, b in edges.items() if e != (5, 6)} | {(5, 6): 1.0}, iterations=10, exact=False)
+    np.testing.assert_allclose(out.matrix, q, atol=1e-6)

@@ -7,6 +7,8 @@
                case handling, out-of-vocabulary counts), Spearman and Pearson
   debias.py    Bolukbasi et al. 2016: gender_direction, direct_bias, extreme_words, hard_debias
                (neutralise and equalise)
+  retrofit.py  Faruqui et al. 2015: read_edges (lexicons, weighted pairs), retrofit (coordinate descent
+               on Ψ, or retrofit.py's update), objective
 """
 
 from seqjax.embeddings.evaluate import evaluate_analogies as evaluate_analogies, evaluate_similarity as evaluate_similarity
