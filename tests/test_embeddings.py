@@ -347,3 +347,36 @@ def test_retrofit_paper_update_equals_faruquis_loop(tmp_path):
             q[i] = (deg * vectors.matrix[i] + sum(q[j] for j in lexicon[i])) / (2 * deg)
     out = retrofit.retrofit(vectors, {e: b for e, b in edges.items() if e != (5, 6)} | {(5, 6): 1.0}, iterations=10, exact=False)
     np.testing.assert_allclose(out.matrix, q, atol=1e-6)
+
+
+# --- pictures ----------------------------------------------------------------------------------------
+
+
+def test_pca_keeps_the_geometry_of_points_on_a_plane():
+    from seqjax.embeddings.plots import pca
+
+    rng = np.random.default_rng(5)
+    plane = rng.normal(size=(20, 2)) * [3.0, 1.0]
+    basis = np.linalg.qr(rng.normal(size=(6, 2)))[0]  # an orthonormal plane in 6-D
+    points = pca(plane @ basis.T + 7.0)
+    dist = lambda z: np.linalg.norm(z[:, None] - z[None], axis=-1)  # noqa: E731
+    np.testing.assert_allclose(dist(points), dist(plane), atol=1e-9)  # an isometry: distances kept exactly
+    assert np.var(points[:, 0]) > np.var(points[:, 1])  # the first axis carries the most variance
+
+
+def test_tsne_keeps_clusters_apart_and_the_plots_are_written(tmp_path):
+    from seqjax.embeddings.plots import proximity_plot, tsne, vector_heatmap
+
+    rng = np.random.default_rng(6)
+    x = np.concatenate([rng.normal(size=(10, 8)), rng.normal(size=(10, 8)) + 8.0])
+    y = tsne(x, perplexity=5, steps=500)
+    d = np.linalg.norm(y[:, None] - y[None], axis=-1)
+    within = max(d[:10, :10].max(), d[10:, 10:].max())
+    assert d[:10, 10:].min() > within  # every point is nearer to its own cluster
+    v = hand_vectors()
+    for method in ("pca", "tsne"):
+        path = proximity_plot(v, list(HAND) + ["dragon"], tmp_path / f"{method}.png", method=method)
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert vector_heatmap(v, ["king", "queen", "man", "woman"], tmp_path / "bands.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match="perplexity must lie in"):
+        tsne(x[:4], perplexity=5)
