@@ -380,3 +380,23 @@ def test_tsne_keeps_clusters_apart_and_the_plots_are_written(tmp_path):
     assert vector_heatmap(v, ["king", "queen", "man", "woman"], tmp_path / "bands.png").stat().st_size > 1000
     with pytest.raises(ValueError, match="perplexity must lie in"):
         tsne(x[:4], perplexity=5)
+
+
+def test_conceptnet_assertions(tmp_path):
+    from seqjax.embeddings import retrofit
+
+    rows = [("/a/1", "/r/Synonym", "/c/en/w0/n", "/c/en/w1", '{"weight": 2.0}'),
+            ("/a/2", "/r/Antonym", "/c/en/w0", "/c/en/w2", '{"weight": 1.0}'),   # says they differ: left out
+            ("/a/3", "/r/RelatedTo", "/c/en/w3", "/c/fr/chat", '{"weight": 1.0}'),  # another language
+            ("/a/4", "/r/RelatedTo", "/c/en/w3", "/c/en/ice_cream", '{"dataset": "x"}')]
+    path = tmp_path / "assertions.csv"
+    path.write_text("".join("\t".join(r) + "\n" for r in rows))
+    pairs = retrofit.conceptnet_pairs(path)
+    assert pairs == [("w0", "w1", 2.0), ("w3", "ice_cream", 1.0)]
+    assert retrofit.conceptnet_pairs(path, relations=["Synonym"]) == [("w0", "w1", 2.0)]
+    vectors, _ = graph_fixture(tmp_path)
+    edges, unknown = retrofit.edges_from_pairs(vectors, pairs)
+    assert unknown == 1 and edges[(0, 1)] == edges[(1, 0)] == 2.0
+    path.write_text("/a/1\t/r/Synonym\t/c/en/a\n")
+    with pytest.raises(DataFormatError, match="line 1: expected 5 tab-separated fields"):
+        retrofit.conceptnet_pairs(path)

@@ -8,7 +8,7 @@
   debias.py    Bolukbasi et al. 2016: gender_direction, direct_bias, extreme_words, hard_debias
                (neutralise and equalise)
   plots.py     proximity_plot (PCA or t-SNE to 2-D), vector_heatmap (the "banded structure" figure)
-  retrofit.py  Faruqui et al. 2015: read_edges (lexicons, weighted pairs), retrofit (coordinate descent
+  retrofit.py  Faruqui et al. 2015: read_edges (lexicons, weighted pairs), conceptnet_pairs, retrofit (coordinate descent
                on Ψ, or retrofit.py's update), objective
 """
 

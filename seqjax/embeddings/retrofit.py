@@ -17,6 +17,7 @@ linear system, which the tests check). The paper's defaults are α_i = 1, β_ij 
 ``read_edges(..., symmetric=False)``).
 
     edges, unknown = read_edges("ppdb-xl.txt", vectors)   # "word n1 n2 ..." or "a b [weight]" lines
+    edges, unknown = edges_from_pairs(vectors, conceptnet_pairs("conceptnet-assertions-5.7.0.csv.gz"))
     new = retrofit(vectors, edges, iterations=10)
     objective(vectors, new, edges)                      # Ψ
 """
@@ -80,6 +81,47 @@ def read_edges(path: str | os.PathLike, vectors: Vectors, *, symmetric: bool = T
                 pass  # three words: a word and two neighbours
         pairs += [(fields[0], other) for other in fields[1:]]
     return edges_from_pairs(vectors, pairs, symmetric=symmetric)
+
+
+NEGATIVE_RELATIONS = ("Antonym", "DistinctFrom", "NotDesires", "NotCapableOf", "NotHasProperty", "NotUsedFor", "ExternalURL")
+
+
+def _concept(uri: str, language: str) -> str | None:
+    """``/c/en/ice_cream/n`` -> "ice_cream" for ``language`` "en"; None for another language."""
+    parts = uri.split("/")
+    return parts[3] if len(parts) > 3 and parts[1] == "c" and parts[2] == language else None
+
+
+def conceptnet_pairs(path: str | os.PathLike, *, language: str = "en", relations: Iterable[str] | None = None,
+                     exclude: Iterable[str] = NEGATIVE_RELATIONS) -> list[tuple[str, str, float]]:
+    """``(word, word, weight)`` of ConceptNet's CSV assertions (tab-separated: assertion URI,
+    relation, start, end, JSON with a "weight"; plain or .gz) between two concepts of ``language``,
+    for ``relations`` (names such as "Synonym"; None: all) minus ``exclude`` (relations that say two
+    words differ). Multi-word concepts keep their underscores, as in Numberbatch's vocabulary."""
+    import gzip
+    import json
+
+    file = pathlib.Path(path)
+    wanted = None if relations is None else set(relations)
+    skip = set(exclude)
+    out = []
+    with (gzip.open(file, "rt", encoding="utf-8") if file.suffix == ".gz" else open(file, encoding="utf-8")) as f:
+        for number, line in enumerate(f, 1):
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) != 5 or not fields[1].startswith("/r/"):
+                raise DataFormatError(file, number, "expected 5 tab-separated fields: assertion, /r/relation, start, end, JSON")
+            relation = fields[1][3:]
+            if relation in skip or (wanted is not None and relation not in wanted):
+                continue
+            a, b = _concept(fields[2], language), _concept(fields[3], language)
+            if a is None or b is None or a == b:
+                continue
+            try:
+                weight = float(json.loads(fields[4]).get("weight", 1.0))
+            except (ValueError, AttributeError):
+                raise DataFormatError(file, number, "the fifth field is not a JSON object with a numeric weight") from None
+            out.append((a, b, weight))
+    return out
 
 
 def objective(original: Vectors, new: Vectors | np.ndarray, edges: Edges, alpha: float = 1.0) -> float:
