@@ -400,3 +400,20 @@ def test_conceptnet_assertions(tmp_path):
     path.write_text("/a/1\t/r/Synonym\t/c/en/a\n")
     with pytest.raises(DataFormatError, match="line 1: expected 5 tab-separated fields"):
         retrofit.conceptnet_pairs(path)
+
+
+def test_merge_keeps_the_concatenations_geometry():
+    from seqjax.embeddings.merge import merge
+    from seqjax.embeddings.vectors import unit
+
+    a, b = random_vectors(n=30, d=5, seed=7), random_vectors(n=25, d=4, seed=8)
+    full = merge([a, b], dim=9)
+    assert full.words == b.words and full.dim == 9  # the shared words (w0..w24, Ünïcode), in the first set's order
+    x = np.concatenate([unit(a.matrix[[a.index[w] for w in full.words]]), unit(b.matrix[[b.index[w] for w in full.words]])], axis=1)
+    np.testing.assert_allclose(full.matrix @ full.matrix.T, x @ x.T, atol=1e-5)  # all dimensions kept: inner products exact
+    small = merge([a, b], dim=3)
+    assert small.dim == 3 and np.linalg.norm(small.matrix @ small.matrix.T - x @ x.T) < np.linalg.norm(x @ x.T)
+    union = merge([a, b], dim=4, vocabulary="union")
+    assert len(union) == 31  # w0..w29 and Ünïcode
+    with pytest.raises(ValueError, match="dim must be an int in"):
+        merge([a, b], dim=20)

@@ -7,6 +7,7 @@
                case handling, out-of-vocabulary counts), Spearman and Pearson
   debias.py    Bolukbasi et al. 2016: gender_direction, direct_bias, extreme_words, hard_debias
                (neutralise and equalise)
+  merge.py     merge: Numberbatch's union of several sets (unit rows concatenated, truncated SVD)
   plots.py     proximity_plot (PCA or t-SNE to 2-D), vector_heatmap (the "banded structure" figure)
   retrofit.py  Faruqui et al. 2015: read_edges (lexicons, weighted pairs), conceptnet_pairs, retrofit (coordinate descent
                on Ψ, or retrofit.py's update), objective
