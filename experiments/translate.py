@@ -10,6 +10,8 @@ over lowercased tokens (how the PyTorch tutorials report it, so their numbers co
 
     python -m experiments.translate                                  # the long config (see README for its time)
     python -m experiments.translate --model=transformer --out_dir=runs/translate_transformer     # 3+3 layers, 256 dims, 8 heads
+    python -m experiments.translate --model=transformer --steps=300 --d_model=64 --heads=4 --layers=2 --d_ff=128 \
+        --warmup_steps=50 --learning_rate=2e-3 --test_sentences=200 --out_dir=runs/translate_transformer_short
     python -m experiments.translate --steps=300 --embed=64 --hidden=128 --test_sentences=200 --out_dir=runs/translate_short
     python -m experiments.translate --translate="Ein Mann fährt Fahrrad."       # with a trained run
     python -m experiments.translate --translate_file=sentences.de                # one sentence a line
