@@ -326,14 +326,18 @@ def beam_search(step_fn: StepFn, params: Params, state: State, start_tokens: Arr
 METHODS = ("greedy", "beam", "sample")
 
 
+def check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ValueError(f"method must be 'greedy', 'beam' or 'sample', got {method!r}")
+
+
 def decode(method: str, step_fn: StepFn, params: Params, state: State, start_tokens: Array, *, max_length: int,
            eos_id: int | None, pad_id: int = 0, beam_width: int = 5, length_penalty: float = 0.0, key: PRNGKey | None = None,
            temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
            record: Callable | None = None) -> Decoded:
     """``greedy``, ``beam_search`` or ``sample`` by name (``method`` "greedy", "beam", "sample"), with
     the arguments each takes: what every model's ``generate`` calls."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    check_method(method)
     common = dict(max_length=max_length, eos_id=eos_id, pad_id=pad_id, record=record)
     if method == "greedy":
         return greedy(step_fn, params, state, start_tokens, **common)

@@ -208,21 +208,15 @@ class Captioner:
         """Captions of ``images``: ``method`` "greedy", "beam" or "sample". ``attention=True`` also
         returns each word's weights over the ``grid x grid`` locations in ``records`` (``[b, L, grid²]``;
         beam search ``[b, k, L, grid²]``)."""
-        if method not in ("greedy", "beam", "sample"):
-            raise ValueError(f"method must be 'greedy', 'beam' or 'sample', got {method!r}")
+        decoding.check_method(method)
         if attention and not self.attends:
             raise ValueError("attention=True needs the 'attend' captioner (an AttentionDecoder)")
         state = _prepare(self, params, self.check_images(images))
         params = {**params, "decoder": self.decoder.loop_params(params["decoder"])}
         start = jnp.full((state_batch(state),), GO_ID, jnp.int32)
-        common = dict(max_length=max_length, eos_id=EOS_ID, pad_id=self.pad_id, record=attention_weights if attention else None)
-        if method == "greedy":
-            return decoding.greedy(self.step, params, state, start, **common)
-        if method == "sample":
-            if key is None:
-                raise ValueError("method='sample' needs key=")
-            return decoding.sample(self.step, params, state, start, key=key, temperature=temperature, **common)
-        return decoding.beam_search(self.step, params, state, start, beam_width=beam_width, length_penalty=length_penalty, **common)
+        return decoding.decode(method, self.step, params, state, start, max_length=max_length, eos_id=EOS_ID, pad_id=self.pad_id,
+                               beam_width=beam_width, length_penalty=length_penalty, key=key, temperature=temperature,
+                               record=attention_weights if attention else None)
 
 
 @functools.partial(jax.jit, static_argnums=0)

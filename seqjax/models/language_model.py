@@ -157,6 +157,7 @@ class TransformerLM:
                  eos_id: int | None = None) -> decoding.Decoded:
         """``max_length`` tokens after ``prompt [b, t]`` (int ids; the last ``context`` are read),
         by ``method`` "sample", "greedy" or "beam" (``seqjax.decoding``)."""
+        decoding.check_method(method)
         prompt = jnp.asarray(prompt)
         if prompt.ndim != 2 or prompt.shape[1] < 1 or not jnp.issubdtype(prompt.dtype, jnp.integer):
             raise ValueError(f"prompt must be int token ids of shape [batch, length >= 1], got {prompt.dtype} {tuple(prompt.shape)}")

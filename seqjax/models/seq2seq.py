@@ -328,8 +328,7 @@ class Seq2Seq:
         beam search ``[b, k, L, s]``)."""
         from seqjax.data.vocab import EOS_ID
 
-        if method not in decoding.METHODS:
-            raise ValueError(f"method must be one of {decoding.METHODS}, got {method!r}")
+        decoding.check_method(method)
         if attention and not isinstance(self.decoder, AttentionDecoder):
             raise ValueError("attention=True needs a decoder with attention (seqjax.AttentionDecoder)")
         source, source_lengths = check_source(source, source_lengths, self.src_vocab_size)

@@ -189,6 +189,7 @@ class Transformer:
                  attention: bool = False) -> decoding.Decoded:
         """Translations of ``source [b, s]``, as ``Seq2Seq.generate``. ``attention=True`` records the
         last decoder layer's cross-attention, averaged over heads (``[b, L, s]``; beam ``[b, k, L, s]``)."""
+        decoding.check_method(method)
         source, source_lengths = check_source(source, source_lengths, self.src_vocab_size)
         state = _prepare(self, params, source, source_lengths, max_length)
         start = jnp.full((source.shape[0],), GO_ID, jnp.int32)
