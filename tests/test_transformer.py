@@ -286,6 +286,8 @@ def test_model_errors(key):
     params = model.init(key)
     with pytest.raises(ValueError, match="source of length 13 is longer than the positional table"):
         model.encode(params, jnp.ones((1, 13), jnp.int32), jnp.array([13]))
+    with pytest.raises(ValueError, match="method must be 'greedy', 'beam' or 'sample', got 'topk'"):
+        model.generate(params, jnp.ones((1, 3), jnp.int32), jnp.array([3]), max_length=5, method="topk")
     with pytest.raises(ValueError, match=r"max_length\) of length 20"):
         model.generate(params, jnp.ones((1, 3), jnp.int32), jnp.array([3]), max_length=20)
     mha = MultiHeadAttention(D, HEADS)

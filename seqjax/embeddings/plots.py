@@ -89,6 +89,15 @@ def _figure():
     return plt
 
 
+def _save(plt, fig, path: str | pathlib.Path) -> pathlib.Path:
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def _present(vectors: Vectors, words: Sequence[str]) -> list[str]:
     present = [w for w in words if w in vectors]
     if len(present) < 2:
@@ -110,12 +119,7 @@ def proximity_plot(vectors: Vectors, words: Sequence[str], path: str | pathlib.P
     for word, (px, py) in zip(present, points):
         ax.annotate(word, (px, py), fontsize=9, xytext=(3, 3), textcoords="offset points")
     ax.set_title(title or f"{method.upper()} of {len(present)} word vectors")
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def vector_heatmap(vectors: Vectors, words: Sequence[str], path: str | pathlib.Path, *, title: str = "") -> pathlib.Path:
@@ -129,9 +133,4 @@ def vector_heatmap(vectors: Vectors, words: Sequence[str], path: str | pathlib.P
     ax.set_yticks(range(len(present)), present)
     ax.set_xlabel("dimension")
     ax.set_title(title or f"{vectors.dim}-dimensional vectors")
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
