@@ -291,3 +291,37 @@ def test_caption_smoke(tmp_path):
         assert (tmp_path / kind / "model").is_dir()
     assert len(list((tmp_path / "attend" / "attention").glob("*.png"))) == 4
     assert json.loads((tmp_path / "results.json").read_text()).keys() == {"init", "attend"}
+
+
+# --- word vectors ------------------------------------------------------------------------------------
+
+
+def test_embeddings_experiment_smoke(tmp_path):
+    from experiments import embeddings
+    from seqjax.embeddings import debias
+
+    rng = np.random.default_rng(0)
+    words = sorted({w for pair in debias.DEFINITIONAL + debias.EQUALIZE for w in pair} | set(debias.OCCUPATIONS[:20]) | {"day", "year"})
+    g = rng.normal(size=10)
+    rows = [rng.normal(size=10) + (2.0 if w in {a for a, _ in debias.EQUALIZE} or w in debias.OCCUPATIONS[:5] else 0.0) * g
+            for w in words]
+    (tmp_path / "data" / "analogy").mkdir(parents=True)
+    (tmp_path / "data" / "wordsim").mkdir()
+    vectors_file = tmp_path / "vectors.txt"
+    vectors_file.write_text("".join(w + " " + " ".join(f"{v:.5f}" for v in r) + "\n" for w, r in zip(words, rows)))
+    (tmp_path / "data" / "analogy" / "questions-words.txt").write_text(
+        ": family\nman woman king queen\nboy girl son daughter\nhe she his her\nbrother sister dragon unicorn\n")
+    pairs = "".join(f"{a}\t{b}\t{rng.uniform(0, 10):.1f}\n" for a, b in debias.EQUALIZE[:8])
+    (tmp_path / "data" / "wordsim" / "wordsim353.tsv").write_text("# gold\n" + pairs)
+    (tmp_path / "data" / "wordsim" / "simlex999.txt").write_text("# gold\n" + pairs)
+    (tmp_path / "graph.txt").write_text("king queen prince\nday year\nnurse teacher dragon\n")
+    config = embeddings.Config(vectors=str(vectors_file), data=str(tmp_path / "data"), words=("king", "day", "dragon"),
+                               neighbours=3, graph=str(tmp_path / "graph.txt"), iterations=5, out_dir=str(tmp_path / "run"))
+    report = embeddings.main(config)
+    assert set(report["neighbours"]) == {"king", "day"} and len(report["neighbours"]["king"]) == 3
+    assert report["before"]["analogies_3cosadd"]["questions"] == 4 and report["before"]["analogies_3cosadd"]["covered"] == 3
+    assert report["before"]["wordsim353"]["covered"] == 8
+    assert report["debias"]["after"]["direct_bias_on_the_original_direction"] < 1e-5 < report["debias"]["before"]["direct_bias"]
+    objective = report["retrofit"]["objective"]
+    assert report["retrofit"]["unknown"] == 1 and all(b <= a for a, b in zip(objective, objective[1:]))
+    assert {"report.json", "pca.png", "tsne.png", "bands.png", "retrofitted.txt"} <= {p.name for p in (tmp_path / "run").iterdir()}

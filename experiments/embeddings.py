@@ -1,0 +1,168 @@
+"""What a user does with word vectors: neighbours, analogies, similarity, pictures, debiasing, retrofitting.
+
+The lectures' embeddings part on a GloVe- or word2vec-format file (the samples in
+../shared/data/glove, or a full file such as glove.6B.100d.txt):
+
+    python -m experiments.embeddings                                             # the 50-d GloVe sample
+    python -m experiments.embeddings --vectors=glove.6B.100d.txt --words=frog,king,france
+    python -m experiments.embeddings --vectors=glove.6B.300d.txt --graph=ppdb-xl.lexicon --restrict_vocab=300000
+
+It prints and writes to ``--out_dir``:
+  * the nearest neighbours of ``--words`` (cosine, the query excluded);
+  * the analogy questions (Mikolov et al.) per section and in total, with coverage, by 3CosAdd and
+    3CosMul, and WordSim-353 and SimLex-999 Spearman correlations with out-of-vocabulary pairs
+    counted, all with gensim's conventions (``seqjax.embeddings.evaluate``);
+  * proximity plots (PCA, t-SNE) and the vectors of the chosen words as a heatmap;
+  * debiasing (Bolukbasi et al. 2016): the direct gender bias of occupations and the extreme
+    "she" and "he" occupations, before and after hard debiasing;
+  * retrofitting (Faruqui et al. 2015) to ``--graph`` (a lexicon "word n1 n2 ...", weighted pairs, or
+    ConceptNet's CSV assertions), with the evaluations before and after.
+Training vectors on a corpus is not here yet (issue 19).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+
+from seqjax import data
+from seqjax.embeddings import Vectors, debias, evaluate_analogies, evaluate_similarity, retrofit
+from seqjax.embeddings.plots import proximity_plot, vector_heatmap
+
+# -----------------------------------------------------------------------------
+# config
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    vectors: str = "glove/glove.6B.50d.subset.txt"  # a vector file, or a name under the data folders
+    data: str = ""                                   # a folder holding analogy/ and wordsim/; "" = search the data dirs
+    limit: int = 0                                   # read only the first N vectors (0: all)
+    restrict_vocab: int = 300000                     # the evaluations' most frequent words (gensim's default)
+    words: tuple[str, ...] = ("king", "france", "frog", "computer", "year", "government")
+    neighbours: int = 8
+    plot_words: tuple[str, ...] = ("he", "she", "man", "woman", "king", "queen", "boy", "girl", "day", "year",
+                                   "week", "month", "one", "two", "three", "four", "city", "country", "state", "government")
+    graph: str = ""                                  # a graph to retrofit to ("" = no retrofitting)
+    iterations: int = 10
+    out_dir: str = "runs/embeddings"
+
+
+def load(config: Config) -> Vectors:
+    path = pathlib.Path(config.vectors)
+    if not path.is_file():
+        path = data.locate(config.vectors, config.data or None)
+    vectors = Vectors.load(path, limit=config.limit or None)
+    print(f"{len(vectors):,} vectors of {vectors.dim} dimensions from {path}")
+    return vectors
+
+
+# -----------------------------------------------------------------------------
+# the measures, as one dictionary
+
+
+def evaluations(vectors: Vectors, config: Config) -> dict:
+    where = config.data or None
+    questions = data.datasets.analogies(where, lower=False)
+    out = {f"analogies_{m}": evaluate_analogies(vectors, questions, restrict_vocab=config.restrict_vocab, method=m)
+           for m in ("3cosadd", "3cosmul")}
+    for name in ("wordsim353", "simlex999"):
+        try:
+            out[name] = evaluate_similarity(vectors, data.datasets.word_similarity(name, where, lower=False),
+                                            restrict_vocab=config.restrict_vocab)
+        except ValueError as error:  # too few pairs covered for a correlation
+            out[name] = {"error": str(error)}
+    return out
+
+
+def summary(measures: dict) -> str:
+    lines = []
+    for m in ("3cosadd", "3cosmul"):
+        r = measures[f"analogies_{m}"]
+        lines.append(f"analogies ({m}): {100 * r['accuracy']:.1f}% of the {r['covered']:,} questions covered "
+                     f"({r['questions']:,} in all, {r['oov_ratio']:.1f}% out of vocabulary)")
+    for name in ("wordsim353", "simlex999"):
+        r = measures[name]
+        lines.append(f"{name}: " + (r["error"] if "error" in r else
+                                    f"Spearman {r['spearman']:.3f}, Pearson {r['pearson']:.3f} over {r['covered']} of "
+                                    f"{r['pairs']} pairs ({r['oov_ratio']:.1f}% out of vocabulary)"))
+    return "\n".join(lines)
+
+
+def bias_report(vectors: Vectors) -> dict:
+    direction = debias.gender_direction(vectors)
+    she, he = debias.extreme_words(vectors, debias.OCCUPATIONS, direction, k=8)
+    return {"direct_bias": debias.direct_bias(vectors, debias.OCCUPATIONS, direction),
+            "occupations_present": sum(w in vectors for w in debias.OCCUPATIONS),
+            "extreme_she": she, "extreme_he": he}
+
+
+# -----------------------------------------------------------------------------
+# the experiment
+
+
+def main(config: Config) -> dict:
+    print(config)
+    out = pathlib.Path(config.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    vectors = load(config)
+    report = {"vectors": config.vectors, "count": len(vectors), "dim": vectors.dim}
+
+    # neighbours
+    chosen = [w for w in config.words if w in vectors]
+    missing = [w for w in config.words if w not in vectors]
+    if missing:
+        print(f"not in the vocabulary: {' '.join(missing)}")
+    report["neighbours"] = dict(zip(chosen, vectors.most_similar(chosen, k=config.neighbours))) if chosen else {}
+    for word, near in report["neighbours"].items():
+        print(f"{word:>12}: " + ", ".join(f"{w} ({s:.2f})" for w, s in near))
+
+    # analogies and similarity
+    report["before"] = evaluations(vectors, config)
+    print(summary(report["before"]))
+
+    # pictures
+    plotted = [w for w in config.plot_words if w in vectors]
+    if len(plotted) >= 3:
+        report["plots"] = [str(proximity_plot(vectors, plotted, out / "pca.png")),
+                           str(proximity_plot(vectors, plotted, out / "tsne.png", method="tsne")),
+                           str(vector_heatmap(vectors, plotted[:12], out / "bands.png"))]
+
+    # debiasing
+    try:
+        before = bias_report(vectors)
+        debiased = debias.hard_debias(vectors)
+        after = bias_report(debiased)
+        after["direct_bias_on_the_original_direction"] = debias.direct_bias(debiased, debias.OCCUPATIONS, debias.gender_direction(vectors))
+        report["debias"] = {"before": before, "after": after, "evaluations_after": evaluations(debiased, config)}
+        print(f"direct gender bias of {before['occupations_present']} occupations: {before['direct_bias']:.3f} before, "
+              f"{after['direct_bias_on_the_original_direction']:.2e} after hard debiasing")
+        print("  extreme 'she':", ", ".join(w for w, _ in before["extreme_she"]))
+        print("  extreme 'he': ", ", ".join(w for w, _ in before["extreme_he"]))
+    except ValueError as error:  # too few definitional pairs or occupations in a small vocabulary
+        report["debias"] = {"error": str(error)}
+        print(f"debiasing skipped: {error}")
+
+    # retrofitting
+    if config.graph:
+        graph = pathlib.Path(config.graph)
+        pairs_or_edges = (retrofit.edges_from_pairs(vectors, retrofit.conceptnet_pairs(graph)) if ".csv" in graph.suffixes
+                          else retrofit.read_edges(graph, vectors))
+        edges, unknown = pairs_or_edges
+        values = [retrofit.objective(vectors, vectors, edges)]
+        fitted = retrofit.retrofit(vectors, edges, iterations=config.iterations,
+                                   callback=lambda it, q: values.append(retrofit.objective(vectors, q, edges)))
+        report["retrofit"] = {"edges": len(edges), "unknown": unknown, "objective": values, "after": evaluations(fitted, config)}
+        print(f"retrofitted to {len(edges):,} edges ({unknown:,} pairs with a word without a vector); Ψ {values[0]:.1f} -> {values[-1]:.1f}")
+        print(summary(report["retrofit"]["after"]))
+        fitted.save(out / "retrofitted.txt")
+    (out / "report.json").write_text(json.dumps(report, indent=1))
+    print(f"wrote {out / 'report.json'}")
+    return report
+
+
+if __name__ == "__main__":
+    from seqjax.config import run_main
+
+    run_main(main, Config(), __doc__)
