@@ -1,5 +1,8 @@
 """Compilations for a stream of variable-length batches: dynamic shapes vs padding to the maximum vs bucketing.
 
+The lectures' question "why is dynamic length slow?", answered by running it: under ``jax.jit``
+every new batch shape is a new program to compile.
+
     python -m benchmarks.compile_counts                       # 150 batches of 32 sentences, LSTM 64->128 training step
     python -m benchmarks.compile_counts --batches=300 --buckets=8,16,32,64,128
 
@@ -13,8 +16,9 @@ over the same examples; only the padding differs:
 - buckets: each batch padded to the smallest bucket that holds it (at most one compile per bucket);
 - buckets + grouping: as buckets, with ``Batches(lengths=...)`` putting similar lengths together.
 
-Columns: compilations (counted by ``CountingJit``), seconds in calls that compiled,
-total wall seconds for the stream, and padding as a share of all tokens processed.
+Columns: compilations (counted by ``CountingJit``), seconds in calls that compiled, the median
+step time of the calls that did not compile, total wall seconds for the stream, and padding as a
+share of all tokens processed. ``--plot`` draws the four measures side by side (a PNG).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class Config:
     hidden: int = 128
     seed: int = 0
     out: str = "benchmarks/results/compile_counts.json"
+    plot: str = "benchmarks/results/compile_counts.png"   # "" = no plot
 
 
 def make_examples(config: Config) -> list[tuple[list[int], int]]:
@@ -72,7 +77,7 @@ def collate_with(**pad_args):
 
 def run_stream(config: Config, batches) -> dict:
     state, step = make_step(config)
-    compile_s, real, padded = 0.0, 0, 0
+    compile_s, real, padded, steps = 0.0, 0, 0, []
     start = time.perf_counter()
     for batch in batches:
         before, t0 = step.compilations, time.perf_counter()
@@ -80,10 +85,32 @@ def run_stream(config: Config, batches) -> dict:
         jax.block_until_ready(metrics["loss"])
         if step.compilations > before:
             compile_s += time.perf_counter() - t0
+        else:
+            steps.append(time.perf_counter() - t0)
         real += int(batch["lengths"].sum())
         padded += batch["ids"].size
     return {"compilations": step.compilations, "compile_s": compile_s, "total_s": time.perf_counter() - start,
-            "padding_pct": 100.0 * (padded - real) / padded}
+            "step_ms": 1e3 * float(np.median(steps)) if steps else None, "padding_pct": 100.0 * (padded - real) / padded}
+
+
+def plot(rows: list[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    measures = [("compilations", "compilations"), ("compile_s", "s compiling"), ("step_ms", "ms per step (no compile)"),
+                ("total_s", "total s")]
+    fig, axes = plt.subplots(1, len(measures), figsize=(4 * len(measures), 3.6))
+    names = [r["strategy"].replace(" (", "\n(").replace(" + ", "\n+ ") for r in rows]
+    for ax, (key, title) in zip(axes, measures):
+        ax.bar(range(len(rows)), [r[key] or 0 for r in rows], color=["C3", "C1", "C0", "C2"][: len(rows)])
+        ax.set_xticks(range(len(rows)), names, fontsize=7)
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    print(f"wrote {path}")
 
 
 def main(config: Config) -> list[dict]:
@@ -102,12 +129,15 @@ def main(config: Config) -> list[dict]:
             row = {"strategy": name, **run_stream(config, batches)}
             rows.append(row)
             print(row, flush=True)
+    if config.plot:
+        plot(rows, config.plot)
     return finish(config, rows, table(rows))
 
 
 def table(rows: list[dict]) -> str:
     return format_table(rows, [("strategy", "strategy", ""), ("compilations", "compilations", "d"),
-                               ("compile_s", "s in compiling calls", ".1f"), ("total_s", "total s", ".1f"),
+                               ("compile_s", "s in compiling calls", ".1f"), ("step_ms", "ms per step", ".2f"),
+                               ("total_s", "total s", ".1f"),
                                ("padding_pct", "padding %", ".0f")])
 
 

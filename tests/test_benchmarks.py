@@ -107,9 +107,10 @@ def test_format_table():
 
 def test_compile_counts_tiny(tmp_path):
     config = compile_counts.Config(batches=6, batch=4, max_len=40, buckets=(20, 40), vocab=30, embed=4, hidden=4,
-                                   out=str(tmp_path / "c.json"))
+                                   out=str(tmp_path / "c.json"), plot=str(tmp_path / "c.png"))
     rows = {r["strategy"]: r for r in compile_counts.main(config)}
-    assert rows["pad to max_len"]["compilations"] == 1
+    assert rows["pad to max_len"]["compilations"] == 1 and rows["pad to max_len"]["step_ms"] > 0
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
     assert rows["buckets"]["compilations"] <= 2 and rows["buckets + length grouping"]["compilations"] <= 2
     assert rows["dynamic (pad to batch max)"]["compilations"] >= rows["buckets"]["compilations"]
     assert rows["buckets + length grouping"]["padding_pct"] <= rows["pad to max_len"]["padding_pct"]
