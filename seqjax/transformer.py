@@ -98,8 +98,7 @@ class _Layer:
         check_rate(self, "dropout")
         if self.attention_dropout is not None:
             check_rate(self, "attention_dropout")
-        for part in (self.attention(), self.feed_forward, self.norm):  # their own checks (heads dividing d_model, ...)
-            assert part is not None
+        _ = (self.attention(), self.feed_forward, self.norm)  # building the parts runs their checks (heads dividing d_model, ...)
 
     def attention(self, kv_features: int | None = None) -> MultiHeadAttention:
         rate = self.dropout if self.attention_dropout is None else self.attention_dropout

@@ -70,7 +70,7 @@ class TransformerLM:
     def __post_init__(self):
         check_positive(self, "vocab_size", "context")
         check_rate(self, "dropout")
-        self.decoder, self.position_encoding  # noqa: B018  the layers check their own sizes
+        _ = (self.decoder, self.position_encoding)  # building the layers runs their checks of the sizes
 
     @property
     def max_length(self) -> int:

@@ -83,7 +83,7 @@ class Transformer:
     def __post_init__(self):
         check_positive(self, "src_vocab_size", "tgt_vocab_size", "encoder_layers", "decoder_layers", "max_length")
         check_rate(self, "dropout", "label_smoothing")
-        self.encoder, self.decoder, self.position_encoding  # noqa: B018  the layers check their own sizes
+        _ = (self.encoder, self.decoder, self.position_encoding)  # building the layers runs their checks of the sizes
         if self.share_embeddings and self.src_vocab_size != self.tgt_vocab_size:
             raise ValueError("Transformer.share_embeddings needs equal source and target vocabularies, got "
                              f"{self.src_vocab_size} and {self.tgt_vocab_size}")
