@@ -84,7 +84,12 @@ def resolve(config: Config) -> Config:
         raise SystemExit(f"error: --model must be one of {sorted(MODEL_DEFAULTS)}, got {config.model!r}")
     if config.model == "transformer" and (config.cudnn or config.remat):
         raise SystemExit("error: --cudnn and --remat are options of the recurrent model (--model=rnn)")
-    return dataclasses.replace(config, **{k: v for k, v in MODEL_DEFAULTS[config.model].items() if getattr(config, k) is None})
+    config = dataclasses.replace(config, **{k: v for k, v in MODEL_DEFAULTS[config.model].items() if getattr(config, k) is None})
+    try:  # the model's own checks (heads dividing --hidden, sizes), before any data is read or anything written
+        make_transformer(config, 2) if config.model == "transformer" else make_cell(config, 2)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+    return config
 
 # -----------------------------------------------------------------------------
 # model: embedding -> stacked cells -> linear readout over the characters

@@ -119,7 +119,12 @@ def resolve(config: Config) -> Config:
     if config.model not in MODEL_DEFAULTS:
         raise SystemExit(f"error: --model must be one of {sorted(MODEL_DEFAULTS)}, got {config.model!r}")
     unset = {k: v for k, v in MODEL_DEFAULTS[config.model].items() if getattr(config, k) is None}
-    return dataclasses.replace(config, **unset)
+    config = dataclasses.replace(config, **unset)
+    try:  # the model's own checks (heads dividing --d_model, rates), before any data is read or anything written
+        build_model(config, 8, 8)
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None
+    return config
 
 
 def build_model(config: Config, src_size: int, tgt_size: int) -> Seq2Seq | Transformer:

@@ -130,9 +130,9 @@ def test_glove_text_and_gz_with_errors(tmp_path):
     words, _ = datasets.glove(write(tmp_path / "w2v.txt", b"2 3\n" + rows))  # word2vec header skipped
     assert words == ["the", ","]
     assert datasets.glove(write(tmp_path / "g2.txt", rows), limit=1)[0] == ["the"]
-    with pytest.raises(DataFormatError, match="ragged.txt, line 2: vector has 2 values, earlier lines have 3"):
+    with pytest.raises(DataFormatError, match="ragged.txt, line 2: 'b' has 2 values, but earlier rows have 3"):
         datasets.glove(write(tmp_path / "ragged.txt", b"a 1 2 3\nb 1 2\n"))
-    with pytest.raises(DataFormatError, match="nan.txt, line 1: vector values are not all numbers"):
+    with pytest.raises(DataFormatError, match="nan.txt, line 1: the vector of 'a' has values that are not numbers"):
         datasets.glove(write(tmp_path / "nan.txt", b"a 1 x 3\n"))
 
 

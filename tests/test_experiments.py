@@ -325,3 +325,14 @@ def test_embeddings_experiment_smoke(tmp_path):
     objective = report["retrofit"]["objective"]
     assert report["retrofit"]["unknown"] == 1 and all(b <= a for a, b in zip(objective, objective[1:]))
     assert {"report.json", "pca.png", "tsne.png", "bands.png", "retrofitted.txt"} <= {p.name for p in (tmp_path / "run").iterdir()}
+
+
+@pytest.mark.parametrize("name", ["char_lm", "translate"])
+def test_a_bad_transformer_config_fails_before_anything_is_written(tmp_path, name):
+    import importlib
+
+    module = importlib.import_module(f"experiments.{name}")
+    config = module.Config(model="transformer", heads=3, out_dir=str(tmp_path / "run"), data=str(tmp_path / "no_data"))
+    with pytest.raises(SystemExit, match=r"error: MultiHeadAttention.d_model \(\d+\) must be divisible by num_heads \(3\)"):
+        module.main(config)
+    assert not (tmp_path / "run").exists()

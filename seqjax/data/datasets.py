@@ -146,40 +146,18 @@ def word_similarity(name: str = "wordsim353", path: PathLike = None, *, lower: b
 
 def glove(name_or_path: str | os.PathLike = "glove/glove.6B.50d.subset.txt", *, limit: int | None = None,
           path: PathLike = None) -> tuple[list[str], np.ndarray]:
-    """GloVe text vectors (``word v1 ... vd`` per line; plain or .gz; a word2vec "count dim"
-    header line is skipped): ``(words, vectors [n, d] float32)``, at most ``limit`` rows.
+    """GloVe text vectors (``word v1 ... vd`` per line; plain or .gz; a file with a word2vec
+    "count dim" header is read as word2vec text): ``(words, vectors [n, d] float32)``, at most
+    ``limit`` rows. The parsing and its errors are ``seqjax.embeddings.read_vectors``'.
 
     ``name_or_path`` is a file, or a relative name such as "glove/glove.6B.100d.txt" found
     in the data folders.
     """
+    from seqjax.embeddings.formats import read_vectors
+
     candidate = pathlib.Path(name_or_path)
     file = candidate if candidate.is_file() else locate(str(name_or_path), path)
-    words, rows, dim = [], [], None
-    opener = gzip.open if file.suffix == ".gz" else open
-    try:
-        with opener(file, "rt", encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
-                if limit is not None and len(words) >= limit:
-                    break
-                parts = line.rstrip("\n").rstrip(" ").split(" ")
-                if number == 1 and len(parts) == 2 and all(p.isdigit() for p in parts):
-                    continue  # word2vec-style header
-                if len(parts) < 2:
-                    raise DataFormatError(file, number, "expected a word followed by its vector")
-                if dim is None:
-                    dim = len(parts) - 1
-                elif len(parts) - 1 != dim:
-                    raise DataFormatError(file, number, f"vector has {len(parts) - 1} values, earlier lines have {dim}")
-                try:
-                    rows.append(np.asarray(parts[1:], np.float32))
-                except ValueError:
-                    raise DataFormatError(file, number, "vector values are not all numbers") from None
-                words.append(parts[0])
-    except (UnicodeDecodeError, EOFError, zlib.error, gzip.BadGzipFile) as error:
-        raise DataFormatError(file, None, f"not a readable GloVe text file ({error})") from None
-    if not words:
-        raise DataFormatError(file, None, "no vectors found")
-    return words, np.stack(rows)
+    return read_vectors(file, limit=limit)
 
 
 def dbpedia(split: str = "train", path: PathLike = None) -> list[tuple[int, str, str]]:

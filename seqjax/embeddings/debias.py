@@ -67,9 +67,11 @@ def gender_direction(vectors: Vectors, pairs: Sequence[tuple[str, str]] = DEFINI
 
 def direct_bias(vectors: Vectors, words: Iterable[str], direction: np.ndarray, c: float = 1.0) -> float:
     """``mean |cos(w, g)|^c`` over the ``words`` present (the paper's DirectBias_c)."""
+    words = list(words)
     rows = [vectors.index[w] for w in words if w in vectors]
     if not rows:
-        raise ValueError("none of the words is in the vocabulary")
+        raise ValueError(f"none of the {len(words)} gender-neutral words ({', '.join(words[:5])}, ...) has a vector: "
+                         "the direct bias needs some of them in the vocabulary")
     return float(np.mean(np.abs(vectors.unit[rows] @ direction) ** c))
 
 
