@@ -12,7 +12,9 @@ JSON results as the suites' tables, so it cannot drift from them. The targets we
   architecture in PyTorch, and beam search (width 5) over Multi30k's test set at most 3x the time
   of greedy decoding with the same model;
 - (transformers) the encoder–decoder transformer's training step at least as fast as the same
-  architecture in Flax and in PyTorch (``nn.Transformer``).
+  architecture in Flax and in PyTorch (``nn.Transformer``);
+- (word vectors) skip-gram vectors trained at least half as fast as gensim's ``Word2Vec`` (words
+  per second, gensim on 2 threads), scoring at least gensim's on the analogies and on WordSim-353.
 
 ``measured`` is the ratio the target names: for ``rnn_step`` the fastest peer's median time over
 seqjax's, for generation the Python loop's over the compiled loop's, for MinGRU the GRU's over the
@@ -43,6 +45,7 @@ MINGRU_T = 4096    # ... at this sequence length
 SEQ2SEQ_STEP = 1.0  # seqjax's attention seq2seq training step over PyTorch's
 BEAM = 3.0          # beam search (width 5) time over greedy's, at most
 TRANSFORMER_STEP = 1.0  # seqjax's encoder-decoder transformer training step over Flax's and over PyTorch's
+WORD2VEC_SPEED = 0.5    # seqjax's SkipGram words/s over gensim's Word2Vec (2 threads), mean over seeds
 
 
 def _target(target: str, case: str, measured: float, goal: float, bound: float | None, at_most: bool = False) -> dict:
@@ -82,6 +85,12 @@ def rows(results: dict[str, list[dict]]) -> list[dict]:
                 if f"vs_{peer}" in r:
                     out.append(_target(f"transformer train ≥ {TRANSFORMER_STEP:g}x {peer}", r["shape"], r[f"vs_{peer}"], TRANSFORMER_STEP,
                                        r[f"{peer}_ms"] / r["floor_ms"] if r.get("floor_ms") else None))
+    means = {r["contender"]: r for r in results.get("word2vec", []) if r["seed"] == "mean"}
+    if {"gensim", "seqjax"} <= means.keys():
+        ours, theirs = means["seqjax"], means["gensim"]
+        out.append(_target(f"word2vec ≥ {WORD2VEC_SPEED:g}x gensim's words/s", "Multi30k English, mean of seeds", ours["vs_gensim"], WORD2VEC_SPEED, None))
+        out.append(_target("word2vec analogies ≥ gensim's", "same coverage, mean of seeds", ours["analogies"], theirs["analogies"], None))
+        out.append(_target("word2vec WordSim ρ ≥ gensim's", "same coverage, mean of seeds", ours["wordsim"], theirs["wordsim"], None))
     return out
 
 

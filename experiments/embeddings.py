@@ -15,9 +15,21 @@ It prints and writes to ``--out_dir``:
   * proximity plots (PCA, t-SNE) and the vectors of the chosen words as a heatmap;
   * debiasing (Bolukbasi et al. 2016): the direct gender bias of occupations and the extreme
     "she" and "he" occupations, before and after hard debiasing;
-  * retrofitting (Faruqui et al. 2015) to ``--graph`` (a lexicon "word n1 n2 ...", weighted pairs, or
-    ConceptNet's CSV assertions), with the evaluations before and after.
-Training vectors on a corpus is not here yet (issue 19).
+  * retrofitting (Faruqui et al. 2015) to ``--graph`` (a lexicon "word n1 n2 ...", weighted pairs,
+    ConceptNet's CSV assertions, or ``wordnet``: WordNet 3.0's synonyms from Debian's wordnet-base,
+    ``wordnet:<dir>`` for its files elsewhere), with the evaluations before and after.
+
+With ``--train`` it first trains the vectors on ``--corpus`` (``seqjax.embeddings.train_vectors``, a run
+directory under ``--out_dir``/train that a rerun resumes), then reports on them as on a file:
+
+    python -m experiments.embeddings --train=skipgram                             # word2vec on Multi30k English
+    python -m experiments.embeddings --train=skipgram --gensim                    # and gensim's Word2Vec beside it
+    python -m experiments.embeddings --train=glove --corpus=lee --min_count=2
+    python -m experiments.embeddings --train=next_word --corpus=my_text.txt --epochs=3
+
+``--corpus`` is multi30k (the 29,000 English training sentences), shakespeare (tiny Shakespeare's
+non-empty lines), lee (the Lee background corpus, a document per line) or a text file with a
+sentence per line; every line is lowercased and split on spaces.
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import time
 
 from seqjax import data
 from seqjax.embeddings import Vectors, debias, evaluate_analogies, evaluate_similarity, retrofit
@@ -44,9 +57,72 @@ class Config:
     neighbours: int = 8
     plot_words: tuple[str, ...] = ("he", "she", "man", "woman", "king", "queen", "boy", "girl", "day", "year",
                                    "week", "month", "one", "two", "three", "four", "city", "country", "state", "government")
-    graph: str = ""                                  # a graph to retrofit to ("" = no retrofitting)
+    graph: str = ""                                  # a graph file, or wordnet[:folder] (its synonyms), to retrofit to ("" = none)
     iterations: int = 10
+    train: str = ""                                  # skipgram, glove or next_word: train on --corpus ("": load --vectors)
+    corpus: str = "multi30k"                         # multi30k, shakespeare, lee, or a text file (a sentence per line)
+    min_count: int = 3
+    dim: int = 100
+    epochs: int = 0                                  # 0: the objective's default (SkipGram 5, GloVe 25, NextWord 3)
+    x_max: float = 10.0                              # GloVe's weighting cutoff (the paper's 100 suits billions of words)
+    seed: int = 1
+    gensim: bool = False                             # with --train=skipgram: gensim's Word2Vec too, scored the same way
     out_dir: str = "runs/embeddings"
+
+
+CORPORA = ("multi30k", "shakespeare", "lee")
+
+
+def objective(config: Config):
+    """The training objective ``--train`` names, built (so bad settings fail before anything is written)."""
+    from seqjax.embeddings import GloVe, NextWord, SkipGram
+
+    makers = {"skipgram": lambda: SkipGram(dim=config.dim), "glove": lambda: GloVe(dim=config.dim, x_max=config.x_max),
+              "next_word": lambda: NextWord(dim=config.dim)}
+    if config.train not in makers:
+        raise ValueError(f"--train must be one of {sorted(makers)} (or empty to load --vectors), got {config.train!r}")
+    made = makers[config.train]()
+    return dataclasses.replace(made, epochs=config.epochs) if config.epochs else made
+
+
+def sentences(config: Config) -> list[list[str]]:
+    where = config.data or None
+    if config.corpus == "multi30k":
+        lines = [english for _, english in data.datasets.multi30k("train", where)]
+    elif config.corpus == "shakespeare":
+        lines = [line for line in data.datasets.tiny_shakespeare(where).splitlines() if line.strip()]
+    elif config.corpus == "lee":
+        lines = data.datasets.lee(where)
+    elif pathlib.Path(config.corpus).is_file():
+        lines = [line for line in pathlib.Path(config.corpus).read_text(encoding="utf-8").splitlines() if line.strip()]
+    else:
+        raise ValueError(f"--corpus must be one of {CORPORA} or a text file, got {config.corpus!r} (no such file)")
+    return [line.lower().split() for line in lines]
+
+
+def train(config: Config, out: pathlib.Path) -> tuple[Vectors, dict]:
+    from seqjax.embeddings import Corpus, train_vectors
+    from seqjax.train import Run
+
+    chosen = objective(config)
+    corpus = Corpus.build(sentences(config), min_count=config.min_count)
+    print(f"{config.corpus}: {corpus.raw_words:,} words, {len(corpus):,} in the vocabulary (min_count {config.min_count}); training {chosen}")
+    start = time.perf_counter()
+    vectors = train_vectors(corpus, chosen, seed=config.seed, run=Run(out / "train", config, checkpoint_every=200, tensorboard=False))
+    seconds = time.perf_counter() - start
+    vectors.save(out / "vectors.txt")
+    info = {"objective": chosen.name, "words": corpus.raw_words, "vocab": len(corpus), "train_s": seconds,
+            "words_per_s": corpus.raw_words * chosen.epochs / seconds}
+    print(f"trained in {seconds:.1f} s ({info['words_per_s']:,.0f} words/s); vectors in {out / 'vectors.txt'}")
+    if config.gensim and config.train == "skipgram":
+        from gensim.models import Word2Vec
+
+        start = time.perf_counter()
+        model = Word2Vec(sentences(config), vector_size=config.dim, window=chosen.window, min_count=config.min_count, sg=1, negative=chosen.negative,
+                         sample=chosen.sample, epochs=chosen.epochs, workers=2, seed=config.seed)
+        info["gensim"] = {"train_s": time.perf_counter() - start, "measures": evaluations(Vectors(model.wv.index_to_key, model.wv.vectors), config)}
+        print(f"gensim's Word2Vec, same settings: {info['gensim']['train_s']:.1f} s\n{summary(info['gensim']['measures'])}")
+    return vectors, info
 
 
 def load(config: Config) -> Vectors:
@@ -104,10 +180,17 @@ def bias_report(vectors: Vectors) -> dict:
 
 def main(config: Config) -> dict:
     print(config)
+    if config.train:
+        objective(config)  # a bad setting fails here, before anything is written
+        if config.corpus not in CORPORA and not pathlib.Path(config.corpus).is_file():
+            raise ValueError(f"--corpus must be one of {CORPORA} or a text file, got {config.corpus!r} (no such file)")
     out = pathlib.Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    vectors = load(config)
-    report = {"vectors": config.vectors, "count": len(vectors), "dim": vectors.dim}
+    trained = train(config, out) if config.train else None
+    vectors = trained[0] if trained else load(config)
+    report = {"vectors": str(out / "vectors.txt") if trained else config.vectors, "count": len(vectors), "dim": vectors.dim}
+    if trained:
+        report["training"] = trained[1]
 
     # neighbours
     chosen = [w for w in config.words if w in vectors]
@@ -147,8 +230,14 @@ def main(config: Config) -> dict:
     # retrofitting
     if config.graph:
         graph = pathlib.Path(config.graph)
-        pairs_or_edges = (retrofit.edges_from_pairs(vectors, retrofit.conceptnet_pairs(graph)) if ".csv" in graph.suffixes
-                          else retrofit.read_edges(graph, vectors))
+        if config.graph.startswith("wordnet"):  # "wordnet" or "wordnet:<folder of data.noun ...>"
+            from seqjax.embeddings.wordnet import wordnet_pairs
+
+            pairs_or_edges = retrofit.edges_from_pairs(vectors, wordnet_pairs(config.graph.partition(":")[2] or None))
+        elif ".csv" in graph.suffixes:
+            pairs_or_edges = retrofit.edges_from_pairs(vectors, retrofit.conceptnet_pairs(graph))
+        else:
+            pairs_or_edges = retrofit.read_edges(graph, vectors)
         edges, unknown = pairs_or_edges
         values = [retrofit.objective(vectors, vectors, edges)]
         fitted = retrofit.retrofit(vectors, edges, iterations=config.iterations,

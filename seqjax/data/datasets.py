@@ -8,6 +8,7 @@ and the line.
     text = tiny_shakespeare()                        # str, 1,115,394 characters
     pairs = mr()                                     # [(sentence, label)], label 1 = positive
     pairs = multi30k("train")                        # [(german, english)]
+    documents = lee()                                # 300 news documents (the Lee background corpus)
     questions = analogies()                          # {section: [(a, b, c, d)]}: a is to b as c is to d
     triples = word_similarity("simlex999")           # [(word1, word2, score)]
     words, vectors = glove("glove/glove.6B.50d.subset.txt")
@@ -95,6 +96,16 @@ def multi30k(split: str = "train", path: PathLike = None, *, source: str = "de",
     if len(src) != len(tgt):
         raise DataFormatError(tgt_file, None, f"has {len(tgt)} lines but {src_file} has {len(src)}; the sides must be line-aligned")
     return [(s.strip(), t.strip()) for s, t in zip(src, tgt)]
+
+
+def lee(path: PathLike = None) -> list[str]:
+    """The Lee background corpus (Lee, Pincombe & Welsh 2005; gensim's copy): 300 news documents, one per line."""
+    file = locate("corpora/lee_background.cor", path)
+    documents = [line.strip() for line in _lines(file, "utf-8")]
+    for number, document in enumerate(documents, 1):
+        if not document:
+            raise DataFormatError(file, number, "empty line; expected one document per line")
+    return documents
 
 
 def analogies(path: PathLike = None, *, lower: bool = True) -> dict[str, list[tuple[str, str, str, str]]]:
