@@ -64,6 +64,7 @@ class Config:
     min_count: int = 3
     dim: int = 100
     epochs: int = 0                                  # 0: the objective's default (SkipGram 5, GloVe 25, NextWord 3)
+    sample: float = 1e-3                             # skip-gram's subsampling of frequent words (0: none; small corpora)
     x_max: float = 10.0                              # GloVe's weighting cutoff (the paper's 100 suits billions of words)
     seed: int = 1
     gensim: bool = False                             # with --train=skipgram: gensim's Word2Vec too, scored the same way
@@ -77,12 +78,27 @@ def objective(config: Config):
     """The training objective ``--train`` names, built (so bad settings fail before anything is written)."""
     from seqjax.embeddings import GloVe, NextWord, SkipGram
 
-    makers = {"skipgram": lambda: SkipGram(dim=config.dim), "glove": lambda: GloVe(dim=config.dim, x_max=config.x_max),
+    makers = {"skipgram": lambda: SkipGram(dim=config.dim, sample=config.sample), "glove": lambda: GloVe(dim=config.dim, x_max=config.x_max),
               "next_word": lambda: NextWord(dim=config.dim)}
     if config.train not in makers:
         raise ValueError(f"--train must be one of {sorted(makers)} (or empty to load --vectors), got {config.train!r}")
     made = makers[config.train]()
     return dataclasses.replace(made, epochs=config.epochs) if config.epochs else made
+
+
+def check(config: Config) -> None:
+    """Every setting that can be checked before anything is read or written; a bad one exits with its name."""
+    if config.train:
+        try:
+            objective(config)
+        except ValueError as error:
+            raise SystemExit(f"error: {error}") from None
+        if config.corpus not in CORPORA and not pathlib.Path(config.corpus).is_file():
+            raise SystemExit(f"error: --corpus must be one of {CORPORA} or a text file, got {config.corpus!r} (no such file)")
+        if config.min_count < 1:
+            raise SystemExit(f"error: --min_count must be >= 1, got {config.min_count}")
+    if config.gensim and config.train != "skipgram":
+        raise SystemExit("error: --gensim compares gensim's Word2Vec with --train=skipgram")
 
 
 def sentences(config: Config) -> list[list[str]]:
@@ -180,10 +196,7 @@ def bias_report(vectors: Vectors) -> dict:
 
 def main(config: Config) -> dict:
     print(config)
-    if config.train:
-        objective(config)  # a bad setting fails here, before anything is written
-        if config.corpus not in CORPORA and not pathlib.Path(config.corpus).is_file():
-            raise ValueError(f"--corpus must be one of {CORPORA} or a text file, got {config.corpus!r} (no such file)")
+    check(config)
     out = pathlib.Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     trained = train(config, out) if config.train else None

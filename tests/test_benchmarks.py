@@ -229,3 +229,23 @@ def test_transformer_benchmark_tiny(tmp_path):
     assert decode_row["kv_cache_ms"] > 0 and decode_row["recompute_ms"] > 0
     rows = targets.rows({"transformer": json.loads((tmp_path / "t.json").read_text())["rows"]})
     assert [r["target"] for r in rows] == ["transformer train ≥ 1x flax", "transformer train ≥ 1x torch"]
+
+
+def test_word2vec_benchmark_tiny(tmp_path):
+    from benchmarks import targets, word2vec
+    from tests.test_experiments import _multi30k
+
+    folder = _multi30k(tmp_path / "data")
+    (folder / "analogy").mkdir()
+    (folder / "analogy" / "questions-words.txt").write_text(": family\nman woman dog red\na man a woman\n")
+    (folder / "wordsim").mkdir()
+    (folder / "wordsim" / "wordsim353.tsv").write_text("# gold\nman woman 8\ndog red 1\nruns sleeps 5\nman dog 3\n")
+    config = word2vec.Config(seeds=(1,), dim=8, epochs=1, min_count=1, data=str(folder), out=str(tmp_path / "w.json"))
+    rows = word2vec.main(config)
+    assert [(r["contender"], r["seed"]) for r in rows] == [("gensim", "1"), ("seqjax", "1"), ("gensim", "mean"), ("seqjax", "mean")]
+    gensim_row, seqjax_row = rows[:2]
+    assert seqjax_row["vocab"] == gensim_row["vocab"] == 14  # the same vocabulary, so the same coverage
+    assert seqjax_row["analogies_covered"] == gensim_row["analogies_covered"] == 2 and seqjax_row["words_per_s"] > 0
+    assert seqjax_row["vs_gensim"] == gensim_row["total_s"] / seqjax_row["total_s"] and rows[0]["vs_gensim"] == 1.0
+    rows = targets.rows({"word2vec": json.loads((tmp_path / "w.json").read_text())["rows"]})
+    assert [r["target"] for r in rows] == ["word2vec ≥ 0.5x gensim's words/s", "word2vec analogies ≥ gensim's", "word2vec WordSim ρ ≥ gensim's"]

@@ -336,3 +336,40 @@ def test_a_bad_transformer_config_fails_before_anything_is_written(tmp_path, nam
     with pytest.raises(SystemExit, match=r"error: MultiHeadAttention.d_model \(\d+\) must be divisible by num_heads \(3\)"):
         module.main(config)
     assert not (tmp_path / "run").exists()
+
+
+def test_embeddings_experiment_trains_vectors_resumes_and_compares_with_gensim(tmp_path):
+    from experiments import embeddings
+
+    rng = np.random.default_rng(0)
+    topics = [[f"a{i}" for i in range(5)], [f"b{i}" for i in range(5)]]
+    (tmp_path / "text.txt").write_text("".join(" ".join(rng.choice(topics[k % 2], 6)) + "\n" for k in range(300)))
+    (tmp_path / "data" / "analogy").mkdir(parents=True)
+    (tmp_path / "data" / "wordsim").mkdir()
+    (tmp_path / "data" / "analogy" / "questions-words.txt").write_text(": t\na0 a1 b0 b1\na2 a3 b2 b3\na0 a4 b0 zz\n")
+    pairs = "a0\ta1\t9.0\na0\tb1\t1.0\nb2\tb3\t8.5\na2\tb4\t0.5\na3\ta4\t9.5\n"
+    for name in ("wordsim353.tsv", "simlex999.txt"):
+        (tmp_path / "data" / "wordsim" / name).write_text("# gold\n" + pairs)
+    config = embeddings.Config(train="skipgram", corpus=str(tmp_path / "text.txt"), min_count=1, dim=8, epochs=5, sample=0.0, gensim=True,
+                               data=str(tmp_path / "data"), words=("a0",), neighbours=3, plot_words=("a0", "a1", "b0", "b1"),
+                               out_dir=str(tmp_path / "run"))
+    report = embeddings.main(config)
+    assert report["training"]["objective"] == "skipgram" and report["training"]["vocab"] == 10
+    assert all(w.startswith("a") for w, _ in report["neighbours"]["a0"])
+    assert report["before"]["analogies_3cosadd"]["covered"] == 2 and report["before"]["wordsim353"]["covered"] == 5
+    assert report["training"]["gensim"]["measures"]["wordsim353"]["covered"] == 5
+    assert (tmp_path / "run" / "train" / "checkpoints").is_dir() and (tmp_path / "run" / "vectors.txt").is_file()
+    again = embeddings.main(config)  # the run directory holds the finished run: it resumes at its end
+    np.testing.assert_allclose(again["neighbours"]["a0"][0][1], report["neighbours"]["a0"][0][1])
+
+
+@pytest.mark.parametrize("bad, message", [(dict(train="word3vec"), "--train must be one of"),
+                                          (dict(train="glove", corpus="no_such_corpus"), "--corpus must be one of"),
+                                          (dict(train="skipgram", dim=0), "SkipGram.dim must be a positive int"),
+                                          (dict(train="glove", gensim=True), "--gensim compares")])
+def test_a_bad_embeddings_config_fails_before_anything_is_written(tmp_path, bad, message):
+    from experiments import embeddings
+
+    with pytest.raises(SystemExit, match=message):
+        embeddings.main(embeddings.Config(out_dir=str(tmp_path / "run"), **bad))
+    assert not (tmp_path / "run").exists()
