@@ -15,7 +15,8 @@ give without building them (``steps`` is known before training starts).
 ``lax.scan`` over them (one dispatch per chunk instead of per batch). The epoch's last chunk is
 padded with copies of row 0 marked ``valid`` False, so every batch has one shape and the step
 compiles once. While an epoch trains, the next one is drawn in a background thread (NumPy
-releases the interpreter lock, so it runs on another core). ``count`` is the number of corpus words the chunk's examples stand for (the
+releases the interpreter lock, so it runs on another core); the first is drawn from the start,
+while the train step compiles. ``count`` is the number of corpus words the chunk's examples stand for (the
 epoch's ``words_per_epoch`` shared out by example), from which ``fit`` reports words per second.
 """
 
@@ -42,8 +43,9 @@ class EpochBatches:
         self.per_batch = batch_size * (chunk or 1)
         self.batches_per_epoch = [math.ceil(n / self.per_batch) for n in self.sizes]
         self.steps = sum(self.batches_per_epoch)
-        self.epoch, self.index, self._data, self._next = 0, 0, None, None
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self.epoch, self.index, self._data = 0, 0, None
+        self._next = (0, self._pool.submit(self._make, 0))  # drawn while the train step compiles
 
     def _rng(self, epoch: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, epoch])
@@ -89,4 +91,5 @@ class EpochBatches:
         if not (0 <= epoch <= self.epochs and (epoch == self.epochs or 0 <= index <= self.batches_per_epoch[epoch])):
             raise ValueError(f"cannot restore the position {state}: these batches have {self.epochs} epochs of "
                              f"{self.batches_per_epoch} batches (other settings than the checkpoint's?)")
-        self.epoch, self.index, self._data, self._next = epoch, index, None, None
+        self.epoch, self.index, self._data = epoch, index, None
+        self._next = (epoch, self._pool.submit(self._make, epoch)) if epoch < self.epochs else None

@@ -36,8 +36,10 @@ def batches_for(objective, corpus: Corpus, *, seed: int = 1) -> EpochBatches:
 
 
 def initial_state(objective, corpus: Corpus, steps: int, *, seed: int = 1) -> TrainState:
-    params = objective.init(jax.random.key(seed), objective_vocab_size(objective, corpus))
-    return TrainState(jnp.zeros((), jnp.int32), params, objective.opt_init(params, steps), jax.random.key(seed + 1))
+    # jitted: one compilation instead of one per eager operation (half a second on a cold start)
+    params = jax.jit(objective.init, static_argnums=1)(jax.random.key(seed), objective_vocab_size(objective, corpus))
+    opt_state = jax.jit(objective.opt_init, static_argnums=1)(params, steps)
+    return TrainState(jnp.zeros((), jnp.int32), params, opt_state, jax.random.key(seed + 1))
 
 
 def objective_vocab_size(objective, corpus: Corpus) -> int:

@@ -64,7 +64,7 @@ class SkipGram:
     learning_rate: float = 0.025
     min_learning_rate: float = 1e-4
     batch_size: int = 256
-    chunk: int = 64
+    chunk: int = 128
     noise_power: float = 0.75
 
     name = "skipgram"
@@ -85,13 +85,20 @@ class SkipGram:
         return {}  # plain SGD keeps no state
 
     def examples(self, corpus: Corpus):
-        """``(make_epoch, names)`` for ``EpochBatches``: an epoch's shuffled skip-gram pairs."""
+        """``(make_epoch, names)`` for ``EpochBatches``: an epoch's shuffled skip-gram pairs and, for each,
+        ``negative`` noise words drawn from word2vec's unigram table (drawn on the host with the
+        epoch's generator, in the thread that prepares the next epoch while this one trains)."""
+        table = noise_table(corpus.negative_distribution(self.noise_power))
+
         def make_epoch(rng, count_only=False):
-            return corpus.skipgram_pairs(rng, window=self.window, sample=self.sample, count_only=count_only)
-        return make_epoch, ("centers", "contexts")
+            pairs = corpus.skipgram_pairs(rng, window=self.window, sample=self.sample, count_only=count_only)
+            if count_only:
+                return pairs
+            return (*pairs, table[rng.integers(0, len(table), (len(pairs[0]), self.negative))])
+        return make_epoch, ("centers", "contexts", "negatives")
 
     def loss(self, params: Params, batch: dict, negatives: jax.Array) -> jax.Array:
-        """The summed objective of one minibatch with the given ``negatives [b, k]`` (what the step descends)."""
+        """The summed objective of one minibatch with ``negatives [b, k]`` (what the step descends)."""
         c, o, valid = batch["centers"], batch["contexts"], batch["valid"].astype(params["input"].dtype)
         w_neg = valid[:, None] * (negatives != o[:, None]).astype(valid.dtype)
         return pair_loss(params["input"][c], params["output"][o], params["output"][negatives], valid, w_neg)
@@ -111,11 +118,9 @@ class SkipGram:
     def make_step(self, corpus: Corpus, steps: int):
         """``train_step(state, chunk) -> (state, metrics)`` for ``seqjax.train.fit`` over ``steps`` chunks."""
         schedule = optax.linear_schedule(self.learning_rate, self.min_learning_rate, max(steps * self.chunk, 1))
-        table = jnp.asarray(noise_table(corpus.negative_distribution(self.noise_power)))
 
         def update(params, opt_state, batch, key, index):
-            negatives = table[jax.random.randint(key, (batch["centers"].shape[0], self.negative), 0, table.shape[0])]
-            params, loss, squares = self.sgd_update(params, batch, negatives, schedule(index))
+            params, loss, squares = self.sgd_update(params, batch, batch["negatives"], schedule(index))
             return params, opt_state, loss, squares
 
         return chunked_step(update, self.chunk)
