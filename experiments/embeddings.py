@@ -23,7 +23,7 @@ With ``--train`` it first trains the vectors on ``--corpus`` (``seqjax.embedding
 directory under ``--out_dir``/train that a rerun resumes), then reports on them as on a file:
 
     python -m experiments.embeddings --train=skipgram                             # word2vec on Multi30k English
-    python -m experiments.embeddings --train=skipgram --gensim                    # and gensim's Word2Vec beside it
+    python -m experiments.embeddings --train=skipgram --gensim=true               # and gensim's Word2Vec beside it
     python -m experiments.embeddings --train=glove --corpus=lee --min_count=2
     python -m experiments.embeddings --train=next_word --corpus=my_text.txt --epochs=3
 

@@ -43,13 +43,26 @@ def _convert(name: str, text: str, kind: type):
         raise ValueError(f"--{name} expects {getattr(kind, '__name__', kind)}, got {text!r}") from None
 
 
+def format_value(value) -> str:
+    """A value written as the command line takes it back: tuples comma-joined, booleans true/false, None none."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, tuple):
+        return ",".join(format_value(v) for v in value)
+    return str(value)
+
+
 def help_text(config, description: str = "") -> str:
-    lines = [description.strip(), "", "options (--field=value):"] if description else ["options (--field=value):"]
+    """The fields with their defaults, each written so that pasting it back on the command line works."""
+    lines = [description.strip(), "", "options (--field=value; --flag alone sets a boolean):"] if description else \
+        ["options (--field=value; --flag alone sets a boolean):"]
     hints = typing.get_type_hints(type(config))
     for field in dataclasses.fields(config):
         kind = hints[field.name]
         kind = "|".join(typing.get_args(kind)) if typing.get_origin(kind) is typing.Literal else getattr(kind, "__name__", kind)
-        lines.append(f"  --{field.name}={getattr(config, field.name)!r:<20} ({kind})")
+        lines.append(f"  --{field.name}={format_value(getattr(config, field.name)):<20} ({kind})")
     return "\n".join(lines)
 
 
@@ -62,6 +75,8 @@ def parse_config(config, argv: list[str] | None = None, description: str = ""):
         if arg in ("-h", "--help"):
             print(help_text(config, description))
             raise SystemExit(0)
+        if arg.startswith("--") and "=" not in arg and hints.get(arg[2:].replace("-", "_")) is bool:
+            arg += "=true"  # --flag sets a boolean field
         if not arg.startswith("--") or "=" not in arg:
             raise SystemExit(f"error: arguments must look like --field=value, got {arg!r}\n\n{help_text(config)}")
         name, text = arg[2:].split("=", 1)

@@ -373,3 +373,35 @@ def test_a_bad_embeddings_config_fails_before_anything_is_written(tmp_path, bad,
     with pytest.raises(SystemExit, match=message):
         embeddings.main(embeddings.Config(out_dir=str(tmp_path / "run"), **bad))
     assert not (tmp_path / "run").exists()
+
+
+def _modules_with_a_config():
+    import importlib
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    names = [f"{folder}.{p.stem}" for folder in ("experiments", "benchmarks") for p in sorted((root / folder).glob("*.py"))
+             if not p.stem.startswith("_")]
+    return [m for m in (importlib.import_module(n) for n in names) if hasattr(m, "Config")]
+
+
+@pytest.mark.parametrize("module", _modules_with_a_config(), ids=lambda m: m.__name__)
+def test_help_shows_defaults_the_command_line_takes_back(module):
+    import re
+
+    from seqjax.config import help_text, parse_config
+
+    default = module.Config()
+    lines = [re.fullmatch(r"  --(\w+)=(.*?) *\(([^()]*)\)", line) for line in help_text(default).splitlines()[1:]]
+    assert all(lines), help_text(default)
+    assert parse_config(default, [f"--{m[1]}={m[2]}" for m in lines]) == default
+
+
+def test_a_boolean_flag_alone_sets_it():
+    from experiments import embeddings
+    from seqjax.config import parse_config
+
+    assert parse_config(embeddings.Config(), ["--gensim"]).gensim is True
+    assert parse_config(embeddings.Config(), ["--gensim=false"]).gensim is False
+    with pytest.raises(SystemExit, match="must look like --field=value"):
+        parse_config(embeddings.Config(), ["--train"])  # a string field still needs its value
