@@ -53,7 +53,7 @@ class Config:
     data: str = ""                                   # a folder holding analogy/ and wordsim/; "" = search the data dirs
     limit: int = 0                                   # read only the first N vectors (0: all)
     restrict_vocab: int = 300000                     # the evaluations' most frequent words (gensim's default)
-    words: tuple[str, ...] = ("king", "france", "frog", "computer", "year", "government")
+    words: tuple[str, ...] = ("king", "france", "frog", "computer", "year", "government", "man", "dog", "red", "water")
     neighbours: int = 8
     plot_words: tuple[str, ...] = ("he", "she", "man", "woman", "king", "queen", "boy", "girl", "day", "year",
                                    "week", "month", "one", "two", "three", "four", "city", "country", "state", "government")

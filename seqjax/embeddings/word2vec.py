@@ -64,7 +64,7 @@ class SkipGram:
     learning_rate: float = 0.025
     min_learning_rate: float = 1e-4
     batch_size: int = 256
-    chunk: int = 128
+    chunk: int = 256
     noise_power: float = 0.75
 
     name = "skipgram"
