@@ -45,6 +45,7 @@ from seqjax.cells.lstm import LSTM as LSTM, PeepholeLSTM as PeepholeLSTM, Protot
 from seqjax.cells.minimal import MinGRU as MinGRU, MinLSTM as MinLSTM
 from seqjax.conv import ConvRNN as ConvRNN, ImageCNN as ImageCNN, TextCNN as TextCNN, conv1d as conv1d, max_norm as max_norm
 from seqjax.diagnostics import gradient_norms_through_time as gradient_norms_through_time
+from seqjax import host_memory as host_memory
 from seqjax.interop.torch import from_torch as from_torch, torch_final_state as torch_final_state
 from seqjax.kernels import cudnn as cudnn
 from seqjax.layers import Dense as Dense, Dropout as Dropout, Embedding as Embedding, LayerNorm as LayerNorm, dense as dense

@@ -139,6 +139,18 @@ def test_tensorboard_events_when_a_writer_is_installed(tmp_path, monkeypatch):
     assert train.Run(tmp_path / "quiet", tensorboard=False)._tb is None
 
 
+def test_without_a_tensorboard_writer_the_run_says_so(tmp_path, monkeypatch, capsys):
+    import seqjax.train.run as run_module
+
+    monkeypatch.setattr(run_module, "_tensorboard_writer", lambda directory: None)
+    monkeypatch.setattr(train.Run, "_said_no_tensorboard", False)
+    train.Run(tmp_path / "a")
+    train.Run(tmp_path / "b")
+    assert capsys.readouterr().err.count("no TensorBoard writer is installed (pip install tensorboardX)") == 1
+    with pytest.raises(RuntimeError, match="pip install tensorboardX"):
+        train.Run(tmp_path / "c", tensorboard=True)
+
+
 # --- exact resume of a real process killed with SIGKILL ------------------------------------
 
 

@@ -129,6 +129,18 @@ def test_non_finite_update_is_not_applied_and_fit_names_the_step(key, tmp_path):
     assert int(restored.step) == 2 and meta["data"] == {"epoch": 0, "index": 2}
 
 
+def test_fit_with_a_run_needs_batches_that_can_resume(key, tmp_path):
+    opt = train.optimizer(1e-2)
+    state = train.TrainState.create(init(key), opt, key)
+    step = train.make_train_step(loss_fn, opt)
+    plain = iter([make_batch(i) for i in range(4)])
+    with pytest.raises(TypeError, match=r"batches must have state\(\) and restore\(\).*got list_iterator.*run=None"):
+        train.fit(state, step, plain, steps=4, run=train.Run(tmp_path / "run", tensorboard=False))
+    assert not (tmp_path / "run" / "checkpoints").exists() or not any((tmp_path / "run" / "checkpoints").iterdir())
+    trained = train.fit(state, step, plain, steps=4, log_every=1)  # without a run, any iterator trains
+    assert int(trained.step) == 4
+
+
 def test_bfloat16_compute_keeps_float32_params(key):
     opt = train.optimizer(1e-2)
     state = train.TrainState.create(init(key), opt, key)

@@ -4,7 +4,7 @@ Every shape ``jit`` sees costs a compilation, so variable-length data is padded 
 a small set of *bucket* lengths: ``pad(seqs, buckets=(16, 32, 64))`` pads a batch to
 the smallest bucket that holds its longest sequence (and clips at the largest), so a
 stream of batches compiles at most ``len(buckets)`` times. ``Batches(...,
-buckets=...)`` also groups examples of similar length into the same batch, so little
+lengths=len)`` also groups examples of similar length into the same batch, so little
 is spent on padding. ``make_train_step(...).compilations`` counts the compilations.
 
 The iterators are deterministic functions of ``(seed, epoch, index)``: ``state()`` is

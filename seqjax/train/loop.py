@@ -51,6 +51,10 @@ def fit(state, train_step: Callable, batches, *, steps: int, run: Run | None = N
         raise ValueError(f"steps must be >= 0, got {steps}")
     if log_every < 1 or eval_every < 0:
         raise ValueError(f"log_every must be >= 1 and eval_every >= 0 (0: only at the end), got {log_every} and {eval_every}")
+    if run is not None and not (callable(getattr(batches, "state", None)) and callable(getattr(batches, "restore", None))):
+        raise TypeError(f"fit with a run directory checkpoints the data position, so batches must have state() and restore() "
+                        f"(seqjax.data.Batches, TokenStream, Generated); got {type(batches).__name__}. Wrap a plain iterator "
+                        "in one of those, or pass run=None to train without checkpoints")
     if run is not None:
         restored = run.checkpoints.restore(state)
         if restored is not None:

@@ -63,8 +63,13 @@ def _tensorboard_writer(directory: pathlib.Path):
 class Run:
     """The files of one experiment run; see the module docstring for the layout."""
 
+    _said_no_tensorboard = False  # the note about a missing TensorBoard writer is printed once per process
+
     def __init__(self, directory: str | pathlib.Path, config=None, *, checkpoint_every: int = 1000, keep: int = 3,
-                 tensorboard: bool = True):
+                 tensorboard: bool | None = None):
+        """``tensorboard``: None writes events when a writer is installed (tensorboardX, or torch's with the
+        tensorboard package) and otherwise says once that it does not; True requires one (an error
+        says what to install); False writes none."""
         self.dir = pathlib.Path(directory)
         self.dir.mkdir(parents=True, exist_ok=True)
         if config is not None:
@@ -72,7 +77,14 @@ class Run:
             (self.dir / "config.json").write_text(json.dumps(data, indent=1, default=str))
         self.checkpoints = Checkpointer(self.dir / "checkpoints", every=checkpoint_every, keep=keep)
         self.metrics_path = self.dir / "metrics.jsonl"
-        self._tb = _tensorboard_writer(self.dir / "tensorboard") if tensorboard else None
+        self._tb = _tensorboard_writer(self.dir / "tensorboard") if tensorboard is not False else None
+        if self._tb is None and tensorboard:
+            raise RuntimeError("Run(tensorboard=True) needs a TensorBoard writer: pip install tensorboardX "
+                               "(or tensorboard, for torch's SummaryWriter)")
+        if self._tb is None and tensorboard is None and not Run._said_no_tensorboard:
+            Run._said_no_tensorboard = True
+            print("note: no TensorBoard writer is installed (pip install tensorboardX), so the metrics go to "
+                  "metrics.jsonl and curves.png only", file=sys.stderr)
 
     def save_vocab(self, vocab) -> None:
         vocab.save(self.dir / "vocab.json")
