@@ -2,6 +2,7 @@
 cells, ``Linear``, ``Embedding``, ``LayerNorm``; attention and transformer layers in
 ``torch_transformer.py``).
 
+    >>> xs = jnp.ones((4, 10, 8))
     >>> lstm = torch.nn.LSTM(8, 16, num_layers=2, bidirectional=True, batch_first=True)
     >>> cell, params = seqjax.from_torch(lstm)
     >>> ys, state = seqjax.unroll(cell, params, xs)          # xs [b, t, 8] -> ys [b, t, 32]
