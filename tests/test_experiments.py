@@ -405,3 +405,15 @@ def test_a_boolean_flag_alone_sets_it():
     assert parse_config(embeddings.Config(), ["--gensim=false"]).gensim is False
     with pytest.raises(SystemExit, match="must look like --field=value"):
         parse_config(embeddings.Config(), ["--train"])  # a string field still needs its value
+
+
+def test_embeddings_corpora_are_read_as_lowercased_token_lists(tmp_path):
+    from experiments import embeddings
+
+    (tmp_path / "corpora").mkdir()
+    (tmp_path / "corpora" / "lee_background.cor").write_text("Hundreds of people FLED.\nThe fire spread")
+    (tmp_path / "tinyshakespeare").mkdir()
+    (tmp_path / "tinyshakespeare" / "input.txt").write_text("First Citizen:\nBefore we proceed\n\nSpeak, speak.\n")
+    read = lambda corpus: embeddings.sentences(embeddings.Config(corpus=corpus, data=str(tmp_path)))  # noqa: E731
+    assert read("lee") == [["hundreds", "of", "people", "fled."], ["the", "fire", "spread"]]
+    assert read("shakespeare") == [["first", "citizen:"], ["before", "we", "proceed"], ["speak,", "speak."]]
