@@ -116,6 +116,33 @@ def test_run_dir_holds_config_vocab_metrics_and_curves(tmp_path):
     assert run.plot().stat().st_size > 1000
 
 
+def test_a_metrics_line_cut_short_never_blocks_a_resume(tmp_path):
+    run = train.Run(tmp_path / "run", tensorboard=False)
+    for step in (1, 2, 3):
+        run.log(step, "train", {"loss": float(step)})
+    with open(run.metrics_path, "a") as f:
+        f.write('{"step": 4, "split": "tr')  # the disk filled, or the process died, while writing
+    assert [m["step"] for m in run.metrics()] == [1, 2, 3]
+    run.truncate_metrics(2)
+    assert run.metrics_path.read_text().count("\n") == 2 and [m["step"] for m in run.metrics()] == [1, 2]
+    run.metrics_path.write_text('{"step": 1}\nnot json\n{"step": 2}\n')
+    with pytest.raises(train.CheckpointError, match=r"metrics.jsonl, line 2: not a JSON metrics line"):
+        run.metrics()
+
+
+def test_a_run_directory_resumes_only_with_its_own_settings(tmp_path, key):
+    state = train.TrainState.create({"w": jnp.ones(2)}, train.optimizer(0.1), key)
+    run = train.Run(tmp_path / "run", {"learning_rate": 0.1, "cells": ("gru", "lstm")}, checkpoint_every=1, tensorboard=False)
+    run.checkpoints.save(state._replace(step=jnp.int32(1)), {"data": {}})
+    train.Run(tmp_path / "run", {"learning_rate": 0.1, "cells": ("gru", "lstm")})  # the same settings: a resume
+    with pytest.raises(train.CheckpointError, match=r"other settings \(--learning_rate=0.1 there, 0.01 here\).*another --out_dir"):
+        train.Run(tmp_path / "run", {"learning_rate": 0.01, "cells": ("gru", "lstm")})
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["learning_rate"] == 0.1  # untouched
+    with pytest.raises(ValueError, match="run directory must be named"):
+        train.Run("")
+    train.Run(tmp_path / "fresh", {"learning_rate": 0.01})  # no checkpoints yet: any settings
+
+
 def test_tensorboard_events_when_a_writer_is_installed(tmp_path, monkeypatch):
     import types
 

@@ -46,6 +46,19 @@ def test_cross_entropy_matches_numpy_and_ignores_padding():
         train.cross_entropy(jnp.asarray(logits), jnp.asarray(labels[:, :4]))
 
 
+def test_labels_outside_the_classes_are_an_error_or_a_nan_never_another_class():
+    logits = jnp.zeros((2, 3, 4))
+    labels = jnp.array([[1, -1, 2], [3, 0, 9]])
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 4\) .* got -1 at position \(0, 1\)"):
+        train.cross_entropy(logits, labels)
+    mask = jnp.array([[True, False, True], [True, True, False]])  # out-of-range labels that are not counted are fine
+    loss, sums = train.cross_entropy(logits, labels, mask)
+    assert np.isclose(float(loss), np.log(4)) and float(sums["count"]) == 4
+    jitted, _ = jax.jit(train.cross_entropy)(logits, labels)  # under jit: NaN, which the train step never applies
+    assert np.isnan(float(jitted))
+    assert float(jax.jit(train.cross_entropy)(logits, jnp.array([[1, -100, 2], [3, 0, 1]]), ignore_id=-100)[0]) == pytest.approx(np.log(4))
+
+
 def test_optimizer_warmup_clipping_and_bad_arguments():
     params = {"w": jnp.ones(3)}
     opt = train.optimizer(0.1, name="sgd", warmup_steps=10, clip_norm=1.0)
@@ -59,6 +72,14 @@ def test_optimizer_warmup_clipping_and_bad_arguments():
     np.testing.assert_allclose(norms, expected, rtol=1e-5, atol=1e-7)
     with pytest.raises(ValueError, match="optimizer name must be one of"):
         train.optimizer(0.1, name="adagrad")
+    for bad, message in [(dict(learning_rate=float("nan")), "learning_rate must be a finite number > 0, got nan"),
+                         (dict(learning_rate=-1e-3), "learning_rate must be a finite number > 0"),
+                         (dict(clip_norm=-1.0), "clip_norm must be .* gradient ascent"),
+                         (dict(clip_norm=float("inf")), "clip_norm must be a finite number"),
+                         (dict(warmup_steps=-5), "warmup_steps must be >= 0"),
+                         (dict(weight_decay=float("nan")), "weight_decay must be a finite number")]:
+        with pytest.raises(ValueError, match=message):
+            train.optimizer(**{"learning_rate": 0.1, **bad})
 
 
 # --- a small many-to-one model -------------------------------------------------------------
@@ -127,6 +148,15 @@ def test_non_finite_update_is_not_applied_and_fit_names_the_step(key, tmp_path):
         train.fit(state, step, batches, steps=10, log_every=0)
     restored, meta = run.checkpoints.restore(state)
     assert int(restored.step) == 2 and meta["data"] == {"epoch": 0, "index": 2}
+
+
+def test_a_non_finite_update_from_finite_gradients_is_not_applied(key, tmp_path):
+    opt = optax.chain(optax.sgd(1e-2), optax.scale(float("nan")))  # finite gradients, NaN updates: what a NaN rate gives
+    state = train.TrainState.create(init(key), opt, key)
+    after, metrics = train.make_train_step(loss_fn, opt)(state, make_batch(0))
+    assert np.isfinite(float(metrics["loss"])) and np.isfinite(float(metrics["grad_norm"])) and not bool(metrics["finite"])
+    assert int(after.step) == 0
+    assert_close(after.params, state.params)
 
 
 def test_fit_with_a_run_needs_batches_that_can_resume(key, tmp_path):

@@ -61,20 +61,28 @@ def cross_entropy(logits: Array, labels: Array, mask: Array | None = None, *, le
     if ignore_id is not None:
         mask = mask & (labels != ignore_id)
     vocab = logits.shape[-1]
+    out_of_range = mask & ((labels < 0) | (labels >= vocab))  # a counted label that names no class
+    if not isinstance(out_of_range, jax.core.Tracer) and bool(jnp.any(out_of_range)):
+        where = tuple(int(i) for i in np.argwhere(np.asarray(out_of_range))[0])
+        raise ValueError(f"labels must lie in [0, {vocab}) (the classes) where counted; got {int(np.asarray(labels)[where])} "
+                         f"at position {where} (mask, lengths or ignore_id leave positions out)")
     logits = logits.astype(jnp.float32)
     log_probs = jax.nn.log_softmax(logits, axis=-1)
     safe = jnp.clip(labels, 0, vocab - 1).astype(jnp.int32)  # ignored ids (e.g. -100) must not index
     nll = -jnp.take_along_axis(log_probs, safe[..., None], axis=-1)[..., 0]
+    # under jit the labels cannot be checked: a counted out-of-range label makes the loss NaN, which
+    # the train step never applies (fit stops and names the step), instead of training on another class
+    nll = jnp.where(out_of_range, jnp.nan, jnp.where(mask, nll, 0.0))
     weights = mask.astype(jnp.float32)
     sums = {
-        "nll": jnp.sum(nll * weights),
+        "nll": jnp.sum(nll),
         "correct": jnp.sum((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32) * weights),
         "count": jnp.sum(weights),
     }
     loss = nll
     if label_smoothing:
-        loss = (1.0 - label_smoothing) * nll - label_smoothing * jnp.mean(log_probs, axis=-1)
-    return jnp.sum(loss * weights) / jnp.maximum(sums["count"], 1.0), sums
+        loss = (1.0 - label_smoothing) * nll - label_smoothing * jnp.where(mask, jnp.mean(log_probs, axis=-1), 0.0)
+    return jnp.sum(loss) / jnp.maximum(sums["count"], 1.0), sums
 
 
 def add(a: Sums | None, b: Sums) -> Sums:

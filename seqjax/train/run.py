@@ -19,11 +19,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import pathlib
 import sys
 import time
 
 from seqjax.train.checkpoint import CheckpointError, Checkpointer
+
+
+def write_atomic(path: pathlib.Path, text: str) -> None:
+    """Writes ``text`` to a temporary file beside ``path`` and renames it over ``path``: a reader sees the
+    old contents or the new ones, never a mixture, whatever kills the process."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 class Progress:
@@ -70,11 +79,15 @@ class Run:
         """``tensorboard``: None writes events when a writer is installed (tensorboardX, or torch's with the
         tensorboard package) and otherwise says once that it does not; True requires one (an error
         says what to install); False writes none."""
+        if not str(directory).strip():
+            raise ValueError("the run directory must be named (e.g. --out_dir=runs/mine), got an empty path")
         self.dir = pathlib.Path(directory)
+        if config is not None:
+            data = json.loads(json.dumps(dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config), default=str))
+            self._check_same_config(data)
         self.dir.mkdir(parents=True, exist_ok=True)
         if config is not None:
-            data = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)
-            (self.dir / "config.json").write_text(json.dumps(data, indent=1, default=str))
+            write_atomic(self.dir / "config.json", json.dumps(data, indent=1))
         self.checkpoints = Checkpointer(self.dir / "checkpoints", every=checkpoint_every, keep=keep)
         self.metrics_path = self.dir / "metrics.jsonl"
         self._tb = _tensorboard_writer(self.dir / "tensorboard") if tensorboard is not False else None
@@ -85,6 +98,23 @@ class Run:
             Run._said_no_tensorboard = True
             print("note: no TensorBoard writer is installed (pip install tensorboardX), so the metrics go to "
                   "metrics.jsonl and curves.png only", file=sys.stderr)
+
+    def _check_same_config(self, data: dict) -> None:
+        """A directory that holds checkpoints is resumed; it must be resumed with the config that wrote them,
+        else another run would continue silently under the old one's name (and overwrite its config)."""
+        saved_path = self.dir / "config.json"
+        if not saved_path.exists() or not any((self.dir / "checkpoints").glob("[0-9]*")):
+            return
+        try:
+            saved = json.loads(saved_path.read_text())
+        except (OSError, ValueError):
+            return  # an unreadable config.json (killed while writing, by an older version) is rewritten
+        changed = sorted(k for k in set(saved) | set(data) if saved.get(k) != data.get(k))
+        if changed:
+            shown = ", ".join(f"--{k}={saved.get(k)!r} there, {data.get(k)!r} here" for k in changed[:4])
+            raise CheckpointError(f"{self.dir} holds a run with other settings ({shown}{', ...' if len(changed) > 4 else ''}); "
+                                  "resuming would continue that run under these settings. Use another --out_dir, or the "
+                                  "same settings to resume it")
 
     def save_vocab(self, vocab) -> None:
         vocab.save(self.dir / "vocab.json")
@@ -116,14 +146,29 @@ class Run:
                 self._tb.add_scalar(f"{split}/{name}", value, int(step))
 
     def metrics(self) -> list[dict]:
+        """The logged lines. A last line cut short (the process was killed, or the disk filled, while
+        writing it) is left out; a malformed line elsewhere is an error naming it."""
         if not self.metrics_path.exists():
             return []
-        return [json.loads(line) for line in self.metrics_path.read_text().splitlines() if line.strip()]
+        text = self.metrics_path.read_text()
+        lines = text.splitlines()
+        out = []
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                if number == len(lines) and not text.endswith("\n"):
+                    break  # a partial last line
+                raise CheckpointError(f"{self.metrics_path}, line {number}: not a JSON metrics line: {line[:80]!r}") from None
+        return out
 
     def truncate_metrics(self, step: int) -> None:
-        """Drops log lines after ``step`` (they belong to a run that was killed before its next checkpoint)."""
+        """Drops log lines after ``step`` (they belong to a run that was killed before its next checkpoint)
+        and a partial last line; the file is replaced atomically."""
         kept = [m for m in self.metrics() if m["step"] <= step]
-        self.metrics_path.write_text("".join(json.dumps(m) + "\n" for m in kept))
+        write_atomic(self.metrics_path, "".join(json.dumps(m) + "\n" for m in kept))
 
     def write_sample(self, step: int, text: str) -> pathlib.Path:
         path = self.dir / "samples" / f"step_{step}.txt"

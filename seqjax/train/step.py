@@ -16,8 +16,9 @@ What the step does, in order (Flax's examples read the same way):
 2. the loss and its gradient, with params cast to ``compute_dtype`` (bfloat16 mixed
    precision: float32 master params, gradients cast back to float32);
 3. the optimizer update (clipping and schedules live in the Optax chain: ``optimizer()``);
-4. a finiteness check: if the loss or any gradient is NaN/inf the state is returned
-   unchanged and ``metrics["finite"]`` is False; ``fit`` then stops with the step named.
+4. a finiteness check: if the loss, any gradient or any updated parameter is NaN/inf the
+   state is returned unchanged and ``metrics["finite"]`` is False; ``fit`` then stops with the
+   step named, and nothing non-finite is ever checkpointed.
 """
 
 from __future__ import annotations
@@ -51,8 +52,18 @@ def optimizer(learning_rate: float = 1e-3, *, name: str = "adam", clip_norm: flo
     ``decay_steps=None`` keeps the rate constant after warmup. ``optax.inject_hyperparams``
     exposes the current learning rate in the optimizer state (and so in checkpoints).
     """
-    if learning_rate <= 0:
-        raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
+    import math
+
+    if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
+        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate}")
+    if clip_norm is not None and not (math.isfinite(clip_norm) and clip_norm >= 0):
+        raise ValueError(f"clip_norm must be a finite number > 0 (or 0 / None: no clipping), got {clip_norm}; "
+                         "a negative norm would turn clipping into gradient ascent")
+    for field, value in (("warmup_steps", warmup_steps), ("decay_steps", decay_steps or 0)):
+        if value < 0:
+            raise ValueError(f"{field} must be >= 0, got {value}")
+    if not (math.isfinite(weight_decay) and weight_decay >= 0):
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay}")
     if decay_steps is not None:
         schedule = optax.warmup_cosine_decay_schedule(0.0, learning_rate, warmup_steps, max(decay_steps, warmup_steps + 1))
     elif warmup_steps:
@@ -147,7 +158,7 @@ def make_train_step(loss_fn: Callable, optimizer: optax.GradientTransformation, 
         params = optax.apply_updates(state.params, updates)
         if stateful:  # truncated BPTT: the next batch starts from this value, with no gradient path back
             carry = jax.tree_util.tree_map(lambda new, old: jax.lax.stop_gradient(new).astype(old.dtype), carry, state.carry)
-        finite = jnp.isfinite(loss) & _all_finite(grads)
+        finite = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(params)  # a NaN rate makes finite gradients non-finite updates
         keep_good = lambda new, old: jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new, old)  # noqa: E731
         new = TrainState(keep_good(state.step + 1, state.step), keep_good(params, state.params),
                          keep_good(opt_state, state.opt_state), state.key, keep_good(carry, state.carry))
