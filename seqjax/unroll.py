@@ -148,6 +148,8 @@ def _prepare(cell, params, xs, lengths, initial_state, key):
     check_params(cell, params)
     if lengths is not None:
         lengths = _check_lengths(lengths, b, t, batched)
+        # padding never reaches a cell, as a value or through a gradient (where's gradient is 0 · NaN = NaN)
+        xs = jnp.where((jnp.arange(t)[None, :] < lengths[:, None])[..., None], xs, jnp.zeros((), xs.dtype))
     if initial_state is None:
         initial_state = cell.initial_state(b, xs.dtype, key=key)
     else:

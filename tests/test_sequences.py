@@ -64,6 +64,26 @@ def test_padding_never_changes_a_result(name, lengths, seed, reverse):
         assert_close(batch_row(state, b), state_b)
 
 
+@pytest.mark.parametrize("name", sorted(PADDED_CELLS))
+def test_nan_in_padding_changes_neither_values_nor_gradients(name):
+    cell = PADDED_CELLS[name]
+    params = cell.init(jax.random.key(1))
+    xs = jnp.asarray(np.random.default_rng(0).normal(size=(B, T, D)), jnp.float32)
+    lengths = jnp.array([T, 2, 0])
+    valid = (jnp.arange(T)[None, :] < lengths[:, None])[..., None]
+    poisoned = jnp.where(valid, xs, jnp.nan)
+
+    def loss(params, xs):
+        ys, state = seqjax.unroll(cell, params, xs, lengths=lengths)
+        return jnp.sum(ys ** 2) + sum(jnp.sum(s ** 2) for s in jax.tree_util.tree_leaves(state))
+
+    clean_value, clean_grads = jax.value_and_grad(loss, argnums=(0, 1))(params, xs)
+    value, grads = jax.jit(jax.value_and_grad(loss, argnums=(0, 1)))(params, poisoned)
+    assert_close(value, clean_value)
+    assert_close(grads[0], clean_grads[0])
+    assert np.all(np.isfinite(np.asarray(grads[1]))) and not np.any(np.asarray(jnp.where(valid, 0.0, grads[1])))
+
+
 @settings(max_examples=15, deadline=None)
 @given(lengths=st.lists(st.integers(0, T), min_size=B, max_size=B), seed=st.integers(0, 2**16))
 def test_bidirectional_is_forward_and_reverse_on_trimmed_sequences(lengths, seed):
