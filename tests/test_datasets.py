@@ -31,6 +31,7 @@ def write(path: pathlib.Path, data: bytes) -> pathlib.Path:
 
 
 def test_search_order_path_then_data_dir_then_cache(tmp_path, monkeypatch):
+    monkeypatch.setitem(files.FILES, "tinyshakespeare/input.txt", files.RemoteFile("tinyshakespeare/input.txt", None, None))  # no checksum
     for place in ("explicit", "datadir", "cache"):
         write(tmp_path / place / "tinyshakespeare/input.txt", f"from {place}\n".encode())
     monkeypatch.setenv("SEQJAX_DATA_DIR", str(tmp_path / "datadir"))
@@ -42,6 +43,25 @@ def test_search_order_path_then_data_dir_then_cache(tmp_path, monkeypatch):
     assert datasets.tiny_shakespeare() == "from cache\n"
     with pytest.raises(DataNotFoundError, match="no such file"):
         datasets.tiny_shakespeare(tmp_path / "nowhere.txt")
+
+
+def test_a_damaged_known_file_is_caught_wherever_it_is_found(tmp_path, monkeypatch):
+    published = b"First Citizen:\nBefore we proceed any further, hear me speak.\n"
+    monkeypatch.setitem(files.FILES, "tinyshakespeare/input.txt",
+                        files.RemoteFile("tinyshakespeare/input.txt", None, hashlib.sha256(published).hexdigest()))
+    monkeypatch.setenv("SEQJAX_CACHE_DIR", str(tmp_path / "cache"))
+    for place in ("datadir", "cache"):
+        write(tmp_path / place / "tinyshakespeare/input.txt", published[:20])  # cut short
+    monkeypatch.setenv("SEQJAX_DATA_DIR", str(tmp_path / "datadir"))
+    with pytest.raises(DataFormatError, match=r"datadir/tinyshakespeare/input.txt: its sha256 .* \(20 bytes\): truncated"):
+        datasets.tiny_shakespeare()
+    monkeypatch.setenv("SEQJAX_DATA_DIR", str(tmp_path / "empty"))
+    with pytest.raises(DataFormatError, match=r"cache/tinyshakespeare/input.txt: its sha256.*pass it as path="):
+        datasets.tiny_shakespeare()
+    with pytest.warns(files.ModifiedDataWarning, match="using it as given"):
+        assert datasets.tiny_shakespeare(tmp_path / "cache") == "First Citizen:\nBefor\n"
+    write(tmp_path / "cache" / "tinyshakespeare/input.txt", published)  # the published bytes pass
+    assert datasets.tiny_shakespeare().startswith("First Citizen:\nBefore we proceed")
 
 
 def _serve(monkeypatch, relpath: str, source: pathlib.Path, sha: str):

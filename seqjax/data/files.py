@@ -9,6 +9,11 @@ this order and returns the first hit:
 3. the cache, ``$SEQJAX_CACHE_DIR`` or ``~/.cache/seqjax``;
 4. a download into the cache, kept only if its sha256 matches.
 
+A known file found at step 2 or 3 is checked against its sha256 (once per process and file
+version): a truncated, re-encoded or other version is a ``DataFormatError`` that says so, since
+it would load as if whole. A file passed as ``path`` is the caller's choice: a mismatch there is a
+``ModifiedDataWarning`` and the file is used as given.
+
 Offline, step 4 fails with a message that says where to put the file. Downloads are
 pinned to a commit, so the checksum cannot drift. Files with no stable public URL
 (the full GloVe zip, DBpedia on Google Drive) are found by steps 1-3 only; their
@@ -37,6 +42,10 @@ class DataFormatError(ValueError):
 
 class DataNotFoundError(FileNotFoundError):
     pass
+
+
+class ModifiedDataWarning(UserWarning):
+    """A known file passed explicitly differs from the published one; it is used as given."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,23 +115,47 @@ def sha256(path: pathlib.Path) -> str:
     return digest.hexdigest()
 
 
+_VERIFIED: dict[tuple[str, int, int], str] = {}  # (file, size, mtime) -> its sha256, hashed once per process
+
+
+def verify(file: pathlib.Path, relpath: str, *, explicit: bool) -> pathlib.Path:
+    """``file`` if it is the published ``relpath`` (or one without a known checksum); else an error, or a
+    ``ModifiedDataWarning`` when the caller passed the file explicitly."""
+    remote = FILES.get(relpath)
+    if remote is None or remote.sha256 is None:
+        return file
+    stat = file.stat()
+    key = (str(file.resolve()), stat.st_size, stat.st_mtime_ns)
+    got = _VERIFIED.get(key) or _VERIFIED.setdefault(key, sha256(file))
+    if got == remote.sha256:
+        return file
+    why = (f"its sha256 {got[:16]}... is not the published file's {remote.sha256[:16]}... "
+           f"({stat.st_size:,} bytes): truncated, re-encoded or another version")
+    if explicit:
+        import warnings
+
+        warnings.warn(f"{file}: {why}; using it as given", ModifiedDataWarning, stacklevel=3)
+        return file
+    raise DataFormatError(file, None, f"{why}. Delete it to download the published file again, or pass it as path= to use it as it is")
+
+
 def locate(relpath: str, path: str | os.PathLike | None = None, *, download: bool = True) -> pathlib.Path:
     """The local path of data file ``relpath`` (see the module docstring for the search order)."""
     if path is not None:
         path = pathlib.Path(path)
         candidate = path / relpath if path.is_dir() else path
         if candidate.is_file():
-            return candidate
+            return verify(candidate, relpath, explicit=True)
         raise DataNotFoundError(f"{relpath}: no such file at {candidate} (path= may be the file or a data folder holding {relpath})")
     searched = []
     if os.environ.get("SEQJAX_DATA_DIR"):
         candidate = pathlib.Path(os.environ["SEQJAX_DATA_DIR"]) / relpath
         if candidate.is_file():
-            return candidate
+            return verify(candidate, relpath, explicit=False)
         searched.append(str(candidate))
     cached = cache_dir() / relpath
     if cached.is_file():
-        return cached
+        return verify(cached, relpath, explicit=False)
     searched.append(str(cached))
     remote = FILES.get(relpath)
     where = f"Put the file at $SEQJAX_DATA_DIR/{relpath} (or {cached}), or pass path=."
