@@ -89,6 +89,20 @@ def test_silently_changed_bytes_fail_the_checksum(tmp_path, key):
     assert int(restored.step) == 1
 
 
+def test_a_changed_data_position_fails_the_checksum(tmp_path, key):
+    checkpoints = train.Checkpointer(tmp_path, every=1)
+    state = make_state(key)
+    checkpoints.save(at_step(state, 1), {"data": {"epoch": 0, "index": 1}})
+    checkpoints.save(at_step(state, 2), {"data": {"epoch": 0, "index": 2}})
+    meta_file = next(f for f in (tmp_path / "2").rglob("*") if f.is_file() and f.parent.name == "meta")
+    meta = json.loads(meta_file.read_text())
+    meta["data"]["index"] = 7  # the arrays are intact; the data position is not
+    meta_file.write_text(json.dumps(meta))
+    with pytest.warns(RuntimeWarning, match="its meta .* does not match the checksum"):
+        restored, saved = train.Checkpointer(tmp_path, every=1).restore(state)
+    assert int(restored.step) == 1 and saved["data"] == {"epoch": 0, "index": 1}
+
+
 def test_partial_folder_is_ignored_and_all_corrupt_is_an_error(tmp_path, key):
     checkpoints = train.Checkpointer(tmp_path, every=1)
     state = make_state(key)

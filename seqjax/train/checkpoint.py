@@ -20,6 +20,7 @@ inspection, never deleted) and the previous step is used.
 from __future__ import annotations
 
 import hashlib
+import json
 import pathlib
 import shutil
 import warnings
@@ -44,6 +45,11 @@ def _to_arrays(tree):
 
 def _from_arrays(tree, like):
     return jax.tree_util.tree_map(lambda x, l: jax.random.wrap_key_data(x, impl=jax.random.key_impl(l)) if _is_key(l) else x, tree, like)
+
+
+def _meta_checksum(meta: dict) -> str:
+    text = json.dumps({k: v for k, v in meta.items() if k != "meta_checksum"}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def signature(tree) -> str:
@@ -117,6 +123,7 @@ class Checkpointer:
         if (not force and step % self.every) or step in self._manager.all_steps():
             return False
         meta = {**(meta or {}), "step": step, "checksum": checksum(state), "signature": signature(state)}
+        meta["meta_checksum"] = _meta_checksum(meta)  # the data position and the rest of meta are covered too
         args = ocp.args.Composite(state=ocp.args.StandardSave(_to_arrays(state)), meta=ocp.args.JsonSave(meta))
         self._manager.save(step, args=args, force=True)
         self._manager.wait_until_finished()
@@ -148,6 +155,8 @@ class Checkpointer:
                 meta = dict(restored["meta"])
                 if meta.get("checksum") != checksum(state):
                     raise CheckpointError("its contents do not match the checksum written at save time")
+                if "meta_checksum" in meta and meta["meta_checksum"] != _meta_checksum(meta):  # older checkpoints have none
+                    raise CheckpointError("its meta (data position, config) does not match the checksum written at save time")
                 return state, meta
             except Exception as error:  # noqa: BLE001 - any failure to read a step means: try the previous one
                 self._quarantine(s, error, explicit=step is not None)
