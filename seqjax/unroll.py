@@ -50,6 +50,7 @@ def unroll(
     remat: bool = False,
     fused: bool = True,
     cudnn: bool = False,
+    time_major: bool = False,
 ) -> tuple[Array, State]:
     """Runs ``cell`` over batch-major ``xs [b, t, d]`` (or unbatched ``[t, d]``) with one ``lax.scan``.
 
@@ -73,6 +74,8 @@ def unroll(
         VJP: use ``fused=False`` for it.
       cudnn: run ``seqjax.LSTM`` layers (tanh, float32) on cuDNN's LSTM kernel; CUDA GPUs
         only (``seqjax.kernels.cudnn``). Other cells keep XLA's loop. Same numbers to float32 rounding.
+      time_major: ``xs`` is ``[t, b, d]`` and ``ys`` comes back ``[t, b, o]`` (PyTorch's default
+        layout); the state is per sequence either way.
 
     Returns:
       ``(ys, final_state)``: ``ys [b, t, o]`` (``[t, o]`` unbatched) and the state
@@ -84,6 +87,12 @@ def unroll(
     >>> ys.shape, h.h.shape
     ((2, 7, 5), (2, 5))
     """
+    if time_major:
+        if jnp.ndim(xs) != 3:
+            raise ValueError(f"time_major=True expects xs [time, batch, features], got shape {tuple(jnp.shape(xs))}")
+        ys, state = unroll(cell, params, jnp.swapaxes(xs, 0, 1), lengths=lengths, initial_state=initial_state, reverse=reverse,
+                           key=key, scan_unroll=scan_unroll, hoist=hoist, remat=remat, fused=fused, cudnn=cudnn)
+        return _swap(ys), state
     xs, lengths, initial_state, batched = _prepare(cell, params, xs, lengths, initial_state, key)
     params = cast_params(params, xs.dtype)
     if hoist is None:

@@ -103,6 +103,27 @@ def test_bidirectional_is_forward_and_reverse_on_trimmed_sequences(lengths, seed
         assert_close(batch_row(state.backward, b), sb)
 
 
+def test_time_major_equals_batch_major_and_torch_layout(key):
+    import torch
+
+    cell = seqjax.Bidirectional(seqjax.LSTM(D, H))
+    params = cell.init(key)
+    xs = jnp.asarray(np.random.default_rng(0).normal(size=(B, T, D)), jnp.float32)
+    lengths = jnp.array([T, 2, 0])
+    ys, state = seqjax.unroll(cell, params, xs, lengths=lengths)
+    ys_t, state_t = seqjax.unroll(cell, params, jnp.swapaxes(xs, 0, 1), lengths=lengths, time_major=True, reverse=False)
+    assert ys_t.shape == (T, B, 2 * H)
+    assert_close((jnp.swapaxes(ys_t, 0, 1), state_t), (ys, state))
+    lstm = torch.nn.LSTM(D, H)  # batch_first=False: PyTorch's default layout, fed as is
+    torch_cell, torch_params = seqjax.from_torch(lstm)
+    x = np.random.default_rng(1).normal(size=(T, B, D)).astype(np.float32)
+    expected, _ = lstm(torch.from_numpy(x))
+    got, _ = seqjax.unroll(torch_cell, torch_params, jnp.asarray(x), time_major=True)
+    np.testing.assert_allclose(np.asarray(got), expected.detach().numpy(), atol=1e-5)
+    with pytest.raises(ValueError, match=r"time_major=True expects xs \[time, batch, features\]"):
+        seqjax.unroll(cell, params, xs[0], time_major=True)
+
+
 def test_reverse_within_lengths_example():
     xs = jnp.arange(10.0).reshape(5, 2)  # [t, b]
     out = reverse_within_lengths(xs, jnp.array([3, 5]))
