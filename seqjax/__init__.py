@@ -18,7 +18,7 @@ The table of contents, by lecture idea (module in brackets):
   models       seqjax.models: Classifier (many to one), Seq2Seq, Captioner (one to many), Transformer,
                TransformerLM
   decoding     seqjax.decoding: greedy, sample, beam_search for any step function
-  interop      from_torch, torch_final_state  [interop/]
+  interop      from_torch, torch_final_state, to_torch (the reverse)  [interop/]
   diagnostics  gradient_norms_through_time (vanishing / exploding gradients)
   data         seqjax.data: Vocab, pad, Batches, TokenStream, datasets (loaders with checked downloads)
   train        seqjax.train: TrainState, make_train_step, cross_entropy, Checkpointer, Run, fit, DataParallel
@@ -47,6 +47,7 @@ from seqjax.conv import ConvRNN as ConvRNN, ImageCNN as ImageCNN, TextCNN as Tex
 from seqjax.diagnostics import gradient_norms_through_time as gradient_norms_through_time
 from seqjax import host_memory as host_memory
 from seqjax.interop.torch import from_torch as from_torch, torch_final_state as torch_final_state
+from seqjax.interop.to_torch import to_torch as to_torch
 from seqjax.kernels import cudnn as cudnn
 from seqjax.layers import Dense as Dense, Dropout as Dropout, Embedding as Embedding, LayerNorm as LayerNorm, dense as dense
 from seqjax.masking import Constant as Constant, masked_scan as masked_scan, sequence_mask as sequence_mask

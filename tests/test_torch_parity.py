@@ -122,3 +122,56 @@ def test_unsupported_modules_are_named():
         seqjax.from_torch(torch.nn.Conv1d(2, 3, 3))
     with pytest.raises(NotImplementedError, match="proj_size"):
         seqjax.from_torch(torch.nn.LSTM(D, H, proj_size=3))
+
+
+# --- to_torch: the reverse ---------------------------------------------------------------------------
+
+SEQJAX_CELLS = {"elman_tanh": seqjax.Elman(D, H), "elman_relu": seqjax.Elman(D, H, activation="relu"),
+                "gru": seqjax.GRU(D, H, reset_after=True), "lstm": seqjax.LSTM(D, H)}
+
+
+@pytest.mark.parametrize("kind,num_layers,bidirectional", list(itertools.product(sorted(SEQJAX_CELLS), [1, 2], [False, True])))
+def test_to_torch_computes_the_same_and_round_trips(kind, num_layers, bidirectional):
+    import jax
+
+    base = SEQJAX_CELLS[kind]
+    width = H * (2 if bidirectional else 1)
+
+    def layer(input_size):
+        cell = type(base)(input_size, H, **({"activation": base.activation} if kind.startswith("elman") else
+                                            {"reset_after": True} if kind == "gru" else {}))
+        return seqjax.Bidirectional(cell) if bidirectional else cell
+
+    cell = layer(D) if num_layers == 1 else seqjax.Stack(tuple(layer(D if i == 0 else width) for i in range(num_layers)))
+    params = cell.init(jax.random.key(3))
+    module = seqjax.to_torch(cell, params).eval()
+    assert module.batch_first and module.num_layers == num_layers and module.bidirectional == bidirectional
+    xs = np.random.default_rng(0).normal(size=(B, T, D)).astype(np.float32)
+    ys, state = seqjax.unroll(cell, params, jnp.asarray(xs))
+    out, final = run_torch(module, xs)
+    np.testing.assert_allclose(np.asarray(ys), out, rtol=1e-5, atol=1e-5)
+    expected = seqjax.torch_final_state(state)
+    for got, want in zip(final if isinstance(final, tuple) else (final,), expected if isinstance(expected, tuple) else (expected,)):
+        np.testing.assert_allclose(np.asarray(want), got, rtol=1e-5, atol=1e-5)
+    again, again_params = seqjax.from_torch(module)  # seqjax -> torch -> seqjax gives the same outputs
+    np.testing.assert_allclose(np.asarray(seqjax.unroll(again, again_params, jnp.asarray(xs))[0]), np.asarray(ys), rtol=1e-5, atol=1e-5)
+
+
+def test_to_torch_layers_and_what_pytorch_cannot_hold():
+    import jax
+
+    for layer, x in ((seqjax.Dense(D, H), np.ones((B, D), np.float32)), (seqjax.Embedding(9, D, padding_id=2), np.array([[1, 2, 8]])),
+                     (seqjax.LayerNorm(D, eps=1e-3), 3 + np.arange(B * D, dtype=np.float32).reshape(B, D))):
+        params = layer.init(jax.random.key(0))
+        if isinstance(layer, seqjax.LayerNorm):
+            params = {"scale": jnp.linspace(0.5, 2.0, D), "bias": jnp.linspace(-1.0, 1.0, D)}
+        module = seqjax.to_torch(layer, params)
+        np.testing.assert_allclose(module(torch.from_numpy(x)).detach().numpy(), np.asarray(layer(params, jnp.asarray(x))),
+                                   rtol=1e-5, atol=1e-5)
+    assert seqjax.to_torch(seqjax.Embedding(9, D, padding_id=2), seqjax.Embedding(9, D, padding_id=2).init(jax.random.key(0))).padding_idx == 2
+    for cell, why in ((seqjax.GRU(D, H), "reset after the recurrent matmul"), (seqjax.PeepholeLSTM(D, H), "no recurrent module for PeepholeLSTM"),
+                      (seqjax.Stack((seqjax.LSTM(D, H), seqjax.LSTM(H, H)), residual_from=0), "no residual connections"),
+                      (seqjax.Bidirectional(seqjax.LSTM(D, H), merge="sum"), "concatenates the two directions"),
+                      (seqjax.Stack((seqjax.LSTM(D, H), seqjax.GRU(H, H, reset_after=True))), "one kind of cell")):
+        with pytest.raises(TypeError, match=why):
+            seqjax.to_torch(cell, cell.init(jax.random.key(0)))
