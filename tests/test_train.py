@@ -231,3 +231,44 @@ def test_truncated_bptt_carries_state_and_stops_the_gradient(key):
 
     flat = lambda tree: np.concatenate([np.ravel(x) for x in jax.tree_util.tree_leaves(tree)])  # noqa: E731
     assert not np.allclose(flat(jax.grad(full_bptt)(params)), flat(grad_step2), rtol=1e-3)
+
+
+def test_early_stopping_keeps_the_best_and_stops_where_an_uninterrupted_run_would(key, tmp_path):
+    opt = train.optimizer(1e-2)
+    step = train.make_train_step(loss_fn, opt)
+    scores = {2: 3.0, 4: 2.0, 6: 2.5, 8: 2.6, 10: 2.7, 12: 1.0}  # best at 4; patience 2 stops at 8
+
+    def evaluate(state):
+        return {"loss_nats": scores[int(state.step)]}
+
+    def run_fit(run, steps=12, stop=None):
+        state = train.TrainState.create(init(key), opt, key)
+        batches = data.Batches([make_batch(i) for i in range(20)], 1, lambda b: b[0], shuffle=False)
+        watcher = train.EarlyStopping("loss_nats", mode="min", patience=2)
+        return train.fit(state, step, batches, steps=steps, run=run, evaluate=evaluate if stop is None else stop,
+                         eval_every=2, log_every=1, early_stopping=watcher), watcher
+
+    run = train.Run(tmp_path / "whole", checkpoint_every=1, tensorboard=False)
+    final, watcher = run_fit(run)
+    assert int(final.step) == 8 and watcher.stopped and (watcher.best, watcher.best_step) == (2.0, 4)
+    assert run.best.steps() == [4] and run.best.restore(final)[1]["early_stopping"]["best"] == 2.0
+    assert int(run_fit(run)[0].step) == 8  # a stopped run stays stopped
+
+    class Killed(Exception):
+        pass
+
+    def killed_at_6(state):
+        if int(state.step) == 6:
+            raise Killed
+        return evaluate(state)
+
+    resumed_run = train.Run(tmp_path / "resumed", checkpoint_every=1, tensorboard=False)
+    with pytest.raises(Killed):
+        run_fit(resumed_run, stop=killed_at_6)
+    final2, watcher2 = run_fit(resumed_run)
+    assert int(final2.step) == 8 and watcher2.state() == watcher.state()
+    assert_close(final2.params, final.params)
+    with pytest.raises(ValueError, match="watches 'accuracy', which the evaluation does not report"):
+        train.EarlyStopping("accuracy", mode="max").update(2, {"loss_nats": 1.0})
+    with pytest.raises(ValueError, match="EarlyStopping.mode"):
+        train.EarlyStopping("loss", mode="lowest")

@@ -17,6 +17,7 @@ In order, for each step until ``steps``:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Callable
 
@@ -30,10 +31,55 @@ class NonFiniteError(RuntimeError):
     pass
 
 
+@dataclasses.dataclass
+class EarlyStopping:
+    """Watches one evaluation metric: ``fit`` keeps the best state in ``run.best`` (a checkpoint beside
+    the last K) and stops after ``patience`` evaluations without an improvement of at least
+    ``min_delta`` (``patience=None``: never stops, only keeps the best). ``mode`` is "min" for a
+    loss or perplexity, "max" for accuracy or BLEU. Its counters are saved in every checkpoint, so a
+    resumed run stops where the uninterrupted one would, and a stopped run stays stopped."""
+
+    metric: str
+    mode: str = "min"
+    patience: int | None = None
+    min_delta: float = 0.0
+    best: float | None = None
+    best_step: int | None = None
+    bad_evaluations: int = 0
+    stopped: bool = False
+
+    def __post_init__(self):
+        if self.mode not in ("min", "max"):
+            raise ValueError(f"EarlyStopping.mode must be 'min' or 'max', got {self.mode!r}")
+        if self.patience is not None and self.patience < 1:
+            raise ValueError(f"EarlyStopping.patience must be >= 1 or None, got {self.patience}")
+
+    def update(self, step: int, results: dict) -> bool:
+        """Records an evaluation; True when it is the best so far."""
+        if self.metric not in results:
+            raise ValueError(f"EarlyStopping watches {self.metric!r}, which the evaluation does not report "
+                             f"(it reports {sorted(k for k, v in results.items() if isinstance(v, float))})")
+        value = float(results[self.metric])
+        better = self.best is None or (value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta)
+        if better:
+            self.best, self.best_step, self.bad_evaluations = value, step, 0
+        else:
+            self.bad_evaluations += 1
+            self.stopped = self.patience is not None and self.bad_evaluations >= self.patience
+        return better
+
+    def state(self) -> dict:
+        return {k: getattr(self, k) for k in ("best", "best_step", "bad_evaluations", "stopped")}
+
+    def restore(self, saved: dict) -> None:
+        for k, v in saved.items():
+            setattr(self, k, v)
+
+
 def fit(state, train_step: Callable, batches, *, steps: int, run: Run | None = None,
         evaluate: Callable[[object], dict] | None = None, eval_every: int = 0, log_every: int = 50,
         place_batch: Callable | None = None, meta: Callable[[], dict] | None = None,
-        on_log: Callable[[int, dict], None] | None = None) -> object:
+        on_log: Callable[[int, dict], None] | None = None, early_stopping: EarlyStopping | None = None) -> object:
     """Trains ``state`` to ``steps`` total updates; returns the final state (see the module doc).
 
     Args:
@@ -46,6 +92,8 @@ def fit(state, train_step: Callable, batches, *, steps: int, run: Run | None = N
       place_batch: applied to each batch before the step (device placement, sharding).
       meta: extra JSON-able data to store in every checkpoint (config, vocabulary).
       on_log: called as ``on_log(step, train_metrics)`` after each log line.
+      early_stopping: keep the best state by an evaluation metric in ``run.best`` and stop when it
+        stops improving (``EarlyStopping``; needs ``evaluate`` and ``eval_every``).
     """
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
@@ -55,12 +103,16 @@ def fit(state, train_step: Callable, batches, *, steps: int, run: Run | None = N
         raise TypeError(f"fit with a run directory checkpoints the data position, so batches must have state() and restore() "
                         f"(seqjax.data.Batches, TokenStream, Generated); got {type(batches).__name__}. Wrap a plain iterator "
                         "in one of those, or pass run=None to train without checkpoints")
+    if early_stopping is not None and (evaluate is None or not eval_every):
+        raise ValueError("early_stopping watches evaluations: pass evaluate= and eval_every=")
     if run is not None:
         restored = run.checkpoints.restore(state)
         if restored is not None:
             state, saved = restored
             if "data" in saved:  # a checkpoint written by Checkpointer.save without a data position
                 batches.restore(saved["data"])
+            if early_stopping is not None and "early_stopping" in saved:
+                early_stopping.restore(saved["early_stopping"])
             run.truncate_metrics(int(state.step))
             print(f"resumed from {run.checkpoints.directory}/{int(state.step)}", flush=True)
     step = int(state.step)
@@ -70,8 +122,16 @@ def fit(state, train_step: Callable, batches, *, steps: int, run: Run | None = N
 
     def save(force: bool = False) -> None:
         if run is not None:
-            run.checkpoints.save(state, {"data": batches.state(), **(meta() if meta else {})}, force=force)
+            watched = {"early_stopping": early_stopping.state()} if early_stopping is not None else {}
+            run.checkpoints.save(state, {"data": batches.state(), **watched, **(meta() if meta else {})}, force=force)
 
+    def watch(results: dict) -> None:
+        if early_stopping is not None and early_stopping.update(step, results) and run is not None:
+            run.best.save(state, {"early_stopping": early_stopping.state(), **(meta() if meta else {})}, force=True)
+
+    if early_stopping is not None and early_stopping.stopped:
+        print(f"stopped early before (best {early_stopping.metric} {early_stopping.best:.4g} at step {early_stopping.best_step})", flush=True)
+        return state
     while step < steps:
         try:
             batch = next(batches)
@@ -104,19 +164,25 @@ def fit(state, train_step: Callable, batches, *, steps: int, run: Run | None = N
                 on_log(step, logged)
             window, window_start, window_steps, paused = None, time.perf_counter(), 0, 0.0  # paused: eval/save time, not throughput
         if evaluate is not None and eval_every and step % eval_every == 0:
-            last_eval = _evaluate(evaluate, state, step, run, progress)
+            last_eval = step
+            watch(_evaluate(evaluate, state, step, run, progress))
         save()
+        if early_stopping is not None and early_stopping.stopped:
+            print(f"\nstopping early at step {step}: {early_stopping.metric} has not improved for {early_stopping.patience} "
+                  f"evaluations (best {early_stopping.best:.4g} at step {early_stopping.best_step}"
+                  f"{', kept in ' + str(run.best.directory) if run is not None else ''})", flush=True)
+            break
     progress.close()
     if evaluate is not None and last_eval != step:
-        _evaluate(evaluate, state, step, run, progress)
+        watch(_evaluate(evaluate, state, step, run, progress))
     save(force=True)
     return state
 
 
-def _evaluate(evaluate, state, step, run, progress) -> int:
+def _evaluate(evaluate, state, step, run, progress) -> dict:
     results = evaluate(state)
     if run is not None:
         run.log(step, "eval", results)
     text = " ".join(f"{k} {v:.4g}" for k, v in results.items() if isinstance(v, float))
     progress.stream.write(f"{'' if not progress.tty else chr(10)}eval @ {step}: {text}\n")
-    return step
+    return results

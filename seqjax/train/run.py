@@ -4,7 +4,8 @@
       config.json            the dataclass config of the run (rewritten on resume)
       vocab.json             the vocabulary, if the run has one (``Vocab.load`` reads it)
       metrics.jsonl          one JSON object per log line: {"step", "split", "time", metric: value, ...}
-      checkpoints/<step>/    Orbax checkpoints (``seqjax.train.checkpoint``)
+      checkpoints/<step>/    Orbax checkpoints (``seqjax.train.checkpoint``), the last K
+      best/<step>/           the best state by an evaluation metric (``fit(..., early_stopping=...)``)
       samples/step_<n>.txt   generated text, if the experiment samples
       curves.png             every logged metric against the step, train and eval
       tensorboard/           event files, when tensorboardX or torch's SummaryWriter is installed
@@ -98,6 +99,13 @@ class Run:
             Run._said_no_tensorboard = True
             print("note: no TensorBoard writer is installed (pip install tensorboardX), so the metrics go to "
                   "metrics.jsonl and curves.png only", file=sys.stderr)
+
+    @property
+    def best(self) -> Checkpointer:
+        """The best state by an evaluation metric (``fit(..., early_stopping=...)``), in ``best/``."""
+        if getattr(self, "_best", None) is None:
+            self._best = Checkpointer(self.dir / "best", every=1, keep=1)
+        return self._best
 
     def _check_same_config(self, data: dict) -> None:
         """A directory that holds checkpoints is resumed; it must be resumed with the config that wrote them,
