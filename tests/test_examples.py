@@ -123,3 +123,16 @@ def test_docstring_examples_run():
                     runner.run(test)
     result = runner.summarize(verbose=False)
     assert tried >= 13 and result.failed == 0, f"{result.failed} of {tried} docstring examples failed (see the output above)"
+
+
+def test_the_api_reference_builds_from_the_docstrings(tmp_path):
+    import subprocess
+    import sys
+
+    pytest.importorskip("pdoc", reason="the 'docs' extra (also in 'test') installs pdoc")
+    result = subprocess.run([sys.executable, "-m", "pdoc", "seqjax", "-o", str(tmp_path)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    page = (tmp_path / "seqjax" / "embeddings" / "word2vec.html").read_text()
+    assert "SkipGram" in page and "negative sampling" in page
+    assert (tmp_path / "seqjax" / "train.html").is_file() and (tmp_path / "index.html").is_file()
