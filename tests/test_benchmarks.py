@@ -249,3 +249,21 @@ def test_word2vec_benchmark_tiny(tmp_path):
     assert seqjax_row["vs_gensim"] == gensim_row["total_s"] / seqjax_row["total_s"] and rows[0]["vs_gensim"] == 1.0
     rows = targets.rows({"word2vec": json.loads((tmp_path / "w.json").read_text())["rows"]})
     assert [r["target"] for r in rows] == ["word2vec ≥ 0.5x gensim's words/s", "word2vec analogies ≥ gensim's", "word2vec WordSim ρ ≥ gensim's"]
+
+
+def test_the_gpu_session_script_parses_and_its_commands_take_their_flags():
+    import importlib
+    import pathlib
+    import re
+    import shlex
+    import subprocess
+
+    from seqjax.config import parse_config
+
+    script = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_session.sh"
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    commands = re.findall(r"python -m (benchmarks\.\w+) (.*)", script.read_text())
+    assert [name for name, _ in commands] == ["benchmarks.rnn_step", "benchmarks.unroll_options", "benchmarks.report"]
+    for name, flags in commands:
+        module = importlib.import_module(name)
+        parse_config(module.Config(), shlex.split(flags.replace('"', "")))  # a flag the suite no longer has would exit here
