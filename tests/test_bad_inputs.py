@@ -1,0 +1,200 @@
+"""The bad-input catalogue: each case is a mistake a user makes, and the exact kind of outcome it must
+get: an exception of a given type whose message names the argument (or the file and line) and what
+was expected. None may end in a silent wrong result or in a traceback from inside JAX.
+
+Cases are grouped by where the mistake is made: the library's objects and functions, training,
+the data loaders and files, word vectors, and the command line. Files are written to a temporary
+folder by the case itself.
+"""
+
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import seqjax
+from seqjax import data, decoding, train
+from seqjax.data import DataFormatError, DataNotFoundError, datasets
+from seqjax.embeddings import Corpus, GloVe, SkipGram, Vectors, read_vectors
+from seqjax.train import CheckpointError
+
+KEY = jax.random.key(0)
+LSTM = seqjax.LSTM(3, 4)
+P = LSTM.init(KEY)
+XS = jnp.ones((2, 5, 3))
+
+
+def write(folder: pathlib.Path, relpath: str, text: str) -> pathlib.Path:
+    path = folder / relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _fit(**kw):
+    state = train.TrainState.create({"w": jnp.ones(2)}, train.optimizer(0.1), KEY)
+    step = train.make_train_step(lambda p, b, k: (jnp.sum(p["w"] ** 2), {}), train.optimizer(0.1))
+    batches = data.Batches([{"x": np.ones(1)}] * 4, 1, lambda b: b[0])
+    return train.fit(state, step, kw.pop("batches", batches), **{"steps": 2, **kw})
+
+
+def _run_with_checkpoint(folder, config):
+    run = train.Run(folder, config, checkpoint_every=1, tensorboard=False)
+    run.checkpoints.save(train.TrainState.create({"w": jnp.ones(2)}, train.optimizer(0.1), KEY)._replace(step=jnp.int32(1)), {"data": {}})
+    return run
+
+
+LIBRARY = [
+    ("cell size", lambda tmp: seqjax.LSTM(0, 4), ValueError, r"LSTM.input_size must be a positive int, got 0"),
+    ("cell hidden size", lambda tmp: seqjax.GRU(3, -1), ValueError, r"GRU.hidden_size must be a positive int, got -1"),
+    ("activation name", lambda tmp: seqjax.Elman(3, 4, activation="tanhh"), ValueError, r"tanhh"),
+    ("integer inputs", lambda tmp: seqjax.unroll(LSTM, P, jnp.ones((2, 5, 3), jnp.int32)), TypeError, r"xs must be a float array"),
+    ("feature size", lambda tmp: seqjax.unroll(LSTM, P, jnp.ones((2, 5, 4))), ValueError, r"xs must have shape \[batch, time, 3\]"),
+    ("lengths shape", lambda tmp: seqjax.unroll(LSTM, P, XS, lengths=jnp.array([1, 2, 3])), ValueError, r"lengths must have shape \[2\]"),
+    ("lengths dtype", lambda tmp: seqjax.unroll(LSTM, P, XS, lengths=jnp.array([1.0, 2.0])), TypeError, r"lengths must be an integer array"),
+    ("lengths range", lambda tmp: seqjax.unroll(LSTM, P, XS, lengths=jnp.array([1, 9])), ValueError, r"lengths must lie in \[0, 5\]"),
+    ("negative length", lambda tmp: seqjax.unroll(LSTM, P, XS, lengths=jnp.array([-1, 2])), ValueError, r"lengths must lie in \[0, 5\]"),
+    ("another cell's params", lambda tmp: seqjax.unroll(LSTM, seqjax.GRU(3, 4).init(KEY), XS), ValueError,
+     r"params\['b'\] has shape \(12,\), but LSTM\(input_size=3, hidden_size=4\) expects \(16,\)"),
+    ("time-major 2-D input", lambda tmp: seqjax.unroll(LSTM, P, XS[0], time_major=True), ValueError, r"time_major=True expects xs \[time, batch"),
+    ("stack dropout", lambda tmp: seqjax.Stack((LSTM,), dropout=1.5), ValueError, r"Stack.dropout must be a float in \[0, 1\)"),
+    ("bidirectional merge", lambda tmp: seqjax.Bidirectional(LSTM, merge="mul"), ValueError, r"merge"),
+    ("dense size", lambda tmp: seqjax.Dense(0, 3), ValueError, r"Dense.in_features must be a positive int"),
+    ("dense input", lambda tmp: seqjax.Dense(8, 2)(seqjax.Dense(8, 2).init(KEY), jnp.ones((4, 3))), ValueError,
+     r"Dense\(8, 2\) expects inputs \[..., 8\], got shape \(4, 3\)"),
+    ("padding id", lambda tmp: seqjax.Embedding(5, 3, padding_id=7), ValueError, r"Embedding.padding_id must be an id in \[0, 5\)"),
+    ("pretrained shape", lambda tmp: seqjax.Embedding(5, 3).init(KEY, pretrained=np.ones((5, 4))), ValueError,
+     r"pretrained must have shape \[vocab_size, features\] = \[5, 3\]"),
+    ("pretrained NaN", lambda tmp: seqjax.Embedding(2, 1).init(KEY, pretrained=np.array([[0.0], [np.nan]])), ValueError, r"NaN or inf"),
+    ("heads", lambda tmp: seqjax.MultiHeadAttention(d_model=10, num_heads=3), ValueError, r"d_model \(10\) must be divisible by num_heads \(3\)"),
+    ("step of a bidirectional cell", lambda tmp: seqjax.Bidirectional(LSTM).step(None, None, None), TypeError, r"needs the whole sequence"),
+    ("decoding method", lambda tmp: decoding.check_method("top"), ValueError, r"method must be 'greedy', 'beam' or 'sample'"),
+    ("to_torch of a reset-before GRU", lambda tmp: seqjax.to_torch(seqjax.GRU(3, 4), seqjax.GRU(3, 4).init(KEY)), TypeError,
+     r"reset after the recurrent matmul"),
+]
+
+TRAINING = [
+    ("labels shape", lambda tmp: train.cross_entropy(jnp.zeros((2, 3, 4)), jnp.zeros((2, 2), int)), ValueError, r"labels must have shape \(2, 3\)"),
+    ("float labels", lambda tmp: train.cross_entropy(jnp.zeros((2, 4)), jnp.zeros(2)), TypeError, r"labels must be integer class ids"),
+    ("label smoothing", lambda tmp: train.cross_entropy(jnp.zeros((2, 4)), jnp.zeros(2, int), label_smoothing=1.0), ValueError,
+     r"label_smoothing must lie in \[0, 1\)"),
+    ("negative label", lambda tmp: train.cross_entropy(jnp.zeros((2, 4)), jnp.array([1, -3])), ValueError, r"labels must lie in \[0, 4\)"),
+    ("label past the classes", lambda tmp: train.cross_entropy(jnp.zeros((2, 4)), jnp.array([4, 0])), ValueError, r"got 4 at position \(0,\)"),
+    ("NaN learning rate", lambda tmp: train.optimizer(float("nan")), ValueError, r"learning_rate must be a finite number > 0, got nan"),
+    ("zero learning rate", lambda tmp: train.optimizer(0.0), ValueError, r"learning_rate must be a finite number > 0"),
+    ("negative clip norm", lambda tmp: train.optimizer(0.1, clip_norm=-1.0), ValueError, r"gradient ascent"),
+    ("optimizer name", lambda tmp: train.optimizer(0.1, name="adagrad"), ValueError, r"optimizer name must be one of"),
+    ("negative warmup", lambda tmp: train.optimizer(0.1, warmup_steps=-1), ValueError, r"warmup_steps must be >= 0"),
+    ("checkpoint interval", lambda tmp: train.Checkpointer(tmp / "c", every=0), ValueError, r"every and keep must be >= 1"),
+    ("empty run directory", lambda tmp: train.Run(""), ValueError, r"the run directory must be named"),
+    ("negative steps", lambda tmp: _fit(steps=-1), ValueError, r"steps must be >= 0"),
+    ("log interval", lambda tmp: _fit(log_every=0), ValueError, r"log_every must be >= 1"),
+    ("plain iterator with a run", lambda tmp: _fit(batches=iter([{"x": 1}] * 3), run=train.Run(tmp / "r", tensorboard=False)), TypeError,
+     r"batches must have state\(\) and restore\(\)"),
+    ("early stopping without evaluations", lambda tmp: _fit(early_stopping=train.EarlyStopping("loss")), ValueError,
+     r"early_stopping watches evaluations"),
+    ("early stopping mode", lambda tmp: train.EarlyStopping("loss", mode="lowest"), ValueError, r"EarlyStopping.mode must be 'min' or 'max'"),
+    ("resume with other settings", lambda tmp: (_run_with_checkpoint(tmp / "r", {"lr": 0.1}), train.Run(tmp / "r", {"lr": 0.2})),
+     CheckpointError, r"other settings \(--lr=0.1 there, 0.2 here\)"),
+    ("malformed metrics line", lambda tmp: (write(tmp, "r/metrics.jsonl", '{"step": 1}\nnot json\n{"step": 2}\n'),
+                                            train.Run(tmp / "r", tensorboard=False).metrics()), CheckpointError, r"metrics.jsonl, line 2"),
+    ("restore another model's checkpoint", lambda tmp: (_run_with_checkpoint(tmp / "r", None),
+                                                        train.Checkpointer(tmp / "r" / "checkpoints").restore(
+                                                            train.TrainState.create({"w": jnp.ones(3)}, train.optimizer(0.1), KEY))),
+     CheckpointError, r"saved by a run with different parameter or state shapes"),
+]
+
+DATA = [
+    ("vocabulary duplicates", lambda tmp: data.Vocab(("a", "a")), ValueError, r"tokens must be unique, got duplicates \['a'\]"),
+    ("min_freq", lambda tmp: data.Vocab.build([["a"]], min_freq=0), ValueError, r"min_freq must be >= 1"),
+    ("batch size", lambda tmp: data.Batches([1, 2], 0, list), ValueError, r"batch_size must be >= 1"),
+    ("fewer examples than a batch", lambda tmp: data.Batches([1, 2], 4, list), ValueError, r"examples has 2 items, fewer than one batch"),
+    ("token stream too short", lambda tmp: data.TokenStream(np.arange(10), batch_size=4, window=8), ValueError,
+     r"a stream of 10 tokens is too short for batch_size=4 x window=8"),
+    ("missing file", lambda tmp: datasets.tiny_shakespeare(tmp / "nowhere.txt"), DataNotFoundError, r"no such file"),
+    ("empty text", lambda tmp: datasets.tiny_shakespeare(write(tmp, "t.txt", "")), DataFormatError, r"the file is empty"),
+    ("undecodable bytes", lambda tmp: (tmp / "bad.txt").write_bytes(b"ok\n\xff\xfe\n") and datasets.tiny_shakespeare(tmp / "bad.txt"),
+     DataFormatError, r"bad.txt, line 2: cannot decode"),
+    ("empty MR line", lambda tmp: (write(tmp, "mr/rt-polarity.pos", "good\n\nfine\n"), write(tmp, "mr/rt-polarity.neg", "bad\n"),
+                                   datasets.mr(tmp)), DataFormatError, r"rt-polarity.pos, line 2: empty line"),
+    ("multi30k split", lambda tmp: datasets.multi30k("dev"), ValueError, r"split must be one of \('train', 'val', 'test_2016_flickr'\)"),
+    ("analogy with three words", lambda tmp: datasets.analogies(write(tmp, "q.txt", ": s\na b c d\na b c\n")), DataFormatError,
+     r"q.txt, line 3: expected 4 words"),
+    ("analogy before a section", lambda tmp: datasets.analogies(write(tmp, "q.txt", "a b c d\n")), DataFormatError,
+     r"line 1: question before the first ': section' header"),
+    ("similarity score", lambda tmp: datasets.word_similarity("wordsim353", write(tmp, "w.tsv", "a\tb\thigh\n")), DataFormatError, r"w.tsv, line 1"),
+    ("damaged file in the data dir", lambda tmp: _damaged_in_data_dir(tmp), DataFormatError, r"not the published file's .* truncated"),
+    ("DBpedia row cut short", lambda tmp: datasets.dbpedia("train", write(tmp, "dbpedia/train.csv", '1,"Title","Text"\n2,"Cut\n')),
+     DataFormatError, r"train.csv"),
+]
+
+
+def _damaged_in_data_dir(tmp):
+    import os
+
+    write(tmp, "data/analogy/questions-words.txt", ": capital-common-countries\nAthens Greece Baghdad Iraq\n")
+    os.environ["SEQJAX_DATA_DIR"] = str(tmp / "data")
+    try:
+        return datasets.analogies()
+    finally:
+        del os.environ["SEQJAX_DATA_DIR"]
+
+
+WORD_VECTORS = [
+    ("ragged vectors", lambda tmp: read_vectors(write(tmp, "v.txt", "a 1 2\nb 1\n")), DataFormatError, r"v.txt, line 2"),
+    ("lying header", lambda tmp: read_vectors(write(tmp, "v.txt", "3 2\na 1 2\nb 1 2\n")), DataFormatError, r"v.txt"),
+    ("not a number", lambda tmp: read_vectors(write(tmp, "v.txt", "a 1 x\n")), DataFormatError, r"v.txt, line 1"),
+    ("NaN vector", lambda tmp: read_vectors(write(tmp, "v.txt", "a 1 nan\n")), DataFormatError, r"v.txt, line 1"),
+    ("duplicate word in a file", lambda tmp: read_vectors(write(tmp, "v.txt", "a 1 2\na 3 4\n")), DataFormatError, r"v.txt, line 2"),
+    ("vectors of mixed sizes", lambda tmp: Vectors(["a", "b"], np.ones((3, 2))), ValueError, r"matrix must have shape \[len\(words\)=2, dim\]"),
+    ("duplicate word", lambda tmp: Vectors(["a", "a"], np.ones((2, 2))), ValueError, r"word 'a' is given twice"),
+    ("unknown word", lambda tmp: Vectors(["a"], np.ones((1, 2)))["zebra"], KeyError, r"zebra"),
+    ("corpus min_count", lambda tmp: Corpus.build([["a"]], min_count=0), ValueError, r"min_count must be >= 1"),
+    ("corpus of strings", lambda tmp: Corpus.build(["a b c"]), TypeError, r"sentences\[0\] must be a list of str tokens"),
+    ("no word frequent enough", lambda tmp: Corpus.build([["a", "b"]], min_count=5), ValueError, r"no word occurs at least min_count=5 times"),
+    ("subsampling rate", lambda tmp: SkipGram(sample=2.0), ValueError, r"SkipGram.sample must lie in \[0, 1\)"),
+    ("GloVe cutoff", lambda tmp: GloVe(x_max=0), ValueError, r"GloVe.x_max must be a number > 0"),
+    ("WordNet line", lambda tmp: (write(tmp, "wn/data.noun", "00001 03 n zz dog 0\n"), [write(tmp, f"wn/data.{p}", "") for p in ("verb", "adj", "adv")],
+                                  list(__import__("seqjax.embeddings.wordnet", fromlist=["synsets"]).synsets(tmp / "wn"))),
+     DataFormatError, r"data.noun, line 1: not a WordNet data line"),
+]
+
+COMMAND_LINE = [
+    ("unknown option", lambda tmp: _parse(["--stepz=3"]), SystemExit, r"unknown option --stepz"),
+    ("value type", lambda tmp: _parse(["--train_steps=many"]), SystemExit, r"--train_steps expects int, got 'many'"),
+    ("boolean value", lambda tmp: _parse(["--gensim=maybe"], "embeddings"), SystemExit, r"--gensim expects a boolean \(true/false\)"),
+    ("no value", lambda tmp: _parse(["--train"], "embeddings"), SystemExit, r"arguments must look like --field=value"),
+    ("bad experiment setting", lambda tmp: _embeddings_main(tmp, train="word3vec"), SystemExit, r"--train must be one of"),
+]
+
+
+def _parse(argv, name="vanishing_gradients"):
+    import importlib
+
+    from seqjax.config import parse_config
+
+    module = importlib.import_module(f"experiments.{name}")
+    return parse_config(module.Config(), argv)
+
+
+def _embeddings_main(tmp, **kw):
+    from experiments import embeddings
+
+    return embeddings.main(embeddings.Config(out_dir=str(tmp / "run"), **kw))
+
+
+CASES = [(group, *case) for group, cases in (("library", LIBRARY), ("training", TRAINING), ("data", DATA), ("word vectors", WORD_VECTORS),
+                                              ("command line", COMMAND_LINE)) for case in cases]
+
+
+def test_the_catalogue_is_large_enough():
+    assert len(CASES) >= 60 and len({name for _, name, *_ in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("group,name,make,error,message", CASES, ids=[f"{c[0]}: {c[1]}" for c in CASES])
+def test_bad_input_gets_a_clear_error(group, name, make, error, message, tmp_path):
+    with jax.numpy_dtype_promotion("standard"), pytest.raises(error, match=message) as raised:
+        make(tmp_path)
+    assert "jax._src" not in str(raised.value) and not type(raised.value).__module__.startswith("jax")
