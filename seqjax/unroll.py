@@ -101,7 +101,7 @@ def unroll(
         raise ValueError(f"{why} (use cudnn=False)")
     options = ScanOptions(hoist=hoist, unroll=scan_unroll, remat=remat, fused=fused, cudnn=cudnn)
     ys, state = run(cell, params, initial_state, jnp.swapaxes(xs, 0, 1), lengths, reverse=reverse, options=options)
-    return _finish(_swap(ys), state, batched)
+    return _finish(*_nan_where_lengths_are_out_of_range(_swap(ys), state, lengths, xs.shape[1]), batched)
 
 
 def loop_unroll(
@@ -133,7 +133,7 @@ def loop_unroll(
     ys = jax.tree_util.tree_map(lambda *y: jnp.stack(y), *ys) if ys else jnp.zeros((0, xs.shape[1], cell.output_dim), xs.dtype)
     if reverse:
         ys = reverse_within_lengths(ys, lengths)
-    return _finish(_swap(ys), state, batched)
+    return _finish(*_nan_where_lengths_are_out_of_range(_swap(ys), state, lengths, xs.shape[0]), batched)
 
 
 # --- argument checks: clear errors before any tracing error can surface -------------
@@ -167,6 +167,22 @@ def _prepare(cell, params, xs, lengths, initial_state, key):
         cell.check_state(initial_state, b, xs.dtype, key)
         initial_state = cast_params(initial_state, xs.dtype)
     return xs, lengths, initial_state, batched
+
+
+def _nan_where_lengths_are_out_of_range(ys, state, lengths, t):
+    """Under tracing a length cannot be checked (eagerly it is an error): a sequence whose length lies
+    outside [0, t] gets NaN outputs and state, so a wrong length is loud (and ``fit`` refuses the step)
+    rather than silently clamped."""
+    if not isinstance(lengths, jax.core.Tracer):
+        return ys, state
+    bad = (lengths < 0) | (lengths > t)
+
+    def poison(a):
+        if not jnp.issubdtype(a.dtype, jnp.floating) or a.ndim == 0 or a.shape[0] != bad.shape[0]:
+            return a
+        return jnp.where(bad.reshape((-1,) + (1,) * (a.ndim - 1)), jnp.nan, a)
+
+    return jax.tree_util.tree_map(poison, ys), jax.tree_util.tree_map(poison, state)
 
 
 def _swap(ys):

@@ -124,6 +124,20 @@ def test_time_major_equals_batch_major_and_torch_layout(key):
         seqjax.unroll(cell, params, xs[0], time_major=True)
 
 
+@pytest.mark.parametrize("reverse", [False, True])
+def test_out_of_range_lengths_under_jit_give_nan_not_a_clamped_result(reverse, key):
+    cell = seqjax.GRU(D, H)
+    params = cell.init(key)
+    xs = jnp.ones((B, T, D))
+    run = jax.jit(lambda lengths: seqjax.unroll(cell, params, xs, lengths=lengths, reverse=reverse))
+    ys, state = run(jnp.array([T, T + 3, -1]))
+    good, good_state = seqjax.unroll(cell, params, xs, lengths=jnp.array([T, 2, 0]), reverse=reverse)
+    assert_close((ys[0], state.h[0]), (good[0], good_state.h[0]))  # the valid row is untouched
+    assert np.all(np.isnan(np.asarray(ys[1:]))) and np.all(np.isnan(np.asarray(state.h[1:])))
+    with pytest.raises(ValueError, match=r"lengths must lie in \[0, 6\]"):  # eagerly: an error
+        seqjax.unroll(cell, params, xs, lengths=jnp.array([T, T + 3, -1]))
+
+
 def test_reverse_within_lengths_example():
     xs = jnp.arange(10.0).reshape(5, 2)  # [t, b]
     out = reverse_within_lengths(xs, jnp.array([3, 5]))
