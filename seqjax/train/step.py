@@ -23,6 +23,7 @@ What the step does, in order (Flax's examples read the same way):
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -52,10 +53,12 @@ def optimizer(learning_rate: float = 1e-3, *, name: str = "adam", clip_norm: flo
     ``decay_steps=None`` keeps the rate constant after warmup. ``optax.inject_hyperparams``
     exposes the current learning rate in the optimizer state (and so in checkpoints).
     """
-    import math
-
-    if not (isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate}")
+    try:
+        rate = float(learning_rate)
+    except (TypeError, ValueError):
+        rate = math.nan
+    if isinstance(learning_rate, bool) or not (math.isfinite(rate) and rate > 0):
+        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
     if clip_norm is not None and not (math.isfinite(clip_norm) and clip_norm >= 0):
         raise ValueError(f"clip_norm must be a finite number > 0 (or 0 / None: no clipping), got {clip_norm}; "
                          "a negative norm would turn clipping into gradient ascent")
