@@ -13,10 +13,12 @@ descent on the *summed* loss of each minibatch with the rate falling linearly fr
 per pair, the update word2vec's C code makes, applied to a minibatch at once.
 
 The update is sparse: only the rows a minibatch touches change, by ``table.at[ids].add(−rate ·
-gradient)`` with the gradient of ℓ with respect to the gathered rows (``jax.grad``), which is
-exactly the gradient with respect to the tables (``tests`` check it against the dense one).
-A train step runs ``chunk`` minibatches in one ``lax.scan``, so Python dispatches once per
-chunk. The pairs come from ``Corpus.skipgram_pairs`` (subsampling, reduced windows).
+gradient)`` with the gradient of ℓ with respect to the gathered rows, written out in
+``pair_gradients`` (1.8x faster than autodiff here; the tests check it against ``jax.grad``, and
+the sparse step against the dense gradient step). A train step runs ``chunk`` minibatches in one
+``lax.scan``, so Python dispatches once per chunk. The pairs come from ``Corpus.skipgram_pairs``
+(subsampling, reduced windows) and the noise words from word2vec's unigram table, both drawn on
+the host with the epoch, so the compiled step holds no random number generator.
 """
 
 from __future__ import annotations
