@@ -8,7 +8,6 @@ log write. At the end it writes the sha256 of the whole train state to RUN_DIR/f
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import seqjax

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 
 import jax
-import jax.numpy as jnp
 
 from seqjax.checks import check_positive
 from seqjax.embeddings.corpus import Corpus
