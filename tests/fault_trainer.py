@@ -14,7 +14,7 @@ import seqjax
 from seqjax import data, train
 from seqjax.train.checkpoint import checksum
 
-STEPS = 24
+STEPS = 16
 
 
 def main(run_dir: str) -> None:

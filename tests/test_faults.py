@@ -43,7 +43,7 @@ def test_sigkill_at_random_moments_resumes_bit_identical(tmp_path):
     for trial in range(TRIALS):
         run_dir = tmp_path / f"trial{trial}"
         # kill once or twice, at moments spread over the whole run (start-up, training, checkpoint and log writes)
-        for delay in rng.uniform(0.3, 1.0, size=1 + trial % 2) * duration:
+        for delay in rng.uniform(0.2, 0.75, size=1 + trial % 2) * duration:
             process = _train(run_dir)
             time.sleep(delay)
             if process.poll() is None:

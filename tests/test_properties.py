@@ -39,7 +39,7 @@ def _inputs(seed, lengths):
 
 
 @pytest.mark.parametrize("name", sorted(ALL))
-@settings(max_examples=4, deadline=None)
+@settings(max_examples=3, deadline=None)
 @given(seed=st.integers(0, 2**16), lengths=st.lists(st.integers(0, T), min_size=B, max_size=B), perm=st.permutations(range(B)))
 def test_padding_batch_order_jit_and_keys(name, seed, lengths, perm):
     cell = ALL[name]
@@ -63,8 +63,8 @@ def test_padding_batch_order_jit_and_keys(name, seed, lengths, perm):
     jitted = jax.jit(_loss, static_argnums=0)(cell, params, xs, lengths, key)
     np.testing.assert_allclose(np.asarray(jitted), np.asarray(eager), rtol=1e-5, atol=1e-5)
     assert float(_loss(cell, params, xs, lengths, key)) == float(eager)
-    if key is not None and int(jnp.sum(lengths)) > 0:
-        assert float(_loss(cell, params, xs, lengths, jax.random.key(seed + 1))) != float(eager)
+    if key is not None and int(jnp.sum(lengths)) > 0:  # with few valid steps two keys may draw one mask: try several
+        assert any(float(_loss(cell, params, xs, lengths, jax.random.key(seed + i))) != float(eager) for i in range(1, 9))
 
 
 def test_clipping_keeps_an_exploding_elman_network_finite():
