@@ -272,3 +272,27 @@ def test_early_stopping_keeps_the_best_and_stops_where_an_uninterrupted_run_woul
         train.EarlyStopping("accuracy", mode="max").update(2, {"loss_nats": 1.0})
     with pytest.raises(ValueError, match="EarlyStopping.mode"):
         train.EarlyStopping("loss", mode="lowest")
+
+
+def test_the_last_evaluation_is_in_the_last_checkpoint_and_a_killed_first_attempt_logs_nothing_twice(key, tmp_path):
+    opt = train.optimizer(1e-2)
+    step = train.make_train_step(loss_fn, opt)
+    scores = {2: 3.0, 4: 2.0, 5: 1.5}
+
+    def run_fit(run):
+        state = train.TrainState.create(init(key), opt, key)
+        batches = data.Batches([make_batch(i) for i in range(20)], 1, lambda b: b[0], shuffle=False)
+        watcher = train.EarlyStopping("loss_nats", mode="min")
+        final = train.fit(state, step, batches, steps=5, run=run, evaluate=lambda s: {"loss_nats": scores[int(s.step)]},
+                          eval_every=2, log_every=1, early_stopping=watcher)
+        return final, watcher
+
+    run = train.Run(tmp_path / "run", checkpoint_every=100, tensorboard=False)
+    for logged in (1, 2, 3):  # an attempt killed before its first checkpoint had logged these
+        run.log(logged, "train", {"loss": 9.0})
+    final, watcher = run_fit(run)
+    assert [m["step"] for m in run.metrics() if m["split"] == "train"] == [1, 2, 3, 4, 5]
+    assert [m["step"] for m in run.metrics() if m["split"] == "eval"] == [2, 4, 5]  # step 5 evaluated once
+    saved = run.checkpoints.restore(final)[1]["early_stopping"]
+    assert (saved["best"], saved["best_step"]) == (1.5, 5) == (watcher.best, watcher.best_step)
+    assert run.best.steps() == [5]

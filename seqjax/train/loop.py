@@ -113,8 +113,9 @@ def fit(state, train_step: Callable, batches, *, steps: int, run: Run | None = N
                 batches.restore(saved["data"])
             if early_stopping is not None and "early_stopping" in saved:
                 early_stopping.restore(saved["early_stopping"])
-            run.truncate_metrics(int(state.step))
             print(f"resumed from {run.checkpoints.directory}/{int(state.step)}", flush=True)
+        # lines after the restored step (or, with no checkpoint yet, any at all) belong to a killed attempt
+        run.truncate_metrics(int(state.step))
     step = int(state.step)
     progress = Progress(steps)
     window, window_start, window_steps, paused = None, time.perf_counter(), 0, 0.0  # paused: eval/save time, not throughput
@@ -163,8 +164,8 @@ def fit(state, train_step: Callable, batches, *, steps: int, run: Run | None = N
             if on_log is not None:
                 on_log(step, logged)
             window, window_start, window_steps, paused = None, time.perf_counter(), 0, 0.0  # paused: eval/save time, not throughput
-        if evaluate is not None and eval_every and step % eval_every == 0:
-            last_eval = step
+        if evaluate is not None and ((eval_every and step % eval_every == 0) or step == steps):
+            last_eval = step  # the last step is evaluated before its checkpoint, so the saved counters include it
             watch(_evaluate(evaluate, state, step, run, progress))
         save()
         if early_stopping is not None and early_stopping.stopped:
@@ -173,7 +174,7 @@ def fit(state, train_step: Callable, batches, *, steps: int, run: Run | None = N
                   f"{', kept in ' + str(run.best.directory) if run is not None else ''})", flush=True)
             break
     progress.close()
-    if evaluate is not None and last_eval != step:
+    if evaluate is not None and last_eval != step:  # the data ran out, or a resumed run had nothing left to train
         watch(_evaluate(evaluate, state, step, run, progress))
     save(force=True)
     return state
