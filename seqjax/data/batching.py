@@ -84,13 +84,19 @@ class Batches:
       drop_last: drop the final short batch of each epoch (keeps shapes static).
       lengths: ``length_of(example)``; with it, examples are grouped into batches of
         similar length (shuffled within and across groups), "bucketing by length".
+      shard: ``(index, count)`` in a multi-process run (``seqjax.train.distributed.shard()``):
+        every process plans the same global batches of ``batch_size`` and collates only its
+        rows ``[index * batch_size / count, (index + 1) * batch_size / count)`` of each.
     """
 
     def __init__(self, examples: Sequence[Any], batch_size: int, collate: Callable[[list], Any], *, seed: int = 0,
                  shuffle: bool = True, epochs: int | None = None, drop_last: bool = True,
-                 lengths: Callable[[Any], int] | None = None):
+                 lengths: Callable[[Any], int] | None = None, shard: tuple[int, int] | None = None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.rows = _shard_rows(shard, batch_size, "batch_size")
+        if shard is not None and not drop_last:
+            raise ValueError("Batches(shard=...) needs drop_last=True: a short last batch would not divide over the processes")
         if len(examples) < (batch_size if drop_last else 1):
             raise ValueError(f"examples has {len(examples)} items, fewer than one batch of batch_size={batch_size}")
         self.examples, self.batch_size, self.collate = examples, batch_size, collate
@@ -127,7 +133,7 @@ class Batches:
             raise StopIteration
         if self._plan_epoch is None or self._plan_epoch[0] != self.epoch:
             self._plan_epoch = (self.epoch, self._plan(self.epoch))
-        indices = self._plan_epoch[1][self.index]
+        indices = self._plan_epoch[1][self.index][self.rows]
         self.index += 1
         return self.collate([self.examples[i] for i in indices])
 
@@ -140,6 +146,22 @@ class Batches:
             self.epoch, self.index = int(state["epoch"]), int(state["index"])
         except (KeyError, TypeError, ValueError):
             raise ValueError(f"data state must be a dict with integer 'epoch' and 'index', got {state!r}") from None
+
+
+def _shard_rows(shard, batch_size: int, what: str) -> slice:
+    """This process's rows of a global batch."""
+    if shard is None:
+        return slice(None)
+    try:
+        index, count = (int(v) for v in shard)
+    except (TypeError, ValueError):
+        raise ValueError(f"shard must be (process_index, process_count), got {shard!r}") from None
+    if not 0 <= index < count:
+        raise ValueError(f"shard=({index}, {count}): the index must be in [0, {count})")
+    if batch_size % count:
+        raise ValueError(f"{what}={batch_size} does not divide over {count} processes; use a multiple of {count}")
+    per = batch_size // count
+    return slice(index * per, (index + 1) * per)
 
 
 class TokenStream:
@@ -155,16 +177,19 @@ class TokenStream:
 
     Each epoch starts at a random offset below ``window`` (from ``seed``), so windows
     do not always break at the same characters; ``shuffle_offset=False`` starts at 0.
+    With ``shard=(index, count)`` (a multi-process run), a process reads only its rows
+    ``[index * batch_size / count, (index + 1) * batch_size / count)`` of the stream.
     """
 
     def __init__(self, ids: Sequence[int] | np.ndarray, batch_size: int, window: int, *, seed: int = 0,
-                 epochs: int | None = None, shuffle_offset: bool = True):
+                 epochs: int | None = None, shuffle_offset: bool = True, shard: tuple[int, int] | None = None):
         self.ids = np.asarray(ids, np.int32)
         if self.ids.ndim != 1:
             raise ValueError(f"ids must be a 1-D token stream, got shape {self.ids.shape}")
         if batch_size < 1 or window < 1:
             raise ValueError(f"batch_size and window must be >= 1, got {batch_size} and {window}")
         self.batch_size, self.window, self.seed, self.epochs = batch_size, window, seed, epochs
+        self.rows = _shard_rows(shard, batch_size, "batch_size")
         self.shuffle_offset = shuffle_offset
         if len(self) < 1:
             raise ValueError(f"a stream of {len(self.ids)} tokens is too short for batch_size={batch_size} x window={window}")
@@ -185,7 +210,8 @@ class TokenStream:
             raise StopIteration
         offset = int(np.random.default_rng([self.seed, self.epoch]).integers(self.window)) if self.shuffle_offset else 0
         row = (len(self.ids) - offset) // self.batch_size
-        rows = self.ids[offset: offset + row * self.batch_size].reshape(self.batch_size, row)
+        first, last = self.rows.indices(self.batch_size)[:2]
+        rows = self.ids[offset + first * row: offset + last * row].reshape(last - first, row)
         start = self.index * self.window
         batch = {"inputs": rows[:, start: start + self.window], "targets": rows[:, start + 1: start + self.window + 1],
                  "reset": np.bool_(self.index == 0)}

@@ -63,10 +63,20 @@ def checksum(tree) -> str:
     """sha256 over the dtype, shape and bytes of every leaf, in tree order."""
     digest = hashlib.sha256()
     for leaf in jax.tree_util.tree_leaves(_to_arrays(tree)):
-        array = np.asarray(leaf)
+        array = _host(leaf)
         digest.update(f"{array.dtype}{array.shape}".encode())
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()
+
+
+def _host(x) -> np.ndarray:
+    """The whole value on the host; an array sharded over several processes is gathered (every process
+    calls this together, as they call ``save``)."""
+    if isinstance(x, jax.Array) and not x.is_fully_addressable and not x.is_fully_replicated:
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(x)
 
 
 def tree_paths(tree) -> dict[str, tuple[tuple[int, ...], str]]:
@@ -210,10 +220,15 @@ class Checkpointer:
         if explicit:
             raise CheckpointError(f"checkpoint {folder} is unreadable ({reason})") from error
         aside = self.directory / f"corrupt-{step}"
-        if aside.exists():
-            shutil.rmtree(aside)
-        if folder.exists():
-            folder.rename(aside)
+        if jax.process_index() == 0:  # in a multi-process run, one process moves the folder; all wait for it
+            if aside.exists():
+                shutil.rmtree(aside)
+            if folder.exists():
+                folder.rename(aside)
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices(f"seqjax quarantine {step}")
         self._manager.reload()
         warnings.warn(f"checkpoint {folder} is unreadable ({reason}); moved it to {aside} and trying the previous one",
                       RuntimeWarning, stacklevel=3)

@@ -185,5 +185,6 @@ def _evaluate(evaluate, state, step, run, progress) -> dict:
     if run is not None:
         run.log(step, "eval", results)
     text = " ".join(f"{k} {v:.4g}" for k, v in results.items() if isinstance(v, float))
-    progress.stream.write(f"{'' if not progress.tty else chr(10)}eval @ {step}: {text}\n")
+    if not progress.quiet:
+        progress.stream.write(f"{'' if not progress.tty else chr(10)}eval @ {step}: {text}\n")
     return results

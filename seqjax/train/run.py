@@ -10,6 +10,9 @@
       curves.png             every logged metric against the step, train and eval
       tensorboard/           event files, when tensorboardX or torch's SummaryWriter is installed
 
+In a multi-process run (``seqjax.train.distributed``) every process opens the same directory: all
+take part in each checkpoint, and process 0 alone writes the other files and the progress line.
+
 Restarting the same command in the same directory resumes: ``fit`` restores the newest
 checkpoint and ``truncate_metrics`` drops log lines written after it, so the curves
 show each step once.
@@ -24,6 +27,8 @@ import os
 import pathlib
 import sys
 import time
+
+import jax
 
 from seqjax.train.checkpoint import CheckpointError, Checkpointer
 
@@ -43,8 +48,11 @@ class Progress:
         self.total, self.stream = total, stream or sys.stderr
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.start = time.perf_counter()
+        self.quiet = jax.process_index() != 0  # in a multi-process run, process 0 reports for all
 
     def update(self, step: int, text: str) -> None:
+        if self.quiet:
+            return
         frac = min(step / max(self.total, 1), 1.0)
         elapsed = time.perf_counter() - self.start
         if self.tty:
@@ -55,7 +63,7 @@ class Progress:
         self.stream.flush()
 
     def close(self) -> None:
-        if self.tty:
+        if self.tty and not self.quiet:
             self.stream.write("\n")
             self.stream.flush()
 
@@ -83,19 +91,20 @@ class Run:
         if not str(directory).strip():
             raise ValueError("the run directory must be named (e.g. --out_dir=runs/mine), got an empty path")
         self.dir = pathlib.Path(directory)
+        self.primary = jax.process_index() == 0  # in a multi-process run, only process 0 writes the run's files
         if config is not None:
             data = json.loads(json.dumps(dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config), default=str))
             self._check_same_config(data)
         self.dir.mkdir(parents=True, exist_ok=True)
-        if config is not None:
+        if config is not None and self.primary:
             write_atomic(self.dir / "config.json", json.dumps(data, indent=1))
         self.checkpoints = Checkpointer(self.dir / "checkpoints", every=checkpoint_every, keep=keep)
         self.metrics_path = self.dir / "metrics.jsonl"
-        self._tb = _tensorboard_writer(self.dir / "tensorboard") if tensorboard is not False else None
-        if self._tb is None and tensorboard:
+        self._tb = _tensorboard_writer(self.dir / "tensorboard") if tensorboard is not False and self.primary else None
+        if self._tb is None and tensorboard and self.primary:
             raise RuntimeError("Run(tensorboard=True) needs a TensorBoard writer: pip install tensorboardX "
                                "(or tensorboard, for torch's SummaryWriter)")
-        if self._tb is None and tensorboard is None and not Run._said_no_tensorboard:
+        if self._tb is None and tensorboard is None and self.primary and not Run._said_no_tensorboard:
             Run._said_no_tensorboard = True
             print("note: no TensorBoard writer is installed (pip install tensorboardX), so the metrics go to "
                   "metrics.jsonl and curves.png only", file=sys.stderr)
@@ -125,7 +134,8 @@ class Run:
                                   "same settings to resume it")
 
     def save_vocab(self, vocab) -> None:
-        vocab.save(self.dir / "vocab.json")
+        if self.primary:
+            vocab.save(self.dir / "vocab.json")
 
     def check_vocab(self, vocab, name: str = "vocab.json") -> None:
         """Saves ``vocab`` as ``name``; in a run directory that already has one (a resume), it must be
@@ -141,12 +151,15 @@ class Run:
                 raise CheckpointError(f"{path} holds another vocabulary than this run's ({len(saved)} vs {len(vocab)} tokens, first "
                                       f"difference at id {changed}): other data or min_freq? Use another out_dir, or the same settings")
             return
-        vocab.save(path)
+        if self.primary:
+            vocab.save(path)
 
     def log(self, step: int, split: str, metrics: dict) -> None:
         """Appends one line to metrics.jsonl (and TensorBoard): ``split`` is "train", "eval", ..."""
         clean = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         line = {"step": int(step), "split": split, "time": time.time(), **clean}
+        if not self.primary:
+            return
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(line) + "\n")
         if self._tb is not None:
@@ -175,18 +188,21 @@ class Run:
     def truncate_metrics(self, step: int) -> None:
         """Drops log lines after ``step`` (they belong to a run that was killed before its next checkpoint)
         and a partial last line; the file is replaced atomically."""
+        if not self.primary:
+            return
         kept = [m for m in self.metrics() if m["step"] <= step]
         write_atomic(self.metrics_path, "".join(json.dumps(m) + "\n" for m in kept))
 
     def write_sample(self, step: int, text: str) -> pathlib.Path:
         path = self.dir / "samples" / f"step_{step}.txt"
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(text)
+        if self.primary:
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(text)
         return path
 
     def plot(self, path: str | pathlib.Path | None = None, skip=("time", "tokens", "finite")) -> pathlib.Path | None:
         """One panel per metric against the step, a line per split; returns the PNG's path."""
-        lines = self.metrics()
+        lines = self.metrics() if self.primary else []
         names = sorted({k for m in lines for k in m if k not in ("step", "split", *skip)})
         if not names:
             return None

@@ -1,0 +1,74 @@
+"""A small data-parallel training run for tests/test_distributed.py: ``python -m tests.distributed_trainer RUN_DIR STEPS``.
+
+Under ``python -m seqjax.train.launch`` it is one of several processes (``distributed.initialize``
+reads the launcher's variables); alone it runs on 4 host devices. A GRU classifier on sequences of
+varied length, bucketed, so the processes' rows are padded to different lengths. Process 0 writes
+RUN_DIR/final.npz (the parameters) and RUN_DIR/final.sha256 (the whole train state).
+"""
+
+import os
+import sys
+
+import jax
+import numpy as np
+
+import seqjax
+from seqjax import data, train
+from seqjax.train import distributed
+from seqjax.train.checkpoint import checksum
+
+
+def main(run_dir: str, steps: int) -> None:
+    if os.environ.get("JAX_NUM_PROCESSES"):
+        distributed.initialize()
+    else:
+        jax.config.update("jax_num_cpu_devices", 4)
+    cell = seqjax.GRU(3, 8)
+    keys = jax.random.split(jax.random.key(0), 2)
+    params = {"cell": cell.init(keys[0]), "out": 0.1 * jax.random.normal(keys[1], (8, 2))}
+    rng = np.random.default_rng(0)
+    examples = []
+    for _ in range(96):
+        xs = rng.normal(size=(int(rng.integers(2, 15)), 3)).astype(np.float32)
+        examples.append({"xs": xs, "label": np.int32(xs[:, 0].sum() > 0)})
+
+    def collate(rows):  # pads to the bucket of the longest sequence among *these* rows
+        length = data.bucket_length(max(len(e["xs"]) for e in rows), (4, 8, 16))
+        xs = np.zeros((len(rows), length, 3), np.float32)
+        for i, e in enumerate(rows):
+            xs[i, : len(e["xs"])] = e["xs"]
+        return {"xs": xs, "lengths": np.array([len(e["xs"]) for e in rows], np.int32),
+                "labels": np.array([e["label"] for e in rows], np.int32)}
+
+    batches = data.Batches(examples, 8, collate, seed=1, shard=distributed.shard())
+
+    def loss_fn(params, batch, key):
+        _, state = seqjax.unroll(cell, params["cell"], batch["xs"], lengths=batch["lengths"])
+        return train.cross_entropy(state.h @ params["out"], batch["labels"])
+
+    with jax.numpy_dtype_promotion("standard"):
+        optimizer = train.optimizer(3e-2)
+        dp = train.DataParallel()
+        state = dp.put_state(train.TrainState.create(params, optimizer, jax.random.key(1)))
+        run = train.Run(run_dir, {"devices": dp.size}, checkpoint_every=4, keep=2, tensorboard=False)
+        padded = []
+
+        def place(batch):  # counts the steps where this process's rows were padded to another process's length
+            placed = dp.put_batch(batch)
+            padded.append(placed["xs"].shape[1] != batch["xs"].shape[1])
+            return placed
+
+        state = train.fit(state, train.make_train_step(loss_fn, optimizer), batches, steps=steps, run=run, log_every=1,
+                          place_batch=place)
+    (run.dir / f"padded.{jax.process_index()}").write_text(str(sum(padded)))
+    digest = checksum(state)  # every process takes part (a sharded array would be gathered)
+    if distributed.is_primary():
+        np.savez(run.dir / "final.npz", **{"/".join(map(str, path)): np.asarray(x)
+                                          for path, x in jax.tree_util.tree_flatten_with_path(distributed.local_copy(state.params))[0]})
+        (run.dir / "final.sha256").write_text(digest)
+        print(f"processes {jax.process_count()}, devices {dp.size}, step {int(state.step)}", flush=True)
+    run.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]))

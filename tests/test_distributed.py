@@ -1,0 +1,93 @@
+"""Multi-process training: two local JAX processes on the CPU (two host devices each, coordinator on
+127.0.0.1, gloo collectives) against one process with four devices and the same global batch; an
+exact resume of the two-process run; the shards; the launcher and ``initialize``'s errors."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from seqjax import data
+from seqjax.train import distributed, launch
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+ENV = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_FLAGS", "SEQJAX_LOCAL"))}
+ENV["JAX_PLATFORMS"] = "cpu"
+
+
+def _train(run_dir, steps, processes):
+    trainer = [sys.executable, "-m", "tests.distributed_trainer", str(run_dir), str(steps)]
+    command = trainer if processes == 1 else [sys.executable, "-m", "seqjax.train.launch", f"--processes={processes}",
+                                              "--local_devices=2", "--", *trainer]
+    done = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def _losses(run_dir):
+    return [m["loss"] for m in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if m["split"] == "train"]
+
+
+def test_two_processes_match_one_process_with_the_same_global_batch_and_resume_exactly(tmp_path):
+    assert "processes 1, devices 4, step 12" in _train(tmp_path / "one", 12, processes=1)
+    out = _train(tmp_path / "two", 12, processes=2)
+    assert "processes 2, devices 4, step 12" in out and "[p1] step" not in out  # process 0 alone reports progress
+    single, multi = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+    assert len(single) == len(multi) == 12
+    np.testing.assert_allclose(multi, single, rtol=1e-5)
+    a, b = np.load(tmp_path / "one" / "final.npz"), np.load(tmp_path / "two" / "final.npz")
+    assert sorted(a) == sorted(b)
+    for name in a:  # the all-reduce over two processes sums in another order than one process does
+        np.testing.assert_allclose(b[name], a[name], rtol=1e-5, atol=1e-6)
+    # the processes padded their rows to different lengths at some step, and put_batch made them agree
+    assert sum(int((tmp_path / "two" / f"padded.{p}").read_text()) for p in (0, 1)) >= 1
+
+    _train(tmp_path / "resumed", 6, processes=2)  # stops at step 6 (checkpoints at 4 and 6) ...
+    assert "resumed from" in _train(tmp_path / "resumed", 12, processes=2)  # ... a new pair of processes goes on
+    assert (tmp_path / "resumed" / "final.sha256").read_text() == (tmp_path / "two" / "final.sha256").read_text()
+    assert _losses(tmp_path / "resumed") == multi  # bit for bit, each step logged once
+    assert sorted(int(p.name) for p in (tmp_path / "resumed" / "checkpoints").iterdir()) == [8, 12]
+
+
+def test_each_process_reads_its_rows_of_the_same_global_batches():
+    examples = list(range(40))
+    collate = lambda rows: np.array(rows)  # noqa: E731
+    whole = data.Batches(examples, 8, collate, seed=3, lengths=lambda e: e % 5)
+    parts = [data.Batches(examples, 8, collate, seed=3, lengths=lambda e: e % 5, shard=(p, 2)) for p in range(2)]
+    for _ in range(12):  # over an epoch boundary
+        np.testing.assert_array_equal(np.concatenate([next(p) for p in parts]), next(whole))
+    ids = np.arange(3000) % 17
+    stream = data.TokenStream(ids, 6, 10, seed=1)
+    shards = [data.TokenStream(ids, 6, 10, seed=1, shard=(p, 3)) for p in range(3)]
+    for _ in range(len(stream) + 2):
+        batch, parts_ = next(stream), [next(s) for s in shards]
+        for name in ("inputs", "targets"):
+            np.testing.assert_array_equal(np.concatenate([p[name] for p in parts_]), batch[name])
+        assert all(p["reset"] == batch["reset"] for p in parts_)
+    with pytest.raises(ValueError, match=r"batch_size=6 does not divide over 4 processes"):
+        data.TokenStream(ids, 6, 10, shard=(0, 4))
+    with pytest.raises(ValueError, match=r"shard=\(2, 2\): the index must be in \[0, 2\)"):
+        data.Batches(examples, 8, collate, shard=(2, 2))
+    with pytest.raises(ValueError, match="needs drop_last=True"):
+        data.Batches(examples, 8, collate, shard=(0, 2), drop_last=False)
+    assert distributed.shard() is None and distributed.is_primary()  # one process: whole batches
+
+
+def test_the_launcher_stops_the_others_when_one_fails_and_initialize_names_what_is_missing(monkeypatch):
+    code = "import os, sys, time; sys.exit(3) if os.environ['JAX_PROCESS_ID'] == '1' else time.sleep(60)"
+    assert launch.launch([sys.executable, "-c", code], 2, timeout_s=50) == 3
+    with pytest.raises(ValueError, match="give the command"):
+        launch.launch([], 2)
+    for name in ("JAX_COORDINATOR_ADDRESS", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ValueError, match=r"coordinator address, the number of processes and this process's id together"):
+        distributed.initialize(processes=2)
+    with pytest.raises(ValueError, match=r"process_id must be in \[0, 2\), got 2"):
+        distributed.initialize("127.0.0.1:1", 2, 2)
+    monkeypatch.setenv("JAX_NUM_PROCESSES", "two")
+    with pytest.raises(ValueError, match=r"\$JAX_NUM_PROCESSES must be an integer, got 'two'"):
+        distributed.initialize()
