@@ -15,6 +15,7 @@ samples along the way.
     python -m experiments.char_lm --precision=bfloat16 --remat=true
     python -m experiments.char_lm --cudnn=true --hidden=1024     # on a CUDA GPU
     python -m experiments.char_lm --help
+    python -m seqjax.train.launch --processes=2 --local_devices=2 -- python -m experiments.char_lm --distributed=true
 
 Kill it at any moment and run the same command again: it resumes from the newest
 checkpoint in ``--out_dir`` and ends with the same parameters, bit for bit, as a run
@@ -60,6 +61,7 @@ class Config:
     remat: bool = False          # recompute each step in the backward pass (less memory)
     cudnn: bool = False          # LSTM layers on cuDNN's kernel (CUDA GPUs, float32; seqjax.cudnn); sampling steps the cell
     data_parallel: bool = False  # shard the batch over all local devices
+    distributed: bool = False    # one of several processes (seqjax.train.launch, SLURM, a TPU pod): data parallel over all
     log_every: int = 50
     eval_every: int = 500
     eval_windows: int = 20       # held-out windows of batch x window characters per evaluation
@@ -211,6 +213,9 @@ def transformer_sample(model: TransformerLM, params, vocab: data.Vocab, prime: s
 
 def main(config: Config) -> dict:
     config = resolve(config)
+    if config.distributed:  # before any other JAX call; the coordinator comes from the launcher or the cluster
+        index, count = train.distributed.initialize()
+        print(f"process {index} of {count}, {jax.local_device_count()} local devices", flush=True)
     print(config)
     if config.cudnn and (why := seqjax.cudnn.unavailable("--cudnn=true")):
         raise SystemExit(f"error: {why}")
@@ -241,19 +246,20 @@ def main(config: Config) -> dict:
     if compute_dtype == "bad":
         raise SystemExit(f"error: --precision must be float32 or bfloat16, got {config.precision!r}")
     train_step = train.make_train_step(loss_fn, optimizer, compute_dtype=compute_dtype)
-    batches = data.TokenStream(ids[:split], config.batch, config.window, seed=config.seed)
+    batches = data.TokenStream(ids[:split], config.batch, config.window, seed=config.seed, shard=train.distributed.shard())
     place = None
-    if config.data_parallel:
+    if config.data_parallel or config.distributed:
         dp = train.DataParallel()
         state, place = dp.put_state(state), dp.put_batch
-        print(f"data parallel over {dp.size} devices")
+        print(f"data parallel over {dp.size} devices in {jax.process_count()} process(es)")
 
     prime = "".join(c for c in config.prime if c in vocab) or text[0]
 
     def evaluate(train_state):
-        results = evaluate_bpc(train_state)
+        params = train.distributed.local_copy(train_state.params)  # every process evaluates on its own copy
+        results = evaluate_bpc(train_state._replace(params=params))
         step = int(train_state.step)
-        text = draw(train_state.params, vocab, prime, config.sample_chars, config, jax.random.fold_in(key, 10**6 + step))
+        text = draw(params, vocab, prime, config.sample_chars, config, jax.random.fold_in(key, 10**6 + step))
         run.write_sample(step, text)
         print(f"--- sample at step {step} ---\n{text}\n---", flush=True)
         return results

@@ -91,3 +91,22 @@ def test_the_launcher_stops_the_others_when_one_fails_and_initialize_names_what_
     monkeypatch.setenv("JAX_NUM_PROCESSES", "two")
     with pytest.raises(ValueError, match=r"\$JAX_NUM_PROCESSES must be an integer, got 'two'"):
         distributed.initialize()
+
+
+def test_the_char_lm_command_runs_as_two_processes_as_it_runs_on_one(tmp_path):
+    from tests.test_checkpoint import _text
+
+    args = [f"--data={_text(tmp_path)}", "--steps=10", "--hidden=16", "--embed=8", "--batch=8", "--window=8", "--log_every=2",
+            "--eval_every=0", "--eval_windows=1", "--sample_chars=10", "--save_every=5", "--warmup_steps=0", "--learning_rate=1e-2"]
+    experiment = [sys.executable, "-m", "experiments.char_lm", *args]
+    one = subprocess.run([*experiment, "--data_parallel=true", f"--out_dir={tmp_path / 'one'}"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300, env={**ENV, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    two = subprocess.run([sys.executable, "-m", "seqjax.train.launch", "--processes=2", "--local_devices=2", "--", *experiment,
+                          "--distributed=true", f"--out_dir={tmp_path / 'two'}"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300, env=ENV)
+    assert one.returncode == 0 and two.returncode == 0, (one.stderr + two.stdout)[-3000:]
+    assert "process 0 of 2, 2 local devices" in two.stdout and "data parallel over 4 devices in 2 process(es)" in two.stdout
+    final = [[m for m in map(json.loads, (tmp_path / name / "metrics.jsonl").read_text().splitlines()) if m["split"] == "eval"][-1]
+             for name in ("one", "two")]
+    np.testing.assert_allclose(final[1]["loss_bits"], final[0]["loss_bits"], rtol=1e-5)
+    assert (tmp_path / "two" / "samples" / "step_10.txt").exists() and (tmp_path / "two" / "checkpoints" / "10").exists()
