@@ -77,6 +77,9 @@ def main(config: Config) -> None:
     notes = results / "NOTES.md"  # what a reader of these results must know: settings, caveats
     if notes.exists():
         header += [notes.read_text().strip(), ""]
+    history = results / "HISTORY.md"  # what earlier runs showed and which designs were measured and dropped
+    if history.exists():
+        sections.append("#" + history.read_text().strip().replace("\n#", "\n##") + "\n")
     pathlib.Path(config.out).write_text("\n".join(header) + "\n" + "\n".join(sections))
     print(f"wrote {config.out}")
 

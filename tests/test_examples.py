@@ -80,7 +80,7 @@ def _training_inputs():
 
 INPUTS = {"Quickstart": dict, "Seq2Seq.recurrent": _seq2seq_inputs, "Classifier(vocab_size": _classifier_inputs,
           "MultiHeadAttention(d_model": dict, "Vectors.load": _word_vector_inputs, "train_vectors": _training_vectors_inputs,
-          "TokenStream": _training_inputs}
+          "TokenStream(vocab.encode(text)": _training_inputs}
 
 
 def _inputs_for(block: str):
@@ -94,11 +94,50 @@ def test_every_readme_block_is_covered():
     assert all(sum(m in b for b in BLOCKS) == 1 for m in markers), "a marker names no block or several"
 
 
+_DISTRIBUTED_GIVEN = '''
+import jax, numpy as np, seqjax
+cell = seqjax.GRU(4, 8)
+params = {"embed": 0.1 * jax.random.normal(jax.random.key(0), (11, 4)), "cell": cell.init(jax.random.key(1)),
+          "out": 0.1 * jax.random.normal(jax.random.key(2), (8, 11))}
+ids = np.arange(4000) % 11
+
+def loss_fn(params, batch, key, carry):
+    ys, carry = seqjax.unroll(cell, params["cell"], params["embed"][batch["inputs"]], initial_state=carry)
+    loss, sums = train.cross_entropy(ys @ params["out"], batch["targets"])
+    return loss, (sums, carry)
+
+optimizer = train.optimizer(1e-2)
+state = train.TrainState.create(params, optimizer, jax.random.key(3), carry=cell.initial_state(32))
+step = train.make_train_step(loss_fn, optimizer)
+'''
+
+
+def _run_distributed_block(block: str, tmp_path) -> None:
+    """The multi-process block runs as written, as two processes under the launcher, with what its prose
+    gives built right after ``initialize`` (before which no JAX computation may run)."""
+    import subprocess
+    import sys
+
+    head, tail = block.split("train.distributed.initialize()", 1)
+    first_line_end = tail.index("\n") + 1
+    script = head + "train.distributed.initialize()" + tail[:first_line_end] + _DISTRIBUTED_GIVEN + tail[first_line_end:]
+    script = script.replace("steps=2000", "steps=3")
+    (tmp_path / "block.py").write_text(script)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_FLAGS"))}
+    done = subprocess.run([sys.executable, "-m", "seqjax.train.launch", "--processes=2", "--", sys.executable, "block.py"],
+                          cwd=tmp_path, env={**env, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "step 3/3" in done.stderr + done.stdout and (tmp_path / "runs" / "lm" / "checkpoints" / "3").is_dir()
+
+
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_readme_block_runs(index, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SEQJAX_DATA_DIR", os.environ.get("SEQJAX_DATA_DIR", str(tmp_path / "no_data")))
     block = BLOCKS[index]
+    if "train.distributed.initialize()" in block:
+        return _run_distributed_block(block, tmp_path)
     namespace = _inputs_for(block)()
     with jax.numpy_dtype_promotion("standard"):  # as a user's script runs
         exec(compile(block, f"README.md block {index + 1}", "exec"), namespace)
