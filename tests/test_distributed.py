@@ -110,3 +110,33 @@ def test_the_char_lm_command_runs_as_two_processes_as_it_runs_on_one(tmp_path):
              for name in ("one", "two")]
     np.testing.assert_allclose(final[1]["loss_bits"], final[0]["loss_bits"], rtol=1e-5)
     assert (tmp_path / "two" / "samples" / "step_10.txt").exists() and (tmp_path / "two" / "checkpoints" / "10").exists()
+
+
+AGREEMENT = r"""
+import numpy as np
+from seqjax import train
+index, count = train.distributed.initialize()
+dp = train.DataParallel()
+rows = np.full((2, 3 + index), index, np.int32)  # process 1 padded its rows longer
+placed = dp.put_batch({"ids": rows, "lengths": np.array([1, 2])})
+assert placed["ids"].shape == (4, 4), placed["ids"].shape
+for bad in ({"ids": rows[:, :3], "reset": np.bool_(index == 0)}, {"ids": rows[: 1 + index, :3]},
+            {"ids": rows[:, :3].astype(np.float32 if index else np.int32)}):
+    try:
+        dp.put_batch(bad)
+        print("accepted", flush=True)
+    except ValueError as error:
+        print("error:", str(error).split(";")[0], flush=True)
+"""
+
+
+def test_put_batch_pads_the_processes_rows_to_one_shape_and_names_what_cannot_agree(tmp_path):
+    (tmp_path / "agree.py").write_text(AGREEMENT)
+    done = subprocess.run([sys.executable, "-m", "seqjax.train.launch", "--processes=2", "--", sys.executable, "agree.py"],
+                          cwd=tmp_path, env={**ENV, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for process in ("", "[p1] "):
+        lines = [line[len(process):] for line in done.stdout.splitlines() if line.startswith(process + "error:") or line.startswith(process + "accepted")]
+        assert lines == ["error: put_batch: a scalar in the batch differs between processes",
+                         "error: put_batch: the processes hold [1, 2] rows of one global batch",
+                         "error: put_batch: the processes' local batches differ in structure, dtype or rank"], done.stdout

@@ -19,7 +19,9 @@ process's devices and each process passes ``put_batch`` *its own rows* of the gl
 a padded (time) axis differs, because each process padded its rows to its own longest
 sequence, ``put_batch`` pads the shorter ones with zeros to the longest, which padding
 invariance makes harmless (every sequence keeps its length). Scalars in a batch must be
-equal on every process (``TokenStream``'s ``reset`` is).
+equal on every process (``TokenStream``'s ``reset`` is). That agreement costs one small
+all-gather per step; ``DataParallel(agree_shapes=False)`` skips it where every batch has one
+fixed shape (``TokenStream``, or padding to a fixed length), as on a TPU pod one would.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ def _is_key(x) -> bool:
 
 
 class DataParallel:
-    def __init__(self, devices=None):
+    def __init__(self, devices=None, *, agree_shapes: bool = True):
+        self.agree_shapes = agree_shapes
         self.devices = list(devices if devices is not None else jax.devices())
         self.mesh = Mesh(np.array(self.devices), ("data",))
         self.replicated = NamedSharding(self.mesh, PartitionSpec())
@@ -67,7 +70,7 @@ class DataParallel:
 
     def put_batch(self, batch):
         """Shards every array of ``batch`` along its first axis (scalars are replicated)."""
-        if self.processes > 1:
+        if self.processes > 1 and self.agree_shapes:
             batch = _agree_shapes(batch)
         return jax.tree_util.tree_map(lambda x: self._split(x, "batch", local=True), batch)
 
