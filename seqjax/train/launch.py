@@ -4,7 +4,8 @@
 
 Each process gets ``JAX_COORDINATOR_ADDRESS`` (127.0.0.1 and a free port), ``JAX_NUM_PROCESSES``,
 ``JAX_PROCESS_ID`` and, for CPU runs, ``SEQJAX_LOCAL_DEVICES``; ``distributed.initialize()`` reads
-them. Process 0 prints as usual, the others' lines are prefixed ``[p<i>]``. If one process
+them. Process 0 prints as usual, the others' lines are prefixed ``[p<i>]`` (when the output is not a
+terminal, process 0's lines are relayed too, so that no two lines are mixed). If one process
 fails, the others are stopped and the launcher exits with its status; Ctrl-C stops them all.
 
 This is the one-machine way to try a multi-host run (and how the tests run one). On a cluster the
@@ -45,17 +46,19 @@ def launch(command: list[str], processes: int, *, local_devices: int | None = No
     if processes < 1:
         raise ValueError(f"launch: --processes must be >= 1, got {processes}")
     coordinator = coordinator or f"127.0.0.1:{free_port()}"
-    children = []
+    children, relays = [], []
     for index in range(processes):
         child_env = {**(env if env is not None else os.environ), "JAX_COORDINATOR_ADDRESS": coordinator,
                      "JAX_NUM_PROCESSES": str(processes), "JAX_PROCESS_ID": str(index)}
         if local_devices is not None:
             child_env["SEQJAX_LOCAL_DEVICES"] = str(local_devices)
-        piped = index > 0
+        piped = index > 0 or not sys.stdout.isatty()  # relayed whole lines never interleave; a terminal keeps process 0's progress bar
         child = subprocess.Popen(command, env=child_env, text=True, stdout=subprocess.PIPE if piped else None,
                                  stderr=subprocess.STDOUT if piped else None)
         if piped:
-            threading.Thread(target=_relay, args=(child.stdout, f"[p{index}] ", sys.stdout), daemon=True).start()
+            relay = threading.Thread(target=_relay, args=(child.stdout, f"[p{index}] " if index else "", sys.stdout), daemon=True)
+            relay.start()
+            relays.append(relay)
         children.append(child)
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     status = 0
@@ -70,6 +73,8 @@ def launch(command: list[str], processes: int, *, local_devices: int | None = No
         status = 130
     finally:
         _stop(children)
+        for relay in relays:  # the last lines of every process
+            relay.join(timeout=5)
     return status or next((c.returncode for c in children if c.returncode), 0)
 
 
