@@ -52,9 +52,10 @@ def test_sigkill_at_random_moments_resumes_bit_identical(tmp_path):
             process.wait(timeout=300)
         finish = _train(run_dir)
         assert finish.wait(timeout=300) == 0, finish.stderr.read()[-2000:]
-        assert (run_dir / "final.sha256").read_text() == reference, f"trial {trial}: the resumed state differs"
-        assert _logged_steps(run_dir) == list(range(1, STEPS + 1)), f"trial {trial}: a step logged twice or not at all"
-        assert not list((run_dir / "checkpoints").glob("corrupt-*")), f"trial {trial}: a checkpoint was left unreadable"
+        seen = f"; the last run said: {finish.stderr.read()[-1500:]!r}; checkpoints: {sorted(p.name for p in (run_dir / 'checkpoints').iterdir())}"
+        assert (run_dir / "final.sha256").read_text() == reference, f"trial {trial}: the resumed state differs{seen}"
+        assert _logged_steps(run_dir) == list(range(1, STEPS + 1)), f"trial {trial}: a step logged twice or not at all{seen}"
+        assert not list((run_dir / "checkpoints").glob("corrupt-*")), f"trial {trial}: a checkpoint was left unreadable{seen}"
     assert kills >= TRIALS  # the trials did kill running processes
 
 
