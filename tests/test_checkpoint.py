@@ -216,6 +216,7 @@ def _final_checksum(out: pathlib.Path, step: int) -> str:
     return json.loads(meta.read_text())["checksum"]
 
 
+@pytest.mark.slow
 def test_sigkill_and_resume_is_bit_identical(tmp_path):
     data = _text(tmp_path)
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}

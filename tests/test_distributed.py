@@ -32,6 +32,7 @@ def _losses(run_dir):
     return [m["loss"] for m in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if m["split"] == "train"]
 
 
+@pytest.mark.slow
 def test_two_processes_match_one_process_with_the_same_global_batch_and_resume_exactly(tmp_path):
     assert "processes 1, devices 4, step 12" in _train(tmp_path / "one", 12, processes=1)
     out = _train(tmp_path / "two", 12, processes=2)
@@ -93,6 +94,7 @@ def test_the_launcher_stops_the_others_when_one_fails_and_initialize_names_what_
         distributed.initialize()
 
 
+@pytest.mark.slow
 def test_the_char_lm_command_runs_as_two_processes_as_it_runs_on_one(tmp_path):
     from tests.test_checkpoint import _text
 

@@ -32,6 +32,7 @@ def _logged_steps(run_dir):
     return [m["step"] for m in lines if m["split"] == "train"]
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_resumes_bit_identical(tmp_path):
     straight = _train(tmp_path / "straight")
     start = time.time()
