@@ -7,6 +7,7 @@ RUN_DIR/final.npz (the parameters) and RUN_DIR/final.sha256 (the whole train sta
 """
 
 import os
+import signal
 import sys
 
 import jax
@@ -58,8 +59,12 @@ def main(run_dir: str, steps: int) -> None:
             padded.append(placed["xs"].shape[1] != batch["xs"].shape[1])
             return placed
 
+        def on_log(step, metrics):  # SEQJAX_KILL_AT_STEP: process 1 is killed (SIGKILL) after that step
+            if str(step) == os.environ.get("SEQJAX_KILL_AT_STEP") and jax.process_index() == 1:
+                os.kill(os.getpid(), signal.SIGKILL)
+
         state = train.fit(state, train.make_train_step(loss_fn, optimizer), batches, steps=steps, run=run, log_every=1,
-                          place_batch=place)
+                          place_batch=place, on_log=on_log)
     (run.dir / f"padded.{jax.process_index()}").write_text(str(sum(padded)))
     digest = checksum(state)  # every process takes part (a sharded array would be gathered)
     if distributed.is_primary():

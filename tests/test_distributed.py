@@ -19,12 +19,12 @@ ENV = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_FLA
 ENV["JAX_PLATFORMS"] = "cpu"
 
 
-def _train(run_dir, steps, processes):
+def _train(run_dir, steps, processes, status=0, **env):
     trainer = [sys.executable, "-m", "tests.distributed_trainer", str(run_dir), str(steps)]
     command = trainer if processes == 1 else [sys.executable, "-m", "seqjax.train.launch", f"--processes={processes}",
                                               "--local_devices=2", "--", *trainer]
-    done = subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    done = subprocess.run(command, cwd=ROOT, env={**ENV, **env}, capture_output=True, text=True, timeout=300)
+    assert done.returncode == status, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout
 
 
@@ -52,6 +52,12 @@ def test_two_processes_match_one_process_with_the_same_global_batch_and_resume_e
     assert (tmp_path / "resumed" / "final.sha256").read_text() == (tmp_path / "two" / "final.sha256").read_text()
     assert _losses(tmp_path / "resumed") == multi  # bit for bit, each step logged once
     assert sorted(int(p.name) for p in (tmp_path / "resumed" / "checkpoints").iterdir()) == [8, 12]
+
+    # one process killed by SIGKILL after step 7: the launcher stops the other, and a new pair resumes from step 4
+    _train(tmp_path / "killed", 12, processes=2, status=128 + 9, SEQJAX_KILL_AT_STEP="7")
+    assert "resumed from" in _train(tmp_path / "killed", 12, processes=2)
+    assert (tmp_path / "killed" / "final.sha256").read_text() == (tmp_path / "two" / "final.sha256").read_text()
+    assert _losses(tmp_path / "killed") == multi
 
 
 def test_each_process_reads_its_rows_of_the_same_global_batches():

@@ -40,7 +40,8 @@ def _relay(stream, prefix: str, out) -> None:
 
 def launch(command: list[str], processes: int, *, local_devices: int | None = None, coordinator: str | None = None,
            env: dict | None = None, timeout_s: float | None = None) -> int:
-    """Runs ``command`` as ``processes`` processes; returns the first non-zero exit status, else 0."""
+    """Runs ``command`` as ``processes`` processes; returns the first non-zero exit status (128 + the signal
+    for a process killed by one, as a shell reports it), else 0."""
     if not command:
         raise ValueError("launch: give the command to run after --, e.g. -- python -m experiments.char_lm --distributed=true")
     if processes < 1:
@@ -75,7 +76,8 @@ def launch(command: list[str], processes: int, *, local_devices: int | None = No
         _stop(children)
         for relay in relays:  # the last lines of every process
             relay.join(timeout=5)
-    return status or next((c.returncode for c in children if c.returncode), 0)
+    status = status or next((c.returncode for c in children if c.returncode), 0)
+    return 128 - status if status < 0 else status  # killed by a signal: the shell's 128 + signal number
 
 
 def _stop(children, grace_s: float = 10.0) -> None:
