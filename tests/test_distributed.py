@@ -100,6 +100,25 @@ def test_the_launcher_stops_the_others_when_one_fails_and_initialize_names_what_
         distributed.initialize()
 
 
+def test_a_sigterm_to_the_launcher_stops_every_process(tmp_path):
+    import signal
+    import time
+
+    code = "import os, pathlib, time; pathlib.Path(f'pid.{os.environ[\"JAX_PROCESS_ID\"]}').write_text(str(os.getpid())); time.sleep(120)"
+    launcher = subprocess.Popen([sys.executable, "-m", "seqjax.train.launch", "--processes=2", "--", sys.executable, "-c", code],
+                                cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not all((tmp_path / f"pid.{i}").exists() and (tmp_path / f"pid.{i}").read_text() for i in (0, 1)):
+        assert time.monotonic() < deadline and launcher.poll() is None
+        time.sleep(0.1)
+    pids = [int((tmp_path / f"pid.{i}").read_text()) for i in (0, 1)]
+    launcher.send_signal(signal.SIGTERM)
+    assert launcher.wait(timeout=30) == 128 + signal.SIGTERM
+    for pid in pids:  # both children were stopped and reaped
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
 @pytest.mark.slow
 def test_the_char_lm_command_runs_as_two_processes_as_it_runs_on_one(tmp_path):
     from tests.test_checkpoint import _text

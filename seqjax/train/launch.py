@@ -26,6 +26,14 @@ import threading
 import time
 
 
+class Stopped(Exception):
+    """The launcher was told to stop (SIGTERM): its processes are stopped and it exits with ``status``."""
+
+    def __init__(self, status: int):
+        super().__init__(status)
+        self.status = status
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -48,22 +56,22 @@ def launch(command: list[str], processes: int, *, local_devices: int | None = No
         raise ValueError(f"launch: --processes must be >= 1, got {processes}")
     coordinator = coordinator or f"127.0.0.1:{free_port()}"
     children, relays = [], []
-    for index in range(processes):
-        child_env = {**(env if env is not None else os.environ), "JAX_COORDINATOR_ADDRESS": coordinator,
-                     "JAX_NUM_PROCESSES": str(processes), "JAX_PROCESS_ID": str(index)}
-        if local_devices is not None:
-            child_env["SEQJAX_LOCAL_DEVICES"] = str(local_devices)
-        piped = index > 0 or not sys.stdout.isatty()  # relayed whole lines never interleave; a terminal keeps process 0's progress bar
-        child = subprocess.Popen(command, env=child_env, text=True, stdout=subprocess.PIPE if piped else None,
-                                 stderr=subprocess.STDOUT if piped else None)
-        if piped:
-            relay = threading.Thread(target=_relay, args=(child.stdout, f"[p{index}] " if index else "", sys.stdout), daemon=True)
-            relay.start()
-            relays.append(relay)
-        children.append(child)
-    deadline = None if timeout_s is None else time.monotonic() + timeout_s
     status = 0
     try:
+        for index in range(processes):
+            child_env = {**(env if env is not None else os.environ), "JAX_COORDINATOR_ADDRESS": coordinator,
+                         "JAX_NUM_PROCESSES": str(processes), "JAX_PROCESS_ID": str(index)}
+            if local_devices is not None:
+                child_env["SEQJAX_LOCAL_DEVICES"] = str(local_devices)
+            piped = index > 0 or not sys.stdout.isatty()  # relayed whole lines never interleave; a terminal keeps process 0's progress bar
+            child = subprocess.Popen(command, env=child_env, text=True, stdout=subprocess.PIPE if piped else None,
+                                     stderr=subprocess.STDOUT if piped else None)
+            if piped:
+                relay = threading.Thread(target=_relay, args=(child.stdout, f"[p{index}] " if index else "", sys.stdout), daemon=True)
+                relay.start()
+                relays.append(relay)
+            children.append(child)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while [c.poll() for c in children].count(None):  # polls every child (any() would stop at the first)
             failed = [c.returncode for c in children if c.returncode not in (None, 0)]
             if failed or (deadline is not None and time.monotonic() > deadline):
@@ -72,6 +80,8 @@ def launch(command: list[str], processes: int, *, local_devices: int | None = No
             time.sleep(0.05)
     except KeyboardInterrupt:
         status = 130
+    except Stopped as stopped:
+        status = stopped.status
     finally:
         _stop(children)
         for relay in relays:  # the last lines of every process
@@ -105,6 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(options)
     if not command:
         parser.error("give the command after --, e.g. -- python -m experiments.char_lm --distributed=true")
+
+    def stop(signum, frame):  # a scheduler's SIGTERM stops the processes too, never leaves them running
+        raise Stopped(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
     return launch(command, args.processes, local_devices=args.local_devices, coordinator=args.coordinator)
 
 
