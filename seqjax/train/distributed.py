@@ -20,7 +20,7 @@ What each process does, and why the result equals a one-process run with the sam
   all devices, and XLA's all-reduce averages the gradients across processes.
 - Checkpoints are Orbax's multi-process ones: every process calls ``save``, Orbax writes each
   array once and the JSON side-car from process 0, into a directory all processes see (one
-  machine, NFS, or a bucket). ``Run`` writes its config, metrics and plots from process 0 only.
+  machine, NFS, or a mounted bucket). ``Run`` writes its config, metrics and plots from process 0 only.
   A restart of all processes resumes exactly, as on one process.
 - Host-side work (evaluation, sampling) runs on ``local_copy(params)`` in every process.
 """
