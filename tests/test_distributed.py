@@ -158,9 +158,21 @@ for bad in ({"ids": rows[:, :3], "reset": np.bool_(index == 0)}, {"ids": rows[: 
 """
 
 
+def _with_a_hostname_that_does_not_resolve() -> list[str]:
+    """A command prefix that runs under a made-up hostname (a new UTS namespace), where this machine allows
+    it: gloo must not need the hostname when every process is local. Elsewhere, no prefix."""
+    prefix = ["unshare", "-u", "sh", "-c", 'hostname seqjax-no-such-host && exec "$0" "$@"']
+    try:
+        probe = subprocess.run([*prefix, "hostname"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return prefix if probe.returncode == 0 and probe.stdout.strip() == "seqjax-no-such-host" else []
+
+
 def test_put_batch_pads_the_processes_rows_to_one_shape_and_names_what_cannot_agree(tmp_path):
     (tmp_path / "agree.py").write_text(AGREEMENT)
-    done = subprocess.run([sys.executable, "-m", "seqjax.train.launch", "--processes=2", "--", sys.executable, "agree.py"],
+    done = subprocess.run([*_with_a_hostname_that_does_not_resolve(), sys.executable, "-m", "seqjax.train.launch", "--processes=2",
+                           "--", sys.executable, "agree.py"],
                           cwd=tmp_path, env={**ENV, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     for process in (0, 1):  # each process reports to its own file (their output to one terminal interleaves)

@@ -62,6 +62,8 @@ def initialize(coordinator: str | None = None, processes: int | None = None, pro
         if local_devices < 1:
             raise ValueError(f"distributed.initialize: local_devices must be >= 1, got {local_devices}")
         jax.config.update("jax_num_cpu_devices", local_devices)  # only the CPU backend reads it
+    if coordinator is not None and coordinator.rsplit(":", 1)[0].strip("[]") in ("127.0.0.1", "localhost", "::1"):
+        _gloo_on_loopback()
     try:
         jax.distributed.initialize(coordinator, processes, process_id, initialization_timeout=timeout_s)
     except (ValueError, RuntimeError) as error:
@@ -71,6 +73,29 @@ def initialize(coordinator: str | None = None, processes: int | None = None, pro
                          "JAX_COORDINATOR_ADDRESS=host:port, JAX_NUM_PROCESSES and JAX_PROCESS_ID (or run under "
                          f"python -m seqjax.train.launch, SLURM's srun, mpirun, or on a TPU pod); JAX said: {error}") from None
     return jax.process_index(), jax.process_count()
+
+
+def _gloo_on_loopback() -> None:
+    """With the coordinator on 127.0.0.1 every process is on this machine; gloo (the CPU processes'
+    collectives) is then bound to 127.0.0.1 too. By default it looks up its address from the machine's
+    hostname, which fails where that name does not resolve (containers, sandboxes; measured with
+    ``unshare -u`` and a made-up hostname: "Unable to initialize backend 'cpu' ... device.cc:99").
+    This replaces JAX's CPU backend factory, a private hook; on a JAX without it, nothing changes."""
+    try:
+        from jax._src import distributed as jax_distributed, xla_bridge
+        from jax._src.lib import _jax
+
+        if jax.config.jax_cpu_collectives_implementation not in (None, "gloo"):
+            return
+
+        def cpu_client():
+            collectives = _jax.make_gloo_tcp_collectives(distributed_client=jax_distributed.global_state.client,
+                                                         hostname="127.0.0.1")
+            return xla_bridge.make_cpu_client(collectives=collectives)
+
+        xla_bridge.register_backend_factory("cpu", cpu_client, priority=0, fail_quietly=False)
+    except (ImportError, AttributeError, TypeError, RuntimeError):
+        return
 
 
 def _int_env(name: str) -> int | None:
