@@ -173,7 +173,9 @@ def test_put_batch_pads_the_processes_rows_to_one_shape_and_names_what_cannot_ag
     (tmp_path / "agree.py").write_text(AGREEMENT)
     done = subprocess.run([*_with_a_hostname_that_does_not_resolve(), sys.executable, "-m", "seqjax.train.launch", "--processes=2",
                            "--", sys.executable, "agree.py"],
-                          cwd=tmp_path, env={**ENV, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=300)
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          # a proxy for the internet, as a CI machine may have: the local processes must not use it
+                          env={**ENV, "PYTHONPATH": str(ROOT), "http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     for process in (0, 1):  # each process reports to its own file (their output to one terminal interleaves)
         assert (tmp_path / f"report.{process}").read_text().splitlines() == [

@@ -63,6 +63,7 @@ def initialize(coordinator: str | None = None, processes: int | None = None, pro
             raise ValueError(f"distributed.initialize: local_devices must be >= 1, got {local_devices}")
         jax.config.update("jax_num_cpu_devices", local_devices)  # only the CPU backend reads it
     if coordinator is not None and coordinator.rsplit(":", 1)[0].strip("[]") in ("127.0.0.1", "localhost", "::1"):
+        _no_proxy_for_loopback()
         _gloo_on_loopback()
     try:
         jax.distributed.initialize(coordinator, processes, process_id, initialization_timeout=timeout_s)
@@ -73,6 +74,15 @@ def initialize(coordinator: str | None = None, processes: int | None = None, pro
                          "JAX_COORDINATOR_ADDRESS=host:port, JAX_NUM_PROCESSES and JAX_PROCESS_ID (or run under "
                          f"python -m seqjax.train.launch, SLURM's srun, mpirun, or on a TPU pod); JAX said: {error}") from None
     return jax.process_index(), jax.process_count()
+
+
+def _no_proxy_for_loopback() -> None:
+    """gRPC, which joins the processes, sends even a connection to 127.0.0.1 through ``$http_proxy``
+    unless ``$no_proxy`` names it; a machine that reaches the internet through a proxy would then
+    time out here."""
+    for name in ("no_proxy", "NO_PROXY"):
+        present = [h for h in os.environ.get(name, "").split(",") if h.strip()]
+        os.environ[name] = ",".join(present + [h for h in ("127.0.0.1", "localhost", "::1") if h not in present])
 
 
 def _gloo_on_loopback() -> None:
