@@ -104,6 +104,16 @@ TRAINING = [
                                                         train.Checkpointer(tmp / "r" / "checkpoints").restore(
                                                             train.TrainState.create({"w": jnp.ones(3)}, train.optimizer(0.1), KEY))),
      CheckpointError, r"saved by a run with different parameter or state shapes"),
+    ("a shard that does not divide the batch", lambda tmp: data.TokenStream(np.arange(500), 6, 5, shard=(0, 4)), ValueError,
+     r"batch_size=6 does not divide over 4 processes"),
+    ("a shard index out of range", lambda tmp: data.Batches(list(range(8)), 4, list, shard=(3, 2)), ValueError,
+     r"shard=\(3, 2\): the index must be in \[0, 2\)"),
+    ("a shard that is not a pair", lambda tmp: data.Batches(list(range(8)), 4, list, shard=2), ValueError,
+     r"shard must be \(process_index, process_count\), got 2"),
+    ("processes without a coordinator", lambda tmp: train.distributed.initialize(processes=2, process_id=0), ValueError,
+     r"give the coordinator address, the number of processes and this process's id together"),
+    ("no processes to launch", lambda tmp: __import__("seqjax.train.launch", fromlist=["launch"]).launch(["true"], 0), ValueError,
+     r"--processes must be >= 1, got 0"),
 ]
 
 DATA = [

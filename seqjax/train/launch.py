@@ -107,12 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[argv.index("--") + 1:] if "--" in argv else []
     options = argv[: argv.index("--")] if "--" in argv else argv
-    parser = argparse.ArgumentParser(prog="python -m seqjax.train.launch", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m seqjax.train.launch", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--processes", type=int, default=2, help="how many processes (default 2)")
     parser.add_argument("--local_devices", type=int, default=None, help="CPU host devices per process (default: 1)")
     parser.add_argument("--coordinator", default=None, help="host:port of process 0 (default: 127.0.0.1 and a free port)")
     args = parser.parse_args(options)
+    if args.processes < 1 or (args.local_devices is not None and args.local_devices < 1):
+        parser.error(f"--processes and --local_devices must be >= 1, got {args.processes} and {args.local_devices}")
     if not command:
         parser.error("give the command after --, e.g. -- python -m experiments.char_lm --distributed=true")
 
