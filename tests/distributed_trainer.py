@@ -1,7 +1,7 @@
 """A small data-parallel training run for tests/test_distributed.py: ``python -m tests.distributed_trainer RUN_DIR STEPS``.
 
 Under ``python -m seqjax.train.launch`` it is one of several processes (``distributed.initialize``
-reads the launcher's variables); alone it runs on 4 host devices. A GRU classifier on sequences of
+reads the launcher's variables); alone it runs on 4 host devices. The fault trials' GRU classifier (``fault_trainer.classifier``) on sequences of
 varied length, bucketed, so the processes' rows are padded to different lengths. Process 0 writes
 RUN_DIR/final.npz (the parameters) and RUN_DIR/final.sha256 (the whole train state).
 """
@@ -13,10 +13,10 @@ import sys
 import jax
 import numpy as np
 
-import seqjax
 from seqjax import data, train
 from seqjax.train import distributed
 from seqjax.train.checkpoint import checksum
+from tests.fault_trainer import classifier
 
 
 def main(run_dir: str, steps: int) -> None:
@@ -24,9 +24,7 @@ def main(run_dir: str, steps: int) -> None:
         distributed.initialize()
     else:
         jax.config.update("jax_num_cpu_devices", 4)
-    cell = seqjax.GRU(3, 8)
-    keys = jax.random.split(jax.random.key(0), 2)
-    params = {"cell": cell.init(keys[0]), "out": 0.1 * jax.random.normal(keys[1], (8, 2))}
+    params, loss_fn = classifier()
     rng = np.random.default_rng(0)
     examples = []
     for _ in range(96):
@@ -42,10 +40,6 @@ def main(run_dir: str, steps: int) -> None:
                 "labels": np.array([e["label"] for e in rows], np.int32)}
 
     batches = data.Batches(examples, 8, collate, seed=1, shard=distributed.shard())
-
-    def loss_fn(params, batch, key):
-        _, state = seqjax.unroll(cell, params["cell"], batch["xs"], lengths=batch["lengths"])
-        return train.cross_entropy(state.h @ params["out"], batch["labels"])
 
     with jax.numpy_dtype_promotion("standard"):
         optimizer = train.optimizer(3e-2)

@@ -17,10 +17,22 @@ from seqjax.train.checkpoint import checksum
 STEPS = 16
 
 
-def main(run_dir: str) -> None:
+def classifier():
+    """The GRU classifier both trial runners train: ``(params, loss_fn)``; a batch holds ``xs`` [b, t, 3],
+    ``labels`` [b] and optionally ``lengths`` [b]."""
     cell = seqjax.GRU(3, 8)
     keys = jax.random.split(jax.random.key(0), 2)
     params = {"cell": cell.init(keys[0]), "out": 0.1 * jax.random.normal(keys[1], (8, 2))}
+
+    def loss_fn(params, batch, key):
+        _, state = seqjax.unroll(cell, params["cell"], batch["xs"], lengths=batch.get("lengths"))
+        return train.cross_entropy(state.h @ params["out"], batch["labels"])
+
+    return params, loss_fn
+
+
+def main(run_dir: str) -> None:
+    params, loss_fn = classifier()
     rng = np.random.default_rng(0)
     examples = []
     for _ in range(64):
@@ -28,10 +40,6 @@ def main(run_dir: str) -> None:
         examples.append({"xs": xs, "label": np.int32(xs[0, 0] > 0)})
     batches = data.Batches(examples, 8, lambda b: {"xs": np.stack([e["xs"] for e in b]), "labels": np.stack([e["label"] for e in b])},
                            seed=1)
-
-    def loss_fn(params, batch, key):
-        _, state = seqjax.unroll(cell, params["cell"], batch["xs"])
-        return train.cross_entropy(state.h @ params["out"], batch["labels"])
 
     with jax.numpy_dtype_promotion("standard"):
         optimizer = train.optimizer(1e-2)
