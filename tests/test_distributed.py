@@ -182,3 +182,39 @@ def test_put_batch_pads_the_processes_rows_to_one_shape_and_names_what_cannot_ag
             "put_batch: a scalar in the batch differs between processes",
             "put_batch: the processes hold [1, 2] rows of one global batch",
             "put_batch: the processes' local batches differ in structure, dtype or rank"]
+
+
+DISAGREEMENT = r"""
+import jax, jax.numpy as jnp, numpy as np
+from seqjax import train
+from seqjax.train import checkpoint
+index, count = train.distributed.initialize()
+dp = train.DataParallel()
+fresh = train.TrainState.create({"w": jnp.arange(4.0)}, train.optimizer(0.1), jax.random.key(0))
+state = dp.put_state(fresh)
+checkpoints = train.Checkpointer("checkpoints", every=1, keep=3)
+for step in (1, 2):
+    checkpoints.save(dp.put_state(fresh._replace(step=jnp.int32(step))), {"data": {"epoch": 0, "index": step}})
+real, calls = checkpoint.checksum, []
+
+def checksum_that_fails_once_on_process_1(tree):  # as if this process alone read step 2 damaged
+    calls.append(1)
+    return "damaged" if index == 1 and len(calls) == 1 else real(tree)
+
+checkpoint.checksum = checksum_that_fails_once_on_process_1
+restored, meta = checkpoints.restore(state)
+open(f"report.{index}", "w").write(f"{int(restored.step)} {meta['data']['index']}")
+"""
+
+
+def test_when_one_process_cannot_read_a_checkpoint_all_fall_back_to_the_previous_one_together(tmp_path):
+    (tmp_path / "disagree.py").write_text(DISAGREEMENT)
+    launched = [sys.executable, "-m", "seqjax.train.launch", "--processes=2", "--", sys.executable, "disagree.py"]
+    try:  # before the fix, process 0 resumed from step 2 while process 1 waited for it to move step 2 aside
+        done = subprocess.run(launched, cwd=tmp_path, env={**ENV, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the processes waited on each other: one resumed while the other fell back")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert [(tmp_path / f"report.{p}").read_text() for p in (0, 1)] == ["1 1", "1 1"]
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["1", "corrupt-2"]
+    assert "another process of this run could not read it" in done.stdout  # process 0's warning says why

@@ -109,6 +109,17 @@ def check_like(saved: dict, like, where: str) -> None:
                                   f"{list(want[path][0])} {want[path][1]} in this model (another model size or vocabulary?)")
 
 
+def _failed_anywhere(failed: bool) -> bool:
+    """Whether this process, or in a multi-process run any process, failed to read the step: all of them then move on to
+    the previous one together (one process resuming while another quarantines would leave them waiting
+    on each other). Every process calls this once per step it tries."""
+    if jax.process_count() == 1:
+        return failed
+    from jax.experimental import multihost_utils
+
+    return bool(np.asarray(multihost_utils.process_allgather(np.int32(failed))).any())
+
+
 class Checkpointer:
     """Saves every ``every`` steps (and on ``force``), keeps the newest ``keep``."""
 
@@ -167,9 +178,12 @@ class Checkpointer:
                     raise CheckpointError("its contents do not match the checksum written at save time")
                 if "meta_checksum" in meta and meta["meta_checksum"] != _meta_checksum(meta):  # older checkpoints have none
                     raise CheckpointError("its meta (data position, config) does not match the checksum written at save time")
-                return state, meta
+                failure = None
             except Exception as error:  # noqa: BLE001 - any failure to read a step means: try the previous one
-                self._quarantine(s, error, explicit=step is not None)
+                failure = error
+            if not _failed_anywhere(failure is not None):
+                return state, meta
+            self._quarantine(s, failure or CheckpointError("another process of this run could not read it"), explicit=step is not None)
         if steps:
             raise CheckpointError(f"no readable checkpoint in {self.directory}: every step failed (see the warnings above); "
                                   "the unreadable ones were moved to corrupt-<step>")
