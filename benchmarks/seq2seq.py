@@ -212,7 +212,7 @@ def python_beam(step, prepare, reorder, params, source, lengths, k, max_length, 
     alive_lp = np.tile(np.array([0.0] + [-np.inf] * (k - 1)), (b, 1))
     alive_seq, fin_seq = np.zeros((b, k, max_length), int), np.zeros((b, k, max_length), int)
     fin_score, rows = np.full((b, k), -np.inf), np.arange(b)[:, None]
-    last = np.full(b * k, GO_ID)
+    last, done = np.full(b * k, GO_ID), np.zeros(b, bool)
     for i in range(max_length):
         state, logits = step(params, state, jnp.asarray(last))
         logp = _log_softmax(np.asarray(logits, np.float64)).reshape(b, k, -1)
@@ -231,7 +231,9 @@ def python_beam(step, prepare, reorder, params, source, lengths, k, max_length, 
         alive_lp, alive_seq = np.take_along_axis(live, keep, 1), seqs[rows, keep]
         state = reorder(state, jnp.asarray(np.take_along_axis(source_beam, keep, 1)))
         last = alive_seq[:, :, i].reshape(-1)
-        if np.all(fin_score[:, -1] >= alive_lp[:, 0] / penalty(i + 1)):  # early_stopping="heuristic", the default
+        done |= fin_score[:, -1] >= alive_lp[:, 0] / penalty(i + 1)  # early_stopping="heuristic", the default, per sentence
+        alive_lp[done] = -np.inf  # a sentence that is done no longer changes
+        if np.all(done):
             break
     scores = np.concatenate([fin_score, alive_lp / penalty(i + 1)], 1)
     best = np.argmax(scores, 1)

@@ -33,6 +33,7 @@ per beam and never reorders them, since all beams of a sentence share the same c
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -101,8 +102,8 @@ def filter_logits(logits: Array, *, temperature: float = 1.0, top_k: int | None 
 
 
 def _check_sampling(temperature, top_k, top_p) -> None:
-    if not temperature >= 0:
-        raise ValueError(f"temperature must be >= 0 (0 picks the most likely token), got {temperature!r}")
+    if not (isinstance(temperature, (int, float)) and math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"temperature must be a finite number >= 0 (0 picks the most likely token), got {temperature!r}")
     if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
         raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
     if top_p is not None and not 0.0 < top_p <= 1.0:
@@ -226,66 +227,79 @@ def _join(a: _Beams, b: _Beams) -> _Beams:
 EARLY_STOPPING = ("heuristic", "exact", "finished")
 
 
-@functools.partial(jax.jit, static_argnames=("step_fn", "beam_width", "max_length", "eos_id", "pad_id", "length_penalty", "record",
-                                             "early_stopping"))
-def _beam_search(step_fn, params, state, start_tokens, *, beam_width, max_length, eos_id, pad_id, length_penalty, record,
-                 early_stopping):
+def _sentence_done(rule: Array, finished: _Beams, alive: _Beams, length: Array, max_length: int, alpha: Array) -> Array:
+    """``[b]``: whether each sentence's search may stop after ``length`` tokens, by the rule
+    ``EARLY_STOPPING[rule]`` (traced, so the three rules share one compilation; see ``beam_search``)."""
+    kth = finished.scores[:, -1]
+    # the best live hypothesis: as it stands ("heuristic"), or the most it could still score ("exact":
+    # log-probs only fall, and for α >= 0 a penalty lifts a negative score most at max_length)
+    at = jnp.where(rule == EARLY_STOPPING.index("exact"), max_length, length)
+    beaten = kth >= alive.log_probs[:, 0] / length_penalty_of(at, alpha)
+    return jnp.where(rule == EARLY_STOPPING.index("finished"), kth > NEG_INF, beaten)
+
+
+def _empty_slots(beams: _Beams, pad_id: int) -> _Beams:
+    """Slots with no hypothesis (score −inf: fewer possible hypotheses than beams) hold ``pad`` tokens,
+    length 0 and zero records, whatever rows the top-k happened to gather into them."""
+    empty = beams.scores == NEG_INF
+    blank = lambda x, fill: jnp.where(empty.reshape(empty.shape + (1,) * (x.ndim - 2)), fill, x)  # noqa: E731
+    return _Beams(seqs=blank(beams.seqs, pad_id), log_probs=jnp.where(empty, NEG_INF, beams.log_probs), scores=beams.scores,
+                  lengths=jnp.where(empty, 0, beams.lengths),
+                  records=jax.tree_util.tree_map(lambda r: blank(r, jnp.zeros((), r.dtype)), beams.records))
+
+
+@functools.partial(jax.jit, static_argnames=("step_fn", "beam_width", "max_length", "eos_id", "pad_id", "record"))
+def _beam_search(step_fn, params, state, start_tokens, length_penalty, early_stopping, *, beam_width, max_length, eos_id, pad_id,
+                 record):
     b, k, L = start_tokens.shape[0], beam_width, max_length
     state = tile_beams(state, k)
     vocab = jax.eval_shape(lambda: _logits(step_fn, params, state, tile_beams(start_tokens, k))[1]).shape[-1]
-    if k > vocab:
-        raise ValueError(f"beam_width must be at most the vocabulary size ({vocab}), got {k}")
+    n = min(2 * k, k * vocab)  # candidates per step: even if k of them end with EOS, k others stay alive
     records0 = _record_buffer(record, jax.eval_shape(lambda: _logits(step_fn, params, state, tile_beams(start_tokens, k))[0]), (b, k, L))
-    # only the first beam of each sentence is live at the start; the others are its copies
+    # only the first beam of each sentence is live at the start; the others are empty
     alive = _Beams(jnp.full((b, k, L), pad_id, jnp.int32), jnp.tile(jnp.array([0.0] + [NEG_INF] * (k - 1)), (b, 1)),
                    jnp.zeros((b, k)), jnp.zeros((b, k), jnp.int32), records0)
     finished = alive._replace(log_probs=jnp.full((b, k), NEG_INF), scores=jnp.full((b, k), NEG_INF))
-    worst_penalty = length_penalty_of(jnp.int32(L), length_penalty)
 
     def body(carry):
-        i, state, last, alive, finished = carry
+        i, state, last, alive, finished, done = carry
         state, logits = _logits(step_fn, params, state, last)
         step_logp = jax.nn.log_softmax(logits, axis=-1).reshape(b, k, vocab)
         total = (alive.log_probs[:, :, None] + step_logp).reshape(b, k * vocab)
-        # 2k candidates: even if k of them end with EOS, k others remain to stay alive
-        cand_logp, flat = jax.lax.top_k(total, 2 * k)
+        cand_logp, flat = jax.lax.top_k(total, n)
         source, token = flat // vocab, (flat % vocab).astype(jnp.int32)
         seqs = _take(alive.seqs, source).at[:, :, i].set(token)
         records = None
         if record is not None:
             now = jax.tree_util.tree_map(lambda r: r.reshape((b, k) + r.shape[1:]), record(state))
             records = jax.tree_util.tree_map(lambda buf, r: _take(buf, source).at[:, :, i].set(_take(r, source)), alive.records, now)
-        length = jnp.full((b, 2 * k), i + 1, jnp.int32)
+        length = jnp.full((b, n), i + 1, jnp.int32)
         ends = token == eos_id if eos_id is not None else jnp.zeros_like(token, bool)
         candidates = _Beams(seqs, cand_logp, cand_logp, length, records)
         # a hypothesis ends only if it ranks among the k best candidates (as in fairseq): an EOS
         # below rank k would not have survived in a beam of k, so beam_width=1 is greedy exactly
-        finishing = ends & (jnp.arange(2 * k) < k)
+        finishing = ends & (jnp.arange(n) < k)
         penalised = cand_logp / length_penalty_of(length, length_penalty)
         finished = _top(_join(finished, candidates._replace(scores=jnp.where(finishing, penalised, NEG_INF))), k)
         live = jnp.where(ends, NEG_INF, cand_logp)
         _, keep = jax.lax.top_k(live, k)
         alive = jax.tree_util.tree_map(lambda x: _take(x, keep), candidates._replace(log_probs=live, scores=live))
         state = reorder_beams(state, _take(source, keep))
-        return i + 1, state, alive.seqs[:, :, i].reshape(b * k), alive, finished
+        # a sentence that is done keeps its finished list and has no live hypothesis any more, so
+        # nothing changes it while other sentences of the batch go on
+        done = done | _sentence_done(early_stopping, finished, alive, i + 1, L, length_penalty)
+        alive = alive._replace(log_probs=jnp.where(done[:, None], NEG_INF, alive.log_probs))
+        return i + 1, state, alive.seqs[:, :, i].reshape(b * k), alive, finished, done
 
     def cond(carry):
-        i, _, _, alive, finished = carry
-        if early_stopping == "finished":  # every sentence has k finished hypotheses
-            return (i < L) & ~jnp.all(finished.scores[:, -1] > NEG_INF)
-        if early_stopping == "exact":
-            # no live hypothesis can still beat the k-th finished one: log-probs only fall, and for
-            # α >= 0 the most a penalty can lift a negative score is by its value at max_length
-            best_possible = alive.log_probs[:, 0] / worst_penalty
-        else:  # the live hypotheses' scores as they stand
-            best_possible = alive.log_probs[:, 0] / length_penalty_of(i, length_penalty)
-        return (i < L) & ~jnp.all(finished.scores[:, -1] >= best_possible)
+        i, done = carry[0], carry[-1]
+        return (i < L) & ~jnp.all(done)
 
-    carry = (jnp.int32(0), state, tile_beams(start_tokens.astype(jnp.int32), k), alive, finished)
-    _, _, _, alive, finished = jax.lax.while_loop(cond, body, carry)
-    # hypotheses still alive at max_length end there and compete as they are
+    carry = (jnp.int32(0), state, tile_beams(start_tokens.astype(jnp.int32), k), alive, finished, jnp.zeros((b,), bool))
+    _, _, _, alive, finished, _ = jax.lax.while_loop(cond, body, carry)
+    # live hypotheses remain only in sentences whose search reached max_length: they end there
     timed_out = alive._replace(scores=alive.log_probs / length_penalty_of(alive.lengths, length_penalty))
-    best = _top(_join(finished, timed_out), k)
+    best = _empty_slots(_top(_join(finished, timed_out), k), pad_id)
     return Decoded(best.seqs, best.lengths, best.scores, best.log_probs, best.records)
 
 
@@ -295,32 +309,48 @@ def beam_search(step_fn: StepFn, params: Params, state: State, start_tokens: Arr
     """The ``beam_width`` best hypotheses per sentence, best first (see the module doc for scores).
 
     Each step extends every live hypothesis by every token and ranks the extensions. Those
-    among the ``beam_width`` best that end with ``eos_id`` join a per-sentence list of the
-    ``beam_width`` best finished hypotheses; the ``beam_width`` best that do not end stay live
-    (the state follows each to its parent's row). It stops when
-    no live hypothesis can still enter that list, or at ``max_length``, where the live ones end
-    as they are. ``beam_width=1`` is greedy decoding.
+    among the ``beam_width`` best that end with ``eos_id`` join the sentence's list of its
+    ``beam_width`` best finished hypotheses (fairseq's rule: an EOS ranked lower would not have
+    survived in a beam of that width, so ``beam_width=1`` is greedy decoding exactly); the
+    ``beam_width`` best that do not end stay live (the state follows each to its parent's row).
+    Each sentence stops by ``early_stopping``'s rule, independently of the others in the batch
+    (a stopped sentence no longer changes). It returns the sentence's finished hypotheses; only
+    a sentence whose search reached ``max_length`` also ranks its live hypotheses there, as
+    hypotheses of ``max_length`` tokens. No mode returns an unfinished hypothesis shorter than
+    ``max_length``.
 
-    ``early_stopping`` says when "no live hypothesis can still enter" holds:
+    ``early_stopping`` (each rule per sentence, checked after every step; α = ``length_penalty``):
 
-      "exact"      when none could even if every further token had probability one (the
-                   result is then that of running to ``max_length``; with α > 0 this bound
-                   is loose, and the search often runs to ``max_length``);
-      "heuristic"  when none beats the k-th finished one with its score as it stands (Hugging
-                   Face's default; the same as "exact" for α = 0);
-      "finished"   as soon as every sentence has ``beam_width`` finished hypotheses (fairseq's rule).
+      "exact"      stops when no live hypothesis could beat the k-th finished one even if every
+                   further token had probability one (its log-prob over the penalty at
+                   ``max_length``). Guarantee: the result is that of running the same search to
+                   ``max_length`` with no early stop. With α > 0 the bound is loose and the search
+                   often runs to ``max_length``. A beam wide enough to keep every prefix (at least
+                   ``vocab · (vocab − 1) ** (max_length − 1)``) is then an exhaustive search: the best
+                   sequence of all, ended by EOS or ``max_length``.
+      "heuristic"  stops when the best live hypothesis, scored as it stands, does not beat the
+                   k-th finished one (Hugging Face's ``early_stopping=False``, with GNMT's
+                   penalty). The same as "exact" for α = 0; for α > 0 it may miss a longer
+                   hypothesis that a gentler penalty would have lifted.
+      "finished"   stops as soon as the sentence has ``beam_width`` finished hypotheses (fairseq;
+                   Hugging Face's ``early_stopping=True``), and returns those.
+
+    ``beam_width`` may exceed the vocabulary: a sentence then keeps fewer hypotheses than beams
+    until enough exist. Slots that no possible hypothesis fills (e.g. a vocabulary of 4 and one
+    step, with ``beam_width`` 6) come last with score and log-prob −inf, length 0 and ``pad_id``
+    tokens. ``length_penalty`` and ``early_stopping`` are traced: changing them does not recompile.
     """
     start_tokens = jnp.asarray(start_tokens)
     _check(start_tokens, max_length)
     if not isinstance(beam_width, int) or isinstance(beam_width, bool) or beam_width < 1:
         raise ValueError(f"beam_width must be a positive int, got {beam_width!r}")
-    if not length_penalty >= 0:
-        raise ValueError(f"length_penalty (GNMT's α) must be >= 0, got {length_penalty!r}")
+    if not (isinstance(length_penalty, (int, float)) and math.isfinite(length_penalty) and length_penalty >= 0):
+        raise ValueError(f"length_penalty (GNMT's α) must be a finite number >= 0, got {length_penalty!r}")
     if early_stopping not in EARLY_STOPPING:
         raise ValueError(f"early_stopping must be one of {EARLY_STOPPING}, got {early_stopping!r}")
-    return _beam_search(step_fn, params, state, start_tokens, beam_width=beam_width, max_length=max_length,
-                        eos_id=eos_id, pad_id=pad_id, length_penalty=float(length_penalty), record=record,
-                        early_stopping=early_stopping)
+    return _beam_search(step_fn, params, state, start_tokens, jnp.float32(length_penalty),
+                        jnp.int32(EARLY_STOPPING.index(early_stopping)), beam_width=beam_width, max_length=max_length,
+                        eos_id=eos_id, pad_id=pad_id, record=record)
 
 
 METHODS = ("greedy", "beam", "sample")

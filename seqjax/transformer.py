@@ -9,7 +9,7 @@ and layer normalisation, in one of two arrangements:
     encoder layer:  self-attention over the source (padded keys masked)  ->  feed-forward
     decoder layer:  causal self-attention  ->  cross-attention over the encoder's memory  ->  feed-forward
                     (``cross_attention=False``: a decoder-only language model's block)
-    feed-forward:   FFN(x) = max(0, x W_1 + b_1) W_2 + b_2   (position-wise; ``activation`` "relu" or "gelu")
+    feed-forward:   FFN(x) = max(0, x W_1 + b_1) W_2 + b_2   (position-wise; ``activation`` "relu", "gelu" or "gelu_tanh")
 
 A pre-norm stack ends with one more LayerNorm (``final_norm``), as GPT-2 and ``nn.Transformer``.
 
@@ -43,7 +43,9 @@ from seqjax.masking import Constant
 from seqjax.multi_head_attention import KVCache, MultiHeadAttention, attention_mask
 from seqjax.types import Array, DType, Params, PRNGKey
 
-FF_ACTIVATIONS = {"relu": jax.nn.relu, "gelu": lambda x: jax.nn.gelu(x, approximate=False)}
+# "gelu_tanh": GELU's tanh approximation (GPT-2's ``gelu_new``, PyTorch's ``GELU(approximate="tanh")``)
+FF_ACTIVATIONS = {"relu": jax.nn.relu, "gelu": lambda x: jax.nn.gelu(x, approximate=False),
+                  "gelu_tanh": lambda x: jax.nn.gelu(x, approximate=True)}
 
 
 def _keys(key: PRNGKey | None, n: int) -> list:

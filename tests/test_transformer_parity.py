@@ -133,10 +133,3 @@ def test_decoder_cache_matches_torch_step_by_step():
     for t in range(T):
         state, y = decoder.step(params, state, jnp.asarray(tgt[:, t]))
         np.testing.assert_allclose(y, want[:, t], atol=1e-5, rtol=1e-5)
-
-
-def test_unsupported_modules_say_so():
-    with pytest.raises(NotImplementedError, match="add_bias_kv"):
-        seqjax.from_torch(torch.nn.MultiheadAttention(D, HEADS, add_bias_kv=True))
-    with pytest.raises(NotImplementedError, match="kdim"):
-        seqjax.from_torch(torch.nn.MultiheadAttention(D, HEADS, kdim=3, vdim=5))

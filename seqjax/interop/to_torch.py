@@ -12,8 +12,11 @@ What converts (everything ``from_torch`` produces, so seqjax -> torch -> seqjax 
     the stack's ``dropout``).
   * ``Dense`` -> ``nn.Linear``, ``Embedding`` -> ``nn.Embedding`` (``padding_id`` -> ``padding_idx``),
     ``LayerNorm`` -> ``nn.LayerNorm``.
-Anything PyTorch has no module for (a reset-before GRU, peephole or prototype LSTMs, MinGRU,
-residual stacks, sum-merged bidirectional layers, Jordan nets) raises ``TypeError`` saying why.
+  * Every field is converted or refused: ``Embedding(trainable=False)`` -> ``requires_grad=False``;
+    ``param_dtype`` -> float32 (exact for float32 and narrower types); ``kernel_init`` and
+    ``stddev`` only initialise. Anything PyTorch has no module for (a reset-before GRU, GRU/LSTM
+    activations other than tanh, ``Dense`` with an activation, peephole or prototype LSTMs, MinGRU,
+    residual stacks, sum-merged bidirectional layers, Jordan nets) raises ``TypeError`` saying why.
 Modules are float32 and ``batch_first=True``, seqjax's layout.
 """
 
@@ -40,6 +43,8 @@ def _kind(cell) -> str:
                         "computes another function")
     if isinstance(cell, Elman) and (cell.output_size is not None or cell.activation not in ("tanh", "relu")):
         raise TypeError(f"to_torch: nn.RNN has tanh or relu and no output layer; got {cell}")
+    if isinstance(cell, (GRU, LSTM)) and cell.activation != "tanh":
+        raise TypeError(f"to_torch: torch.nn.{kind}'s candidate activation is tanh; got {type(cell).__name__}(activation={cell.activation!r})")
     return kind
 
 
@@ -90,6 +95,9 @@ def to_torch(cell, params):
     import torch
 
     if isinstance(cell, Dense):
+        if cell.activation != "identity":
+            raise TypeError(f"to_torch: nn.Linear has no activation; got Dense(activation={cell.activation!r}) "
+                            "(convert Dense(activation='identity') and add the activation module)")
         module = torch.nn.Linear(cell.in_features, cell.out_features, bias=cell.use_bias)
         _copy(module.weight, np.asarray(params["w"]).T)
         if cell.use_bias:
@@ -97,12 +105,20 @@ def to_torch(cell, params):
         return module
     if isinstance(cell, Embedding):
         module = torch.nn.Embedding(cell.vocab_size, cell.features, padding_idx=cell.padding_id)
-        _copy(module.weight, params["table"])
+        table = np.array(params["table"], np.float32)
+        if cell.padding_id is not None:
+            table[cell.padding_id] = 0  # seqjax's padding vector is zero whatever the row holds; PyTorch returns the row
+        _copy(module.weight, table)
+        module.weight.requires_grad_(cell.trainable)
         return module
     if isinstance(cell, LayerNorm):
-        module = torch.nn.LayerNorm(cell.features, eps=cell.eps, elementwise_affine=cell.use_scale, bias=cell.use_bias)
+        # PyTorch has no scale-less norm with a bias: a scale of ones that never trains is the same layer
+        affine = cell.use_scale or cell.use_bias
+        module = torch.nn.LayerNorm(cell.features, eps=cell.eps, elementwise_affine=affine, bias=cell.use_bias)
         if cell.use_scale:
             _copy(module.weight, params["scale"])
+        elif affine:
+            module.weight.requires_grad_(False)
         if cell.use_bias:
             _copy(module.bias, params["bias"])
         return module

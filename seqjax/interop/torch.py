@@ -18,7 +18,15 @@ Mapping (PyTorch stores ``W_ih [g·h, d]`` and applies ``x W_ihᵀ``; seqjax sto
   * ``nn.RNNCell``, ``nn.GRUCell``, ``nn.LSTMCell`` -> the same cells, one ``step`` per call
   * ``nn.Linear`` -> ``Dense`` (``w = weightᵀ``), ``nn.Embedding`` -> ``Embedding`` (``padding_idx``
     -> ``padding_id``), ``nn.LayerNorm`` -> ``LayerNorm``
-``batch_first`` only changes how PyTorch is called: ``seqjax.unroll`` is always batch-major.
+``batch_first`` and ``device`` only change how PyTorch is called: ``seqjax.unroll`` is always
+batch-major. Every other constructor argument is converted exactly (``bias=False``: zero biases,
+the same function) or refused with ``NotImplementedError`` naming it: ``proj_size > 0`` (LSTMP),
+a ``dtype`` other than float32 (call ``module.float()`` first), ``nn.Embedding``'s ``max_norm``
+(it rescales rows at lookup) and ``scale_grad_by_freq`` (another gradient), and a ``padding_idx``
+whose row is not zero (PyTorch returns the row; seqjax's padding vector is always zero).
+``sparse`` only changes how PyTorch stores the gradient; a frozen table (``_freeze``,
+``from_pretrained(freeze=True)``) gives ``trainable=False``. tests/test_torch_parity.py checks
+every argument.
 """
 
 from __future__ import annotations
@@ -62,6 +70,32 @@ def _layer(module, kind: str, names: str, input_size: int) -> tuple[Cell, Params
     return cell, params
 
 
+def _refuse(module, argument: str, why: str):
+    raise NotImplementedError(f"from_torch: {type(module).__name__}({argument}=...): {why}")
+
+
+def _check_float32(module) -> None:
+    import torch
+
+    for name, p in module.named_parameters():
+        if p.dtype != torch.float32:
+            _refuse(module, "dtype", f"parameter {name} is {p.dtype}; seqjax converts float32 modules (call module.float() first)")
+
+
+def _embedding(module) -> tuple[Embedding, Params]:
+    if module.max_norm is not None:
+        _refuse(module, "max_norm", f"max_norm={module.max_norm} rescales rows at lookup; seqjax's Embedding does not")
+    if module.scale_grad_by_freq:
+        _refuse(module, "scale_grad_by_freq", "it scales gradients by word frequency; seqjax's gradient is the plain one")
+    table = _array(module, "weight", ())
+    if module.padding_idx is not None and np.any(table[module.padding_idx] != 0):
+        _refuse(module, "padding_idx", f"row {module.padding_idx} is not zero: PyTorch returns it, while seqjax's padding "
+                                       "vector is always zero (zero the row, or pass padding_idx=None)")
+    layer = Embedding(module.num_embeddings, module.embedding_dim, padding_id=module.padding_idx,
+                      trainable=module.weight.requires_grad)  # from_pretrained(freeze=True) and _freeze
+    return layer, {"table": jnp.asarray(table)}
+
+
 def _leaf(module):
     """``nn.Linear`` -> ``Dense``, ``nn.Embedding`` -> ``Embedding``, ``nn.LayerNorm`` -> ``LayerNorm``; None otherwise."""
     import torch
@@ -73,11 +107,10 @@ def _leaf(module):
             params["b"] = jnp.asarray(_array(module, "bias", ()))
         return layer, params
     if isinstance(module, torch.nn.Embedding):
-        layer = Embedding(module.num_embeddings, module.embedding_dim, padding_id=module.padding_idx)
-        return layer, {"table": jnp.asarray(_array(module, "weight", ()))}
+        return _embedding(module)
     if isinstance(module, torch.nn.LayerNorm):
         if len(module.normalized_shape) != 1:
-            raise NotImplementedError("from_torch: nn.LayerNorm over more than the last axis")
+            _refuse(module, "normalized_shape", f"{tuple(module.normalized_shape)} normalises more than the last axis")
         layer = LayerNorm(module.normalized_shape[0], eps=module.eps, use_scale=module.weight is not None,
                           use_bias=module.bias is not None)
         params = {}
@@ -106,6 +139,8 @@ def from_torch(module) -> tuple[Cell, Params]:
 
     from seqjax.interop import torch_transformer
 
+    if isinstance(module, torch.nn.Module):
+        _check_float32(module)
     leaf = _leaf(module)
     if leaf is not None:
         return leaf
@@ -121,7 +156,7 @@ def from_torch(module) -> tuple[Cell, Params]:
                         f"MultiheadAttention or a Transformer{{Encoder,Decoder}}[Layer], "
                         f"got {type(module).__name__}")
     if getattr(module, "proj_size", 0):
-        raise NotImplementedError("from_torch: nn.LSTM with proj_size > 0 (LSTMP) has no seqjax cell yet")
+        _refuse(module, "proj_size", f"proj_size={module.proj_size} (LSTMP) has no seqjax cell yet")
     directions = 2 if module.bidirectional else 1
     layers, params = [], []
     for layer in range(module.num_layers):
