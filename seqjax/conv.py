@@ -15,8 +15,9 @@ windows inside the sentence (an error when ``k`` exceeds the padded length). Wit
 channels (Kim's "multichannel", one of them frozen), each filter is applied to both and the
 results are added.
 
-``conv1d`` is ``torch.nn.Conv1d``'s computation in the batch-major ``[b, t, d]`` layout (a test
-compares them with the same weights); ``ImageCNN`` is 2-D convolutions
+``conv1d`` is ``torch.nn.functional.conv1d`` in the batch-major ``[b, t, d]`` layout, with its
+``stride``, ``padding`` ("valid", "same", an int, or a pair before/after; "wide" too), ``dilation``
+and ``groups`` (tests/test_conv.py compares values and gradients over a grid of shapes); ``ImageCNN`` is 2-D convolutions
 (``lax.conv_general_dilated``), ReLU and 2x2 max pooling, returning a feature map that a
 captioner attends over.
 """
@@ -35,11 +36,74 @@ from seqjax.masking import sequence_mask
 from seqjax.types import Array, DType, Params, PRNGKey
 
 
-def conv1d(x: Array, w: Array, b: Array | None = None, *, padding: tuple[int, int] = (0, 0)) -> Array:
-    """``y[:, i, f] = Σ_{j<k, c} x[:, i + j, c] · w[j, c, f] + b[f]`` for ``x [b, t, d]``, ``w [k, d, f]``,
-    with ``padding`` zeros before and after the time axis: ``[b, t + pad − k + 1, f]``."""
-    y = jax.lax.conv_general_dilated(x, w.astype(x.dtype), window_strides=(1,), padding=(padding,),
-                                     dimension_numbers=("NWC", "WIO", "NWC"))
+Padding = str | int | tuple[int, int]
+
+
+def _int_at_least(name: str, value, low: int = 1) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ValueError(f"conv1d's {name} must be an int >= {low}, got {value!r}")
+    return value
+
+
+def conv_padding(padding: Padding, kernel: int, *, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
+    """The zeros ``(before, after)`` the time axis that ``padding`` means for a kernel of ``kernel``
+    taps: "valid" none; "same" PyTorch's (the output as long as the input: ``dilation·(k − 1)``
+    split with the smaller half before; stride 1 only, as in PyTorch); "wide" ``dilation·(k − 1)``
+    on both sides (the full convolution of Kim's code); an int on both sides; a pair as given."""
+    reach = dilation * (kernel - 1)
+    if padding == "valid":
+        return 0, 0
+    if padding == "same":
+        if stride != 1:
+            raise ValueError(f"conv1d's padding='same' needs stride=1 (as PyTorch's), got stride={stride}; give the padding explicitly")
+        return reach // 2, reach - reach // 2
+    if padding == "wide":
+        return reach, reach
+    if isinstance(padding, int) and not isinstance(padding, bool) and padding >= 0:
+        return padding, padding
+    if (isinstance(padding, tuple) and len(padding) == 2
+            and all(isinstance(p, int) and not isinstance(p, bool) and p >= 0 for p in padding)):
+        return padding
+    raise ValueError(f"conv1d's padding must be 'valid', 'same', 'wide', an int >= 0 or a pair (before, after) of them, got {padding!r}")
+
+
+def conv_length(length, kernel: int, padding: Padding = "valid", *, stride: int = 1, dilation: int = 1):
+    """How many windows a sequence of ``length`` steps (an int or an int array) has: the output
+    length of ``conv1d`` on it, at least 0. A batch padded further keeps these first windows'
+    values (they read the sequence and zeros only), which is how the layers leave padding out."""
+    before, after = conv_padding(padding, kernel, stride=stride, dilation=dilation)
+    span = length + before + after - dilation * (kernel - 1) - 1
+    return max(span // stride + 1, 0) if isinstance(span, int) else jnp.maximum(span // stride + 1, 0)
+
+
+def conv1d(x: Array, w: Array, b: Array | None = None, *, stride: int = 1, padding: Padding = "valid", dilation: int = 1,
+           groups: int = 1) -> Array:
+    """``torch.nn.functional.conv1d`` in the batch-major layout: for ``x [b, t, d]`` and ``w [k, d / groups, f]``,
+
+        y[:, i, g·f/groups + o] = Σ_{j<k, c<d/groups} x̃[:, i·stride + j·dilation, g·d/groups + c] · w[j, c, g·f/groups + o] + b[…]
+
+    where ``x̃`` is ``x`` with ``padding`` zeros before and after the time axis (see
+    ``conv_padding``: "valid", "same", "wide", an int, or ``(before, after)``) and ``g`` the group of
+    the output channel. Output ``[b, conv_length(t, k, padding, stride, dilation), f]``. PyTorch's
+    weight ``[f, d / groups, k]`` is ``w.transpose(2, 1, 0)``."""
+    stride, dilation, groups = (_int_at_least(n, v) for n, v in (("stride", stride), ("dilation", dilation), ("groups", groups)))
+    if x.ndim != 3:
+        raise ValueError(f"conv1d's x must be [batch, time, channels], got shape {tuple(x.shape)}")
+    if w.ndim != 3:
+        raise ValueError(f"conv1d's w must be [kernel, channels / groups, features], got shape {tuple(w.shape)}")
+    k, per_group, features = w.shape
+    if x.shape[-1] % groups or features % groups or per_group * groups != x.shape[-1]:
+        raise ValueError(f"conv1d with groups={groups}: x's {x.shape[-1]} channels and w's {features} features must both divide "
+                         f"by groups, and w must be [kernel, {x.shape[-1] // groups if not x.shape[-1] % groups else '?'}, features]; "
+                         f"got w of shape {tuple(w.shape)}")
+    if b is not None and b.shape != (features,):
+        raise ValueError(f"conv1d's b must be [{features}], got shape {tuple(b.shape)}")
+    pad = conv_padding(padding, k, stride=stride, dilation=dilation)
+    if conv_length(x.shape[1], k, pad, stride=stride, dilation=dilation) == 0:
+        raise ValueError(f"conv1d: a kernel of {k} taps with dilation {dilation} reaches {dilation * (k - 1) + 1} steps, more than "
+                         f"the {x.shape[1]} of x padded by {pad}")
+    y = jax.lax.conv_general_dilated(x, w.astype(x.dtype), window_strides=(stride,), padding=(pad,), rhs_dilation=(dilation,),
+                                     dimension_numbers=("NWC", "WIO", "NWC"), feature_group_count=groups)
     return y if b is None else y + b.astype(x.dtype)
 
 
@@ -47,21 +111,32 @@ def conv1d(x: Array, w: Array, b: Array | None = None, *, padding: tuple[int, in
 class TextCNN:
     """Kim's sentence CNN over embedded words (module docstring): ``[b, t, d] -> [b, len(region_sizes)·feature_maps]``.
 
-    Params: ``{"convs": ({"w": [k, d, f], "b": [f]}, ...)}``, one per region size.
+    Fields: ``region_sizes`` (the kernels' taps), ``feature_maps`` per region size, and
+    ``conv1d``'s ``padding`` ("wide", Kim's and the default; "valid"; "same"; an int; or a pair),
+    ``stride``, ``dilation`` and ``groups`` (``input_size`` and ``feature_maps`` divide by it).
+    The max pools over the windows the unpadded sentence has (``conv_length``), so padding a
+    batch further never changes a result.
+
+    Params: ``{"convs": ({"w": [k, d / groups, f], "b": [f]}, ...)}``, one per region size.
     """
 
     input_size: int
     region_sizes: tuple[int, ...] = (3, 4, 5)
     feature_maps: int = 100
-    padding: str = "wide"
+    padding: Padding = "wide"
     param_dtype: DType = jnp.float32
+    stride: int = 1
+    dilation: int = 1
+    groups: int = 1
 
     def __post_init__(self):
         object.__setattr__(self, "region_sizes", tuple(self.region_sizes))
-        check_positive(self, "input_size", "feature_maps")
-        check_choice(self, "padding", ("wide", "valid"))
-        if not self.region_sizes or not all(isinstance(k, int) and k > 0 for k in self.region_sizes):
+        if isinstance(self.padding, list):
+            object.__setattr__(self, "padding", tuple(self.padding))
+        check_positive(self, "input_size", "feature_maps", "stride", "dilation", "groups")
+        if not self.region_sizes or not all(isinstance(k, int) and not isinstance(k, bool) and k > 0 for k in self.region_sizes):
             raise ValueError(f"TextCNN.region_sizes must be positive ints, got {self.region_sizes!r}")
+        _check_conv_fields(self, self.region_sizes)
 
     @property
     def output_dim(self) -> int:
@@ -71,8 +146,8 @@ class TextCNN:
         keys = jax.random.split(key, 2 * len(self.region_sizes))
         convs = []
         for i, k in enumerate(self.region_sizes):
-            fan = k * self.input_size
-            convs.append({"w": uniform_init(keys[2 * i], (k, self.input_size, self.feature_maps), fan, self.param_dtype),
+            fan = k * self.input_size // self.groups
+            convs.append({"w": uniform_init(keys[2 * i], (k, self.input_size // self.groups, self.feature_maps), fan, self.param_dtype),
                           "b": jnp.zeros((self.feature_maps,), self.param_dtype)})
         return {"convs": tuple(convs)}
 
@@ -83,16 +158,15 @@ class TextCNN:
         lengths = jnp.full((channels[0].shape[0],), t) if lengths is None else lengths
         real = sequence_mask(lengths, t)[..., None]
         channels = tuple(jnp.where(real, x, jnp.zeros_like(x)) for x in channels)  # padding reads as the zero padding of Kim's code
+        conv = dict(stride=self.stride, padding=self.padding, dilation=self.dilation)
         out = []
         for k, p in zip(self.region_sizes, params["convs"]):
-            if self.padding == "valid" and k > t:
-                raise ValueError(f"TextCNN region size {k} is longer than the padded length {t} of the inputs "
-                                 f"(padding='valid'); pad the batch to at least {k} or use padding='wide'")
-            pad = (k - 1, k - 1) if self.padding == "wide" else (0, 0)
-            c = sum(conv1d(x, p["w"], padding=pad) for x in channels) + p["b"].astype(channels[0].dtype)
-            # a window is real when it reads at least one word: i < length + k - 1 (wide) or i + k <= length (valid)
-            windows = lengths + (k - 1) if self.padding == "wide" else lengths - k + 1
-            out.append((jax.nn.relu(c), sequence_mask(jnp.maximum(windows, 0), c.shape[1])))
+            if conv_length(t, k, **conv) == 0:
+                raise ValueError(f"TextCNN region size {k} (dilation {self.dilation}) reaches past the padded length {t} of the "
+                                 f"inputs with padding={self.padding!r}; pad the batch further or use padding='wide'")
+            c = sum(conv1d(x, p["w"], groups=self.groups, **conv) for x in channels) + p["b"].astype(channels[0].dtype)
+            # the windows of the sentence itself: the first conv_length(length) (they read it and zeros only)
+            out.append((jax.nn.relu(c), sequence_mask(conv_length(lengths, k, **conv), c.shape[1])))
         return out
 
     def __call__(self, params: Params, xs: Array | tuple[Array, ...], lengths: Array | None = None) -> Array:
@@ -106,6 +180,19 @@ class TextCNN:
             best = jnp.max(jnp.where(valid[..., None], c, jnp.finfo(c.dtype).min), axis=1)
             pooled.append(jnp.where(jnp.any(valid, axis=1)[:, None], best, jnp.zeros_like(best)))
         return jnp.concatenate(pooled, axis=-1)
+
+
+def _check_conv_fields(owner, kernels) -> None:
+    """A layer's ``padding``, ``stride``, ``dilation`` and ``groups`` as ``conv1d`` takes them, named by field."""
+    name = type(owner).__name__
+    for k in kernels:
+        try:
+            conv_padding(owner.padding, k, stride=owner.stride, dilation=owner.dilation)
+        except ValueError as error:
+            raise ValueError(f"{name}.padding: {error}") from None
+    features = owner.feature_maps
+    if owner.input_size % owner.groups or features % owner.groups:
+        raise ValueError(f"{name}.groups ({owner.groups}) must divide input_size ({owner.input_size}) and feature_maps ({features})")
 
 
 def max_norm(max_value: float = 3.0, *, where=lambda path: True, axis: int = 0) -> optax.GradientTransformation:
@@ -185,12 +272,14 @@ class ImageCNN:
 
 @dataclasses.dataclass(frozen=True)
 class ConvRNN:
-    """CNN+RNN: a 1-D convolution over the embedded words (``region_size`` words, "same" length,
-    ReLU) whose feature sequence a recurrent ``cell`` reads: local n-gram features first, order
-    and long-range context after. ``cell.input_size`` must be ``feature_maps``.
+    """CNN+RNN: a 1-D convolution over the embedded words (``region_size`` taps, ReLU) whose feature
+    sequence a recurrent ``cell`` reads: local n-gram features first, order and long-range context
+    after. ``cell.input_size`` must be ``feature_maps``. ``padding`` ("same" by default: one
+    feature per word), ``stride``, ``dilation`` and ``groups`` are ``conv1d``'s; with a stride the
+    cell reads ``conv_length(lengths)`` features per sentence.
 
-    Params: ``{"conv": {"w": [k, d, f], "b": [f]}, "cell": ...}``. ``__call__`` returns ``unroll``'s
-    ``(ys, final_state)``, so any pooling of ``seqjax.pooling`` applies.
+    Params: ``{"conv": {"w": [k, d / groups, f], "b": [f]}, "cell": ...}``. ``__call__`` returns
+    ``unroll``'s ``(ys, final_state)``, so any pooling of ``seqjax.pooling`` applies.
     """
 
     input_size: int
@@ -198,9 +287,16 @@ class ConvRNN:
     region_size: int = 3
     feature_maps: int = 100
     param_dtype: DType = jnp.float32
+    padding: Padding = "same"
+    stride: int = 1
+    dilation: int = 1
+    groups: int = 1
 
     def __post_init__(self):
-        check_positive(self, "input_size", "region_size", "feature_maps")
+        if isinstance(self.padding, list):
+            object.__setattr__(self, "padding", tuple(self.padding))
+        check_positive(self, "input_size", "region_size", "feature_maps", "stride", "dilation", "groups")
+        _check_conv_fields(self, (self.region_size,))
         if getattr(self.cell, "input_size", None) != self.feature_maps:
             raise ValueError(f"ConvRNN.cell.input_size must be feature_maps ({self.feature_maps}), got "
                              f"{getattr(self.cell, 'input_size', None)}")
@@ -211,18 +307,19 @@ class ConvRNN:
 
     def init(self, key: PRNGKey) -> Params:
         kc, kr = jax.random.split(key)
-        fan = self.region_size * self.input_size
-        return {"conv": {"w": uniform_init(kc, (self.region_size, self.input_size, self.feature_maps), fan, self.param_dtype),
-                         "b": jnp.zeros((self.feature_maps,), self.param_dtype)},
+        fan = self.region_size * self.input_size // self.groups
+        shape = (self.region_size, self.input_size // self.groups, self.feature_maps)
+        return {"conv": {"w": uniform_init(kc, shape, fan, self.param_dtype), "b": jnp.zeros((self.feature_maps,), self.param_dtype)},
                 "cell": self.cell.init(kr)}
 
     def __call__(self, params: Params, xs: Array, lengths: Array | None = None, *, key: PRNGKey | None = None):
         from seqjax.unroll import unroll
 
-        k = self.region_size
-        # "same" length: position i reads words i - (k-1)//2 .. i + k//2, zeros beyond the sentence,
-        # so padding a batch further changes no valid position
+        conv = dict(stride=self.stride, padding=self.padding, dilation=self.dilation)
+        # zeros past each sentence, as the convolution's own padding: the first conv_length(length)
+        # features then do not depend on how far the batch is padded
         if lengths is not None:
             xs = jnp.where(sequence_mask(lengths, xs.shape[1])[..., None], xs, jnp.zeros_like(xs))
-        features = jax.nn.relu(conv1d(xs, params["conv"]["w"], params["conv"]["b"], padding=((k - 1) // 2, k // 2)))
+            lengths = conv_length(jnp.asarray(lengths), self.region_size, **conv)
+        features = jax.nn.relu(conv1d(xs, params["conv"]["w"], params["conv"]["b"], groups=self.groups, **conv))
         return unroll(self.cell, params["cell"], features, lengths=lengths, key=key)
