@@ -6,6 +6,8 @@ a bad hyperparameter fails when the object is built, before anything is traced o
 
 from __future__ import annotations
 
+import math
+
 
 def check_positive(owner: object, *names: str) -> None:
     """Each ``owner.<name>`` is an int > 0."""
@@ -28,3 +30,16 @@ def check_choice(owner: object, name: str, choices: tuple) -> None:
     value = getattr(owner, name)
     if value not in choices:
         raise ValueError(f"{type(owner).__name__}.{name} must be one of {choices}, got {value!r}")
+
+
+def check_finite(owner: object, *names: str, low: float | None = None, low_open: bool = False) -> None:
+    """Each ``owner.<name>`` is a finite number (not NaN, not ±inf), and ``>= low`` (``> low``
+    with ``low_open``) when ``low`` is given; ``None`` values are left to the caller."""
+    for name in names:
+        value = getattr(owner, name)
+        if value is None:
+            continue
+        bound = "" if low is None else f" {'>' if low_open else '>='} {low:g}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
+                low is not None and (value <= low if low_open else value < low)):
+            raise ValueError(f"{type(owner).__name__}.{name} must be a finite number{bound}, got {value!r}")

@@ -11,6 +11,7 @@ with the errors a user can fix printed as one line.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import typing
 
@@ -38,9 +39,12 @@ def _convert(name: str, text: str, kind: type):
             return None
         return _convert(name, text, options[0])
     try:
-        return kind(text)
+        value = kind(text)
     except (TypeError, ValueError):
         raise ValueError(f"--{name} expects {getattr(kind, '__name__', kind)}, got {text!r}") from None
+    if kind is float and not math.isfinite(value):  # nan and inf parse as floats, but no setting means them
+        raise ValueError(f"--{name} expects a finite number, got {text!r}")
+    return value
 
 
 def format_value(value) -> str:

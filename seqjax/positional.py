@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax.checks import check_positive
+from seqjax.checks import check_finite, check_positive
 from seqjax.types import Array, DType, Params, PRNGKey
 
 
@@ -81,6 +81,7 @@ class LearnedPositions:
 
     def __post_init__(self):
         check_positive(self, "max_length", "d_model")
+        check_finite(self, "stddev", low=0.0, low_open=True)
 
     def init(self, key: PRNGKey) -> Params:
         return {"table": self.stddev * jax.random.normal(key, (self.max_length, self.d_model), self.param_dtype)}

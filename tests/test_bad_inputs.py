@@ -17,6 +17,7 @@ import pytest
 import seqjax
 from seqjax import data, decoding, train
 from seqjax.data import DataFormatError, DataNotFoundError, datasets
+from seqjax.data.labelled import collate_labelled
 from seqjax.embeddings import Corpus, GloVe, SkipGram, Vectors, read_vectors
 from seqjax.train import CheckpointError
 
@@ -71,6 +72,27 @@ LIBRARY = [
     ("heads", lambda tmp: seqjax.MultiHeadAttention(d_model=10, num_heads=3), ValueError, r"d_model \(10\) must be divisible by num_heads \(3\)"),
     ("step of a bidirectional cell", lambda tmp: seqjax.Bidirectional(LSTM).step(None, None, None), TypeError, r"needs the whole sequence"),
     ("decoding method", lambda tmp: decoding.check_method("top"), ValueError, r"method must be 'greedy', 'beam' or 'sample'"),
+    ("forget bias NaN", lambda tmp: seqjax.LSTM(3, 4, forget_bias=float("nan")), ValueError, r"LSTM.forget_bias must be a finite number, got nan"),
+    ("forget bias inf", lambda tmp: seqjax.PeepholeLSTM(3, 4, forget_bias=float("inf")), ValueError,
+     r"PeepholeLSTM.forget_bias must be a finite number, got inf"),
+    ("embedding stddev NaN", lambda tmp: seqjax.Embedding(5, 3, stddev=float("nan")), ValueError, r"Embedding.stddev must be a finite number > 0"),
+    ("Hopfield gain inf", lambda tmp: seqjax.Hopfield(4, gain=float("inf")), ValueError, r"Hopfield.gain must be a finite number > 0, got inf"),
+    ("variational dropout NaN", lambda tmp: seqjax.VariationalDropout(LSTM, input_rate=float("nan")), ValueError,
+     r"VariationalDropout.input_rate must be a float in \[0, 1\), got nan"),
+    ("transformer dropout NaN", lambda tmp: seqjax.transformer.EncoderLayer(8, 2, dropout=float("nan")), ValueError,
+     r"EncoderLayer.dropout must be a float in \[0, 1\), got nan"),
+    ("NaN temperature", lambda tmp: decoding.sample(_table_step, jnp.zeros((3, 3)), None, jnp.array([0]), key=KEY, max_length=2,
+                                                    temperature=float("nan")), ValueError, r"temperature must be a finite number >= 0 \(0 picks the most likely token\), got nan"),
+    ("infinite temperature", lambda tmp: decoding.sample(_table_step, jnp.zeros((3, 3)), None, jnp.array([0]), key=KEY, max_length=2,
+                                                         temperature=float("inf")), ValueError, r"temperature must be a finite number >= 0 \(0 picks the most likely token\), got inf"),
+    ("NaN top_p", lambda tmp: decoding.sample(_table_step, jnp.zeros((3, 3)), None, jnp.array([0]), key=KEY, max_length=2,
+                                              top_p=float("nan")), ValueError, r"top_p must lie in \(0, 1\]"),
+    ("infinite length penalty", lambda tmp: decoding.beam_search(_table_step, jnp.zeros((3, 3)), None, jnp.array([0]), beam_width=2,
+                                                                 max_length=2, eos_id=2, length_penalty=float("inf")), ValueError,
+     r"length_penalty \(GNMT's α\) must be a finite number >= 0, got inf"),
+    ("NaN length penalty", lambda tmp: decoding.beam_search(_table_step, jnp.zeros((3, 3)), None, jnp.array([0]), beam_width=2,
+                                                            max_length=2, eos_id=2, length_penalty=float("nan")), ValueError,
+     r"length_penalty \(GNMT's α\) must be a finite number >= 0, got nan"),
     ("to_torch of a reset-before GRU", lambda tmp: seqjax.to_torch(seqjax.GRU(3, 4), seqjax.GRU(3, 4).init(KEY)), TypeError,
      r"reset after the recurrent matmul"),
 ]
@@ -95,6 +117,8 @@ TRAINING = [
      r"batches must have state\(\) and restore\(\)"),
     ("early stopping without evaluations", lambda tmp: _fit(early_stopping=train.EarlyStopping("loss")), ValueError,
      r"early_stopping watches evaluations"),
+    ("early stopping min_delta NaN", lambda tmp: train.EarlyStopping("loss", min_delta=float("nan")), ValueError,
+     r"EarlyStopping.min_delta must be a finite number >= 0, got nan"),
     ("early stopping mode", lambda tmp: train.EarlyStopping("loss", mode="lowest"), ValueError, r"EarlyStopping.mode must be 'min' or 'max'"),
     ("resume with other settings", lambda tmp: (_run_with_checkpoint(tmp / "r", {"lr": 0.1}), train.Run(tmp / "r", {"lr": 0.2})),
      CheckpointError, r"other settings \(--lr=0.1 there, 0.2 here\)"),
@@ -117,6 +141,37 @@ TRAINING = [
 ]
 
 DATA = [
+    ("float token ids", lambda tmp: data.pad([[1.7, 2.2]]), TypeError, r"seqs\[0\] must be a sequence of int token ids, got float64 values \[1.7, 2.2\]"),
+    ("token id past the vocabulary", lambda tmp: data.pad([[1, 2], [3, 9]], vocab_size=5), ValueError,
+     r"seqs\[1\] holds id 9, outside the vocabulary \[0, 5\)"),
+    ("negative token id", lambda tmp: data.pad([[3, -1]]), ValueError, r"seqs\[0\] holds id -1, outside the vocabulary"),
+    ("decoding float ids", lambda tmp: data.Vocab.build([["a", "b"]]).decode([4.0, 5.7]), TypeError,
+     r"decode: ids must be a sequence of int token ids, got float64 values \[4.0, 5.7\]"),
+    ("decoding an id past the vocabulary", lambda tmp: data.Vocab.build([["a"]]).decode([4, 7]), ValueError,
+     r"id 7 is out of range for a vocabulary of size 5"),
+    ("restore a negative position", lambda tmp: data.Batches(list(range(8)), 4, list).restore({"epoch": 0, "index": -3}), ValueError,
+     r"data state \{'epoch': 0, 'index': -3\} is not a position of these batches: .* 'index' in \[0, 2\]"),
+    ("restore past the end of an epoch", lambda tmp: data.Batches(list(range(8)), 4, list).restore({"epoch": 1, "index": 3}), ValueError,
+     r"is not a position of these batches"),
+    ("restore a negative epoch", lambda tmp: data.TokenStream(np.arange(500), 4, 5).restore({"epoch": -1, "index": 0}), ValueError,
+     r"'epoch' must be >= 0"),
+    ("restore a fractional position", lambda tmp: data.Batches(list(range(8)), 4, list).restore({"epoch": 0, "index": 1.5}), ValueError,
+     r"data state must be a dict with integer 'epoch' and 'index'"),
+    ("float labels in a batch", lambda tmp: collate_labelled([([1, 2], 1.7), ([3], 0)]), TypeError,
+     r"labels must be int class ids, got float64 values \[1.7, 0.0\]"),
+    ("float ids in a batch", lambda tmp: collate_labelled([([1, 5.7], 1)]), TypeError, r"seqs\[0\] must be a sequence of int token ids"),
+    ("empty MR file", lambda tmp: (write(tmp, "mr/rt-polarity.pos", ""), write(tmp, "mr/rt-polarity.neg", "bad\n"), datasets.mr(tmp)),
+     DataFormatError, r"rt-polarity.pos: the file is empty"),
+    ("empty WordSim file", lambda tmp: datasets.word_similarity("wordsim353", write(tmp, "w.tsv", "")), DataFormatError, r"w.tsv: the file is empty"),
+    ("WordSim file of comments only", lambda tmp: datasets.word_similarity("wordsim353", write(tmp, "w.tsv", "# Word 1\tWord 2\tHuman\n")),
+     DataFormatError, r"w.tsv: no word pairs"),
+    ("empty Multi30k split", lambda tmp: (_gz(tmp / "multi30k/val.de.gz", ""), _gz(tmp / "multi30k/val.en.gz", "a\n"),
+                                          datasets.multi30k("val", tmp)), DataFormatError, r"val.de.gz: the file is empty"),
+    ("DBpedia file cut inside a quoted text", lambda tmp: datasets.dbpedia("train", write(tmp, "dbpedia/train.csv",
+                                                                                          '1,"Title","Text"\n2,"Title","Cut mid-')),
+     DataFormatError, r"train.csv, line 2: unreadable CSV row \(unexpected end of data\)"),
+    ("ontology CSV with a stray quote", lambda tmp: datasets.labelled_csv(write(tmp, "o.csv", 'a,"one"\nb,"tw"o"\n')), DataFormatError,
+     r"o.csv, line 2: unreadable CSV row"),
     ("vocabulary duplicates", lambda tmp: data.Vocab(("a", "a")), ValueError, r"tokens must be unique, got duplicates \['a'\]"),
     ("min_freq", lambda tmp: data.Vocab.build([["a"]], min_freq=0), ValueError, r"min_freq must be >= 1"),
     ("batch size", lambda tmp: data.Batches([1, 2], 0, list), ValueError, r"batch_size must be >= 1"),
@@ -139,6 +194,18 @@ DATA = [
     ("DBpedia row cut short", lambda tmp: datasets.dbpedia("train", write(tmp, "dbpedia/train.csv", '1,"Title","Text"\n2,"Cut\n')),
      DataFormatError, r"train.csv"),
 ]
+
+
+def _gz(path: pathlib.Path, text: str) -> pathlib.Path:
+    import gzip
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(text.encode()))
+    return path
+
+
+def _table_step(params, state, token):
+    return state, params[token]
 
 
 def _damaged_in_data_dir(tmp):
@@ -165,7 +232,7 @@ WORD_VECTORS = [
     ("corpus of strings", lambda tmp: Corpus.build(["a b c"]), TypeError, r"sentences\[0\] must be a list of str tokens"),
     ("no word frequent enough", lambda tmp: Corpus.build([["a", "b"]], min_count=5), ValueError, r"no word occurs at least min_count=5 times"),
     ("subsampling rate", lambda tmp: SkipGram(sample=2.0), ValueError, r"SkipGram.sample must lie in \[0, 1\)"),
-    ("GloVe cutoff", lambda tmp: GloVe(x_max=0), ValueError, r"GloVe.x_max must be a number > 0"),
+    ("GloVe cutoff", lambda tmp: GloVe(x_max=0), ValueError, r"GloVe.x_max must be a finite number > 0"),
     ("WordNet line", lambda tmp: (write(tmp, "wn/data.noun", "00001 03 n zz dog 0\n"), [write(tmp, f"wn/data.{p}", "") for p in ("verb", "adj", "adv")],
                                   list(__import__("seqjax.embeddings.wordnet", fromlist=["synsets"]).synsets(tmp / "wn"))),
      DataFormatError, r"data.noun, line 1: not a WordNet data line"),
@@ -176,6 +243,8 @@ COMMAND_LINE = [
     ("value type", lambda tmp: _parse(["--train_steps=many"]), SystemExit, r"--train_steps expects int, got 'many'"),
     ("boolean value", lambda tmp: _parse(["--gensim=maybe"], "embeddings"), SystemExit, r"--gensim expects a boolean \(true/false\)"),
     ("no value", lambda tmp: _parse(["--train"], "embeddings"), SystemExit, r"arguments must look like --field=value"),
+    ("NaN on the command line", lambda tmp: _parse(["--learning_rate=nan"], "numbers"), SystemExit, r"--learning_rate expects a finite number, got 'nan'"),
+    ("inf on the command line", lambda tmp: _parse(["--dropout=inf"], "sentiment"), SystemExit, r"--dropout expects a finite number, got 'inf'"),
     ("bad experiment setting", lambda tmp: _embeddings_main(tmp, train="word3vec"), SystemExit, r"--train must be one of"),
 ]
 

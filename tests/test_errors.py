@@ -82,7 +82,7 @@ def test_not_a_cell():
     (lambda: seqjax.Stack((seqjax.LSTM(3, 4), seqjax.LSTM(5, 4))), r"Stack.layers\[1\].input_size is 5, but layer 0 outputs 4"),
     (lambda: seqjax.Stack(()), "non-empty"),
     (lambda: seqjax.Bidirectional(CELL, merge="mean"), "merge must be 'concat' or 'sum'"),
-    (lambda: seqjax.Hopfield(4, gain=0.0), "gain must be > 0"),
+    (lambda: seqjax.Hopfield(4, gain=0.0), "Hopfield.gain must be a finite number > 0, got 0.0"),
 ])
 def test_bad_hyperparameters(make, message):
     with pytest.raises(ValueError, match=message):

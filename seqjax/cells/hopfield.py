@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from seqjax.cell import Cell, RNNState, frozen
-from seqjax.checks import check_positive
+from seqjax.checks import check_finite, check_positive
 from seqjax.types import Array, DType, Params, PRNGKey, State
 
 RULES = ("hebbian", "pseudoinverse")
@@ -51,8 +51,7 @@ class Hopfield(Cell):
 
     def __post_init__(self):
         check_positive(self, "size")
-        if not self.gain > 0:
-            raise ValueError(f"Hopfield.gain must be > 0, got {self.gain!r}")
+        check_finite(self, "gain", low=0.0, low_open=True)
 
     @property
     def input_size(self) -> int:

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 
 from seqjax.cell import Cell, LSTMState, RNNState, ScanOptions, dense_params, frozen, split_columns
-from seqjax.checks import check_positive
+from seqjax.checks import check_finite, check_positive
 from seqjax.layers.dense import activation, dense, uniform_init
 from seqjax.kernels import cudnn
 from seqjax.kernels.fused import lstm_scan
@@ -48,6 +48,7 @@ class LSTM(Cell):
 
     def __post_init__(self):
         check_positive(self, "input_size", "hidden_size")
+        check_finite(self, "forget_bias")
         activation(self.activation)
 
     def init(self, key: PRNGKey) -> Params:
@@ -102,6 +103,7 @@ class PrototypeLSTM(Cell):
 
     def __post_init__(self):
         check_positive(self, "input_size", "hidden_size")
+        check_finite(self, "forget_bias")
         activation(self.activation)
 
     def init(self, key: PRNGKey) -> Params:
@@ -145,6 +147,7 @@ class PeepholeLSTM(Cell):
 
     def __post_init__(self):
         check_positive(self, "input_size", "hidden_size")
+        check_finite(self, "forget_bias")
         activation(self.activation)
 
     def init(self, key: PRNGKey) -> Params:

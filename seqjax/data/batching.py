@@ -38,16 +38,38 @@ def _check_buckets(buckets) -> tuple[int, ...]:
     return buckets
 
 
+def check_ids(seqs: Sequence[Sequence[int]], what: str = "seqs", vocab_size: int | None = None) -> list[np.ndarray]:
+    """Each sequence as an int array; a float or other non-integer id (``1.7`` would silently become
+    1), a negative id, or one past ``vocab_size`` is an error naming ``what[i]`` and the value."""
+    out = []
+    for i, s in enumerate(seqs):
+        ids = np.asarray(s)
+        if ids.size == 0:
+            out.append(np.zeros(0, np.int64))
+            continue
+        if ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer):
+            raise TypeError(f"{what}[{i}] must be a sequence of int token ids, got {ids.dtype} values {ids.ravel()[:4].tolist()}"
+                            + ("" if ids.ndim == 1 else f" of shape {ids.shape}"))
+        low, high = int(ids.min()), int(ids.max())
+        if low < 0 or (vocab_size is not None and high >= vocab_size):
+            bad = low if low < 0 else high
+            raise ValueError(f"{what}[{i}] holds id {bad}, outside the vocabulary [0, {vocab_size if vocab_size is not None else 'size'})")
+        out.append(ids)
+    return out
+
+
 def pad(seqs: Sequence[Sequence[int]], length: int | None = None, *, buckets: Sequence[int] | None = None,
-        pad_id: int = PAD_ID, clip: bool = True, dtype=np.int32) -> tuple[np.ndarray, np.ndarray]:
+        pad_id: int = PAD_ID, clip: bool = True, dtype=np.int32, vocab_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Pads (and clips) id sequences to one length: ``(ids [b, length], lengths [b])``.
 
     The length is ``length`` if given, else the bucket of the longest sequence (with
     ``buckets``), else the longest sequence. Longer sequences are clipped at the end;
     with ``clip=False`` they raise instead. ``lengths`` are the lengths after clipping.
+    Ids must be ints (``check_ids``), and below ``vocab_size`` when it is given.
     """
     if length is not None and buckets is not None:
         raise ValueError("give either length or buckets, not both")
+    seqs = check_ids(seqs, "seqs", vocab_size)
     longest = max((len(s) for s in seqs), default=0)
     if buckets is not None:
         length = bucket_length(longest, _check_buckets(buckets))
@@ -60,7 +82,7 @@ def pad(seqs: Sequence[Sequence[int]], length: int | None = None, *, buckets: Se
     out = np.full((len(seqs), length), pad_id, dtype)
     lengths = np.zeros(len(seqs), np.int32)
     for i, s in enumerate(seqs):
-        s = np.asarray(s[:length], dtype)
+        s = s[:length]
         out[i, : len(s)] = s
         lengths[i] = len(s)
     return out, lengths
@@ -142,10 +164,20 @@ class Batches:
         return {"epoch": self.epoch, "index": self.index}
 
     def restore(self, state: dict) -> None:
+        """Back to a position that ``state()`` gave: ``epoch >= 0`` and ``0 <= index <=`` the batches of
+        an epoch (its end is a position too); anything else is an error, never a silent restart."""
         try:
-            self.epoch, self.index = int(state["epoch"]), int(state["index"])
+            epoch, index = state["epoch"], state["index"]
+            if isinstance(epoch, bool) or isinstance(index, bool) or int(epoch) != epoch or int(index) != index:
+                raise TypeError
+            epoch, index = int(epoch), int(index)
         except (KeyError, TypeError, ValueError):
             raise ValueError(f"data state must be a dict with integer 'epoch' and 'index', got {state!r}") from None
+        per_epoch = len(self) if hasattr(self, "__len__") else None
+        if epoch < 0 or index < 0 or (per_epoch is not None and index > per_epoch):
+            raise ValueError(f"data state {state!r} is not a position of these batches: 'epoch' must be >= 0 and 'index' in "
+                             f"[0, {per_epoch if per_epoch is not None else 'inf'}] (other data or settings than the checkpoint's?)")
+        self.epoch, self.index = epoch, index
 
 
 def _shard_rows(shard, batch_size: int, what: str) -> slice:

@@ -38,6 +38,8 @@ def _lines(file: pathlib.Path, encoding: str = "utf-8") -> list[str]:
         raw = gzip.decompress(file.read_bytes()) if file.suffix == ".gz" else file.read_bytes()
     except (OSError, EOFError, zlib.error) as error:
         raise DataFormatError(file, None, f"not a readable {'gzip ' if file.suffix == '.gz' else ''}file ({error})") from None
+    if not raw.strip():
+        raise DataFormatError(file, None, "the file is empty")
     lines = []
     for number, line in enumerate(raw.splitlines(), 1):
         try:
@@ -51,8 +53,6 @@ def tiny_shakespeare(path: PathLike = None) -> str:
     """Karpathy's tiny Shakespeare: 40,000 lines of plays as one string (for char-level models)."""
     file = locate("tinyshakespeare/input.txt", path)
     text = "\n".join(_lines(file, "utf-8"))
-    if not text.strip():
-        raise DataFormatError(file, None, "the file is empty")
     return text + "\n"
 
 
@@ -152,6 +152,8 @@ def word_similarity(name: str = "wordsim353", path: PathLike = None, *, lower: b
             raise DataFormatError(file, number, f"score {fields[2]!r} is not a number") from None
         first, second = fields[0].strip(), fields[1].strip()
         out.append((first.lower(), second.lower(), score) if lower else (first, second, score))
+    if not out:
+        raise DataFormatError(file, None, "no word pairs (only comments and blank lines)")
     return out
 
 
@@ -200,7 +202,8 @@ def labelled_csv(file: str | os.PathLike, columns: tuple[str, ...] = ("label", "
     roles = tuple(columns)
     if roles.count("label") != 1 or "text" not in roles or any(r not in ("label", "text", "-") for r in roles):
         raise ValueError(f"columns must name one 'label', at least one 'text' and any number of '-' columns, got {columns!r}")
-    reader = csv.reader(io.StringIO("\n".join(_lines(file)) + "\n"))
+    # strict: a quoted field left open (a file cut mid-row) or a stray quote is an error, not a row
+    reader = csv.reader(io.StringIO("\n".join(_lines(file)) + "\n"), strict=True)
     raw, line = [], 1
     try:
         for row in reader:

@@ -45,6 +45,8 @@ def encode_labelled(texts: Sequence[str], labels: Sequence[int], vocab: Vocab, t
         ids = vocab.encode(tokenize(text))
         if not ids:
             raise ValueError(f"{source}: example {i} has an empty text: {text!r}")
+        if isinstance(label, (bool, np.bool_)) or not isinstance(label, (int, np.integer)):
+            raise TypeError(f"{source}: example {i} has label {label!r} ({type(label).__name__}); labels must be int class ids")
         if num_classes is not None and not 0 <= int(label) < num_classes:
             raise ValueError(f"{source}: example {i} has label {label!r}, outside the {num_classes} classes [0, {num_classes})")
         out.append((ids, int(label)))
@@ -52,9 +54,13 @@ def encode_labelled(texts: Sequence[str], labels: Sequence[int], vocab: Vocab, t
 
 
 def collate_labelled(examples: Sequence[tuple[list[int], int]], buckets: Sequence[int] | None = None) -> dict:
+    """One batch: ``{"ids", "lengths", "labels"}``; float ids or labels are an error (never truncated)."""
     longest = max(len(ids) for ids, _ in examples)
     ids, lengths = pad([ids for ids, _ in examples], bucket_length(longest, buckets) if buckets else longest)
-    return {"ids": ids, "lengths": lengths, "labels": np.array([label for _, label in examples], np.int32)}
+    labels = np.asarray([label for _, label in examples])
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"labels must be int class ids, got {labels.dtype} values {labels[:4].tolist()}")
+    return {"ids": ids, "lengths": lengths, "labels": labels.astype(np.int32)}
 
 
 def labelled_batches(examples: Sequence[tuple[list[int], int]], batch_size: int, *, buckets: Sequence[int] | None = None,

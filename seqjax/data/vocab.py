@@ -22,6 +22,8 @@ import pathlib
 import re
 from typing import Iterable, Sequence
 
+import numpy as np
+
 PAD, UNK, EOS, GO = "<PAD>", "<UNK>", "<EOS>", "<GO>"
 SPECIALS = (PAD, UNK, EOS, GO)
 PAD_ID, UNK_ID, EOS_ID, GO_ID = range(4)
@@ -109,8 +111,10 @@ class Vocab:
     def decode(self, ids: Iterable[int], *, strip_specials: bool = True) -> str:
         """Ids -> text; stops at the first <EOS> and drops <PAD>/<GO> when ``strip_specials``."""
         out = []
-        for i in ids:
-            i = int(i)
+        ids = np.asarray(ids if hasattr(ids, "dtype") else list(ids))
+        if ids.size and (ids.ndim != 1 or not np.issubdtype(ids.dtype, np.integer)):
+            raise TypeError(f"decode: ids must be a sequence of int token ids, got {ids.dtype} values {ids.ravel()[:4].tolist()}")
+        for i in ids.tolist():
             if not 0 <= i < len(self.tokens):
                 raise ValueError(f"id {i} is out of range for a vocabulary of size {len(self.tokens)}")
             token = self.tokens[i]

@@ -19,7 +19,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from seqjax.checks import check_positive
+from seqjax.checks import check_finite, check_positive
 from seqjax.embeddings.corpus import Corpus
 from seqjax.embeddings.sparse import adagrad_rows, chunked_step
 from seqjax.types import Params, PRNGKey
@@ -54,8 +54,8 @@ class GloVe:
         check_positive(self, "dim", "window", "epochs", "batch_size", "chunk")
         for field in ("x_max", "alpha", "learning_rate"):
             value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"GloVe.{field} must be a number > 0, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                raise ValueError(f"GloVe.{field} must be a finite number > 0, got {value!r}")
 
     def init(self, key: PRNGKey, vocab_size: int) -> Params:
         keys = jax.random.split(key, 4)

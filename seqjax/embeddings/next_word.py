@@ -17,7 +17,7 @@ import dataclasses
 
 import jax
 
-from seqjax.checks import check_positive
+from seqjax.checks import check_finite, check_positive
 from seqjax.embeddings.corpus import Corpus
 from seqjax.layers.dense import Dense
 from seqjax.layers.embedding import Embedding
@@ -42,8 +42,8 @@ class NextWord:
 
     def __post_init__(self):
         check_positive(self, "dim", "order", "hidden", "epochs", "batch_size")
-        if not self.learning_rate > 0:
-            raise ValueError(f"NextWord.learning_rate must be > 0, got {self.learning_rate!r}")
+        check_finite(self, "learning_rate", low=0.0, low_open=True)
+        check_finite(self, "clip_norm", low=0.0)  # 0 or None: no clipping
 
     def layers(self, vocab_size: int) -> tuple[Embedding, Dense, Dense]:
         """The embedding (``vocab_size`` includes the start word), the tanh layer, the readout."""

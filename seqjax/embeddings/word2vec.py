@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from seqjax.checks import check_positive
+from seqjax.checks import check_finite, check_positive
 from seqjax.embeddings.corpus import Corpus
 from seqjax.embeddings.sparse import chunked_step, noise_table
 from seqjax.types import Params, PRNGKey
@@ -73,6 +73,7 @@ class SkipGram:
 
     def __post_init__(self):
         check_positive(self, "dim", "window", "negative", "epochs", "batch_size", "chunk")
+        check_finite(self, "sample", "learning_rate", "min_learning_rate", "noise_power")
         if not 0 <= self.sample < 1:
             raise ValueError(f"SkipGram.sample must lie in [0, 1) (0: no subsampling), got {self.sample!r}")
         if not 0 < self.min_learning_rate <= self.learning_rate:

@@ -70,26 +70,27 @@ def _layer(module, kind: str, names: str, input_size: int) -> tuple[Cell, Params
     return cell, params
 
 
-def _refuse(module, argument: str, why: str):
+def refuse(module, argument: str, why: str):
+    """The one wording of a conversion that would change the model: ``Module(argument=...): why``."""
     raise NotImplementedError(f"from_torch: {type(module).__name__}({argument}=...): {why}")
 
 
-def _check_float32(module) -> None:
+def check_float32(module) -> None:
     import torch
 
     for name, p in module.named_parameters():
         if p.dtype != torch.float32:
-            _refuse(module, "dtype", f"parameter {name} is {p.dtype}; seqjax converts float32 modules (call module.float() first)")
+            refuse(module, "dtype", f"parameter {name} is {p.dtype}; seqjax converts float32 modules (call module.float() first)")
 
 
 def _embedding(module) -> tuple[Embedding, Params]:
     if module.max_norm is not None:
-        _refuse(module, "max_norm", f"max_norm={module.max_norm} rescales rows at lookup; seqjax's Embedding does not")
+        refuse(module, "max_norm", f"max_norm={module.max_norm} rescales rows at lookup; seqjax's Embedding does not")
     if module.scale_grad_by_freq:
-        _refuse(module, "scale_grad_by_freq", "it scales gradients by word frequency; seqjax's gradient is the plain one")
+        refuse(module, "scale_grad_by_freq", "it scales gradients by word frequency; seqjax's gradient is the plain one")
     table = _array(module, "weight", ())
     if module.padding_idx is not None and np.any(table[module.padding_idx] != 0):
-        _refuse(module, "padding_idx", f"row {module.padding_idx} is not zero: PyTorch returns it, while seqjax's padding "
+        refuse(module, "padding_idx", f"row {module.padding_idx} is not zero: PyTorch returns it, while seqjax's padding "
                                        "vector is always zero (zero the row, or pass padding_idx=None)")
     layer = Embedding(module.num_embeddings, module.embedding_dim, padding_id=module.padding_idx,
                       trainable=module.weight.requires_grad)  # from_pretrained(freeze=True) and _freeze
@@ -110,7 +111,7 @@ def _leaf(module):
         return _embedding(module)
     if isinstance(module, torch.nn.LayerNorm):
         if len(module.normalized_shape) != 1:
-            _refuse(module, "normalized_shape", f"{tuple(module.normalized_shape)} normalises more than the last axis")
+            refuse(module, "normalized_shape", f"{tuple(module.normalized_shape)} normalises more than the last axis")
         layer = LayerNorm(module.normalized_shape[0], eps=module.eps, use_scale=module.weight is not None,
                           use_bias=module.bias is not None)
         params = {}
@@ -140,7 +141,7 @@ def from_torch(module) -> tuple[Cell, Params]:
     from seqjax.interop import torch_transformer
 
     if isinstance(module, torch.nn.Module):
-        _check_float32(module)
+        check_float32(module)
     leaf = _leaf(module)
     if leaf is not None:
         return leaf
@@ -156,7 +157,7 @@ def from_torch(module) -> tuple[Cell, Params]:
                         f"MultiheadAttention or a Transformer{{Encoder,Decoder}}[Layer], "
                         f"got {type(module).__name__}")
     if getattr(module, "proj_size", 0):
-        _refuse(module, "proj_size", f"proj_size={module.proj_size} (LSTMP) has no seqjax cell yet")
+        refuse(module, "proj_size", f"proj_size={module.proj_size} (LSTMP) has no seqjax cell yet")
     directions = 2 if module.bidirectional else 1
     layers, params = [], []
     for layer in range(module.num_layers):

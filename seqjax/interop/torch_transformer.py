@@ -39,6 +39,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from seqjax.interop.torch import check_float32, refuse
 from seqjax.multi_head_attention import MultiHeadAttention
 from seqjax.transformer import Decoder, DecoderLayer, Encoder, EncoderLayer
 from seqjax.types import Params
@@ -60,26 +61,14 @@ def _norm(module) -> Params:
     return {"scale": jnp.asarray(scale), "bias": jnp.asarray(_numpy(module.bias, (d,)))}
 
 
-def _refuse(module, argument: str, why: str):
-    raise NotImplementedError(f"from_torch: {type(module).__name__}({argument}=...): {why}")
-
-
-def _check_float32(module) -> None:
-    import torch
-
-    for name, p in module.named_parameters():
-        if p.dtype != torch.float32:
-            _refuse(module, "dtype", f"parameter {name} is {p.dtype}; seqjax converts float32 modules (call module.float() first)")
-
-
 def multihead_attention(module) -> tuple[MultiHeadAttention, Params]:
-    _check_float32(module)
+    check_float32(module)
     if module.bias_k is not None:
-        _refuse(module, "add_bias_kv", "a learned key and value appended to every sequence has no seqjax counterpart")
+        refuse(module, "add_bias_kv", "a learned key and value appended to every sequence has no seqjax counterpart")
     if module.add_zero_attn:
-        _refuse(module, "add_zero_attn", "a zero key and value appended to every sequence has no seqjax counterpart")
+        refuse(module, "add_zero_attn", "a zero key and value appended to every sequence has no seqjax counterpart")
     if module.kdim != module.vdim:
-        _refuse(module, "vdim", f"kdim ({module.kdim}) != vdim ({module.vdim}): seqjax's keys and values read the same memory")
+        refuse(module, "vdim", f"kdim ({module.kdim}) != vdim ({module.vdim}): seqjax's keys and values read the same memory")
     d = module.embed_dim
     if module._qkv_same_embed_dim:
         wq, wk, wv = np.split(_numpy(module.in_proj_weight), 3)
@@ -112,27 +101,27 @@ def _activation(module) -> str:
     if act is F.gelu:
         return "gelu"
     if isinstance(act, functools.partial) and act.func is F.gelu and not act.args and set(act.keywords) <= {"approximate"}:
-        return {"none": "gelu", "tanh": "gelu_tanh"}.get(act.keywords.get("approximate", "none")) or _refuse(
+        return {"none": "gelu", "tanh": "gelu_tanh"}.get(act.keywords.get("approximate", "none")) or refuse(
             module, "activation", f"gelu with approximate={act.keywords['approximate']!r}")
-    _refuse(module, "activation", f"seqjax's feed-forward has relu, gelu and gelu with the tanh approximation, got {act!r}")
+    refuse(module, "activation", f"seqjax's feed-forward has relu, gelu and gelu with the tanh approximation, got {act!r}")
 
 
 def _one(module, argument: str, values: dict[str, float]):
     """The value that every named submodule shares, or a refusal naming the ones that differ."""
     if len(set(values.values())) > 1:
-        _refuse(module, argument, f"seqjax's layer has one value where these differ: {values}")
+        refuse(module, argument, f"seqjax's layer has one value where these differ: {values}")
     return next(iter(values.values()))
 
 
 def _layer(module, kind):
     import torch
 
-    _check_float32(module)
+    check_float32(module)
     d = module.linear1.in_features
     norms = {name: getattr(module, name) for name in ("norm1", "norm2", "norm3") if hasattr(module, name)}
     for name, norm in norms.items():
         if type(norm) is not torch.nn.LayerNorm or len(norm.normalized_shape) != 1:
-            _refuse(module, "layer_norm_eps", f"{name} is {norm!r}, not a LayerNorm over the last axis")
+            refuse(module, "layer_norm_eps", f"{name} is {norm!r}, not a LayerNorm over the last axis")
     residual = {name: float(getattr(module, name).p) for name in ("dropout", "dropout1", "dropout2", "dropout3") if hasattr(module, name)}
     attentions = {name: float(getattr(module, name).dropout) for name in ("self_attn", "multihead_attn") if hasattr(module, name)}
     fields = dict(d_ff=module.linear1.out_features, dropout=_one(module, "dropout", residual), activation=_activation(module),
@@ -173,15 +162,15 @@ def _stack(module, kind, layer_kind):
     converted = [_layer(m, layer_kind) for m in module.layers]
     layer = converted[0][0]
     if any(other != layer for other, _ in converted):
-        _refuse(module, "num_layers", "its layers differ in their hyperparameters; seqjax's stack repeats one layer")
+        refuse(module, "num_layers", "its layers differ in their hyperparameters; seqjax's stack repeats one layer")
     params = {"layers": tuple(p for _, p in converted)}
     if module.norm is not None:
         import torch
 
         if type(module.norm) is not torch.nn.LayerNorm or len(module.norm.normalized_shape) != 1:
-            _refuse(module, "norm", f"seqjax's final norm is a LayerNorm over the last axis, got {module.norm!r}")
+            refuse(module, "norm", f"seqjax's final norm is a LayerNorm over the last axis, got {module.norm!r}")
         if float(module.norm.eps) != layer.eps:
-            _refuse(module, "norm", f"the final norm has eps {module.norm.eps}, its layers {layer.eps}; seqjax's stack has one eps")
+            refuse(module, "norm", f"the final norm has eps {module.norm.eps}, its layers {layer.eps}; seqjax's stack has one eps")
         params["norm"] = _norm(module.norm)
     return kind(layer, len(converted), final_norm=module.norm is not None), params
 

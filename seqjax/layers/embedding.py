@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax.checks import check_positive
+from seqjax.checks import check_finite, check_positive
 from seqjax.types import Array, DType, Params, PRNGKey
 
 
@@ -49,6 +49,7 @@ class Embedding:
 
     def __post_init__(self):
         check_positive(self, "vocab_size", "features")
+        check_finite(self, "stddev", low=0.0, low_open=True)
         if self.padding_id is not None and not (isinstance(self.padding_id, int) and 0 <= self.padding_id < self.vocab_size):
             raise ValueError(f"Embedding.padding_id must be an id in [0, {self.vocab_size}) or None, got {self.padding_id!r}")
 

@@ -51,6 +51,8 @@ class EarlyStopping:
     def __post_init__(self):
         if self.mode not in ("min", "max"):
             raise ValueError(f"EarlyStopping.mode must be 'min' or 'max', got {self.mode!r}")
+        if isinstance(self.min_delta, bool) or not (isinstance(self.min_delta, (int, float)) and 0 <= self.min_delta < float("inf")):
+            raise ValueError(f"EarlyStopping.min_delta must be a finite number >= 0, got {self.min_delta!r}")
         if self.patience is not None and self.patience < 1:
             raise ValueError(f"EarlyStopping.patience must be >= 1 or None, got {self.patience}")
 
