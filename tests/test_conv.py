@@ -23,7 +23,7 @@ def torch_conv1d(x, w, b, stride, padding, dilation, groups):
     if isinstance(padding, tuple):
         xt, padding = F.pad(xt, padding), 0
     wt = torch.from_numpy(np.ascontiguousarray(w.transpose(2, 1, 0)))  # ours [k, d/g, f] -> torch [f, d/g, k]
-    return xt, wt, dict(bias=torch.from_numpy(b), stride=stride, padding=padding, dilation=dilation, groups=groups)
+    return xt, wt, dict(bias=torch.from_numpy(np.array(b)), stride=stride, padding=padding, dilation=dilation, groups=groups)
 
 
 GRID = list(itertools.product([1, 3, 4], [1, 2], [1, 2], ["valid", "same", 2, (1, 3)]))  # taps, dilation, groups, padding
