@@ -94,10 +94,9 @@ def run_stream(config: Config, batches) -> dict:
 
 
 def plot(rows: list[dict], path: str) -> None:
-    import matplotlib
+    from seqjax.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     measures = [("compilations", "compilations"), ("compile_s", "s compiling"), ("step_ms", "ms per step (no compile)"),
                 ("total_s", "total s")]

@@ -33,7 +33,7 @@ import time
 import jax
 import numpy as np
 
-from seqjax import data, plots, train
+from seqjax import data, decoding, plots, train
 from seqjax.data import pairs, shapes
 from seqjax.models.captioner import KINDS, Captioner
 
@@ -109,15 +109,9 @@ def build_model(config: Config, kind: str, vocab: data.Vocab) -> Captioner:
 
 def caption(model, params, images, vocab, method: str, beam_width: int, attention: bool = False):
     """Captions (and, with ``attention``, each word's weights over the feature map), 250 images at a time."""
-    texts, weights = [], []
-    for start in range(0, len(images), 250):
-        out = model.generate(params, images[start: start + 250], max_length=MAX_WORDS, method=method, beam_width=beam_width,
-                             attention=attention)
-        tokens = np.asarray(out.tokens if method != "beam" else out.tokens[:, 0])
-        texts += [" ".join(vocab.tokens[i] for i in pairs.strip_special(row)) for row in tokens]
-        if attention:
-            weights += list(np.asarray(out.records))
-    return texts, weights
+    return decoding.generate_all(model, params, list(images), batch_size=250, collate=lambda chunk: (np.stack(chunk),),
+                                 max_length=MAX_WORDS, method=method, beam_width=beam_width, attention=attention,
+                                 render=lambda ids: " ".join(vocab.tokens[i] for i in pairs.strip_special(ids)))
 
 
 def exact_match(model, params, config, vocab, sets: dict, method: str) -> dict[str, float]:

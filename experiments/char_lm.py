@@ -33,8 +33,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import seqjax
-from seqjax import data, decoding, train
-from seqjax.models import TransformerLM
+from seqjax import data, train
+from seqjax.models import RecurrentLM, TransformerLM
 
 # -----------------------------------------------------------------------------
 # config
@@ -105,30 +105,17 @@ def make_cell(config: Config, vocab_size: int):
     return layers[0] if config.layers == 1 else seqjax.Stack(tuple(layers))
 
 
-def init_params(cell, vocab_size: int, config: Config, key):
-    k_embed, k_cell, k_out = jax.random.split(key, 3)
-    return {"embed": jax.random.normal(k_embed, (vocab_size, config.embed)) * 0.1,
-            "cell": cell.init(k_cell),
-            "out": {"w": jax.random.normal(k_out, (config.hidden, vocab_size)) / np.sqrt(config.hidden),
-                    "b": jnp.zeros(vocab_size)}}
-
-
-def logits_and_state(cell, params, inputs, state, remat=False, cudnn=False):
-    ys, state = seqjax.unroll(cell, params["cell"], params["embed"][inputs], initial_state=state, remat=remat, cudnn=cudnn)
-    return seqjax.dense(ys, params["out"]["w"], params["out"]["b"]), state
-
-
-def make_loss(cell, config: Config):
+def make_loss(model: RecurrentLM, config: Config):
     """Stateful loss: each row continues from the carried state, except on an epoch's first
     window and, with probability ``reset_prob``, at random. Without those random resets
     the model only ever sees a zero state a few times per run, and sampling (which starts
     from zero) wanders off into garbage after a short prime: observed at 1,500 steps."""
 
     def loss_fn(params, batch, key, carry):
-        fresh = cell.initial_state(batch["inputs"].shape[0])
+        fresh = model.cell.initial_state(batch["inputs"].shape[0])
         restart = batch["reset"] | (jax.random.uniform(key, (batch["inputs"].shape[0],)) < config.reset_prob)
         carry = jax.tree_util.tree_map(lambda f, c: jnp.where(restart[:, None], f, c), fresh, carry)
-        logits, carry = logits_and_state(cell, params, batch["inputs"], carry, config.remat, config.cudnn)
+        logits, carry = model.logits(params, batch["inputs"], carry, remat=config.remat, cudnn=config.cudnn)
         loss, sums = train.cross_entropy(logits, batch["targets"])
         return loss, (sums, carry)
 
@@ -144,16 +131,16 @@ def held_out_windows(val_ids: np.ndarray, config: Config) -> list[dict]:
     return [next(stream) for _ in range(min(config.eval_windows, len(stream)))]
 
 
-def make_evaluate(cell, val_ids: np.ndarray, config: Config):
+def make_evaluate(model: RecurrentLM, val_ids: np.ndarray, config: Config):
     windows = held_out_windows(val_ids, config)
 
     @jax.jit
     def eval_window(params, state, batch):
-        logits, state = logits_and_state(cell, params, batch["inputs"], state, cudnn=config.cudnn)
+        logits, state = model.logits(params, batch["inputs"], state, cudnn=config.cudnn)
         return train.cross_entropy(logits, batch["targets"])[1], state
 
     def evaluate(train_state):
-        total, state = None, cell.initial_state(config.batch)
+        total, state = None, model.cell.initial_state(config.batch)
         for batch in windows:  # stateful too: each window continues the previous one
             sums, state = eval_window(train_state.params, state, batch)
             total = train.add(total, sums)
@@ -162,26 +149,11 @@ def make_evaluate(cell, val_ids: np.ndarray, config: Config):
     return evaluate
 
 
-@dataclasses.dataclass(frozen=True)
-class NextCharacter:
-    """``seqjax.decoding``'s step function: the previous character -> the next one's logits.
-    A frozen dataclass, so equal samplers hit the same compiled decoding loop."""
-
-    cell: seqjax.Cell
-
-    def __call__(self, params, state, token):
-        state, y = self.cell.step(params["cell"], state, params["embed"][token])
-        return state, y @ params["out"]["w"] + params["out"]["b"]
-
-
-def sample(cell, params, vocab: data.Vocab, prime: str, length: int, config: Config, key) -> str:
-    """Feeds ``prime``, then samples ``length`` characters with ``seqjax.decoding.sample`` (one
-    compiled loop; temperature, top-k and top-p from the config)."""
-    prime_ids = jnp.array(vocab.encode(prime))[None]
-    _, state = logits_and_state(cell, params, prime_ids[:, :-1], cell.initial_state(1))
-    params = {**params, "cell": cell.loop_params(params["cell"])}  # weight slices taken once, before the loop
-    out = decoding.sample(NextCharacter(cell), params, state, prime_ids[:, -1], key=key, max_length=length,
-                          temperature=config.temperature, top_k=config.top_k or None, top_p=config.top_p)
+def sample(model: RecurrentLM | TransformerLM, params, vocab: data.Vocab, prime: str, length: int, config: Config, key) -> str:
+    """Feeds ``prime``, then samples ``length`` characters (``model.generate``: one compiled loop of
+    ``seqjax.decoding``; temperature, top-k and top-p from the config)."""
+    out = model.generate(params, jnp.array(vocab.encode(prime))[None], key=key, max_length=length,
+                         temperature=config.temperature, top_k=config.top_k or None, top_p=config.top_p)
     return prime + vocab.decode(np.asarray(out.tokens[0]))
 
 
@@ -199,12 +171,6 @@ def make_transformer_evaluate(model: TransformerLM, val_ids: np.ndarray, config:
     eval_step = train.make_eval_step(model.loss)
     windows = held_out_windows(val_ids, config)
     return lambda train_state: train.evaluate(eval_step, train_state.params, windows)
-
-
-def transformer_sample(model: TransformerLM, params, vocab: data.Vocab, prime: str, length: int, config: Config, key) -> str:
-    out = model.generate(params, jnp.array(vocab.encode(prime))[None], key=key, max_length=length,
-                         temperature=config.temperature, top_k=config.top_k or None, top_p=config.top_p)
-    return prime + vocab.decode(np.asarray(out.tokens[0]))
 
 
 # -----------------------------------------------------------------------------
@@ -234,13 +200,12 @@ def main(config: Config) -> dict:
         model = make_transformer(config, len(vocab))
         state = train.TrainState.create(model.init(jax.random.fold_in(key, 0)), optimizer, jax.random.fold_in(key, 1))
         loss_fn, evaluate_bpc = model.loss, make_transformer_evaluate(model, ids[split:], config)
-        draw = functools.partial(transformer_sample, model)
     else:
-        cell = make_cell(config, len(vocab))
-        state = train.TrainState.create(init_params(cell, len(vocab), config, jax.random.fold_in(key, 0)), optimizer,
-                                        jax.random.fold_in(key, 1), carry=cell.initial_state(config.batch))
-        loss_fn, evaluate_bpc = make_loss(cell, config), make_evaluate(cell, ids[split:], config)
-        draw = functools.partial(sample, cell)
+        model = RecurrentLM(len(vocab), make_cell(config, len(vocab)))
+        state = train.TrainState.create(model.init(jax.random.fold_in(key, 0)), optimizer, jax.random.fold_in(key, 1),
+                                        carry=model.cell.initial_state(config.batch))
+        loss_fn, evaluate_bpc = make_loss(model, config), make_evaluate(model, ids[split:], config)
+    draw = functools.partial(sample, model)
     print(f"{sum(x.size for x in jax.tree_util.tree_leaves(state.params)):,} parameters")
     compute_dtype = {"float32": None, "bfloat16": jnp.bfloat16}.get(config.precision, "bad")
     if compute_dtype == "bad":

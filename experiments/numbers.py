@@ -30,7 +30,7 @@ import time
 import jax
 import numpy as np
 
-from seqjax import data, plots, train
+from seqjax import data, decoding, plots, train
 from seqjax.data import numbers, pairs
 from seqjax.models import Seq2Seq
 
@@ -141,16 +141,9 @@ def build_model(config: Config, src_vocab, tgt_vocab) -> Seq2Seq:
 
 def answer(model, params, sources: list[list[str]], src_vocab, tgt_vocab, method: str, beam_width: int, attention=False):
     """Detokenised answers (and attention weights) for token lists, batched by 256."""
-    ids = [src_vocab.encode(s) for s in sources]
-    texts, weights = [], []
-    for start, batch, lengths in pairs.source_batches(ids, min(256, len(ids)), buckets=BUCKETS):
-        out = model.generate(params, batch, lengths, max_length=BUCKETS[-1], method=method, beam_width=beam_width, attention=attention)
-        tokens = np.asarray(out.tokens if method != "beam" else out.tokens[:, 0])
-        for row in range(min(len(batch), len(ids) - start)):
-            texts.append(render([tgt_vocab.tokens[i] for i in pairs.strip_special(tokens[row])]))
-            if attention:
-                weights.append(np.asarray(out.records[row]))
-    return texts, weights
+    return decoding.generate_all(model, params, [src_vocab.encode(s) for s in sources], batch_size=256, buckets=BUCKETS,
+                                 max_length=BUCKETS[-1], method=method, beam_width=beam_width, attention=attention,
+                                 render=lambda ids: render([tgt_vocab.tokens[i] for i in pairs.strip_special(ids)]))
 
 
 def exact_match(model, params, config: Config, src_vocab, tgt_vocab, evaluation: dict, method: str) -> dict[str, float]:

@@ -30,7 +30,7 @@ import numpy as np
 import optax
 
 import seqjax
-from seqjax import data, train
+from seqjax import data, plots, train
 from seqjax.conv import ConvRNN, TextCNN, max_norm
 from seqjax.data import labelled
 from seqjax.models import Classifier
@@ -210,10 +210,7 @@ def markdown(rows: list[dict]) -> str:
 
 
 def plot(rows: list[dict], path: pathlib.Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = plots.pyplot()
 
     fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(rows), 3.6))
     ax.bar([r["model"] for r in rows], [r["mean"] for r in rows], yerr=[r["std"] for r in rows], capsize=4, color="#4c72b0")

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax import data, plots, train
+from seqjax import data, decoding, plots, train
 from seqjax.data import pairs
 from seqjax.models import Seq2Seq, Transformer
 
@@ -139,16 +139,9 @@ def build_model(config: Config, src_size: int, tgt_size: int) -> Seq2Seq | Trans
 
 def translate_all(model, params, sources: list[list[int]], config: Config, method: str, attention: bool = False):
     """Generated ids for every source (in order), batched and bucketed; with the attention weights."""
-    outputs, weights = [], []
-    for start, ids, lengths in pairs.source_batches(sources, min(config.batch, len(sources)), buckets=(16, 32, 48, 64)):
-        out = model.generate(params, ids, lengths, max_length=config.max_length, method=method, beam_width=config.beam_width,
-                             length_penalty=config.length_penalty, attention=attention)
-        tokens = np.asarray(out.tokens if method != "beam" else out.tokens[:, 0])
-        records = None if out.records is None else np.asarray(out.records if method != "beam" else out.records[:, 0])
-        for row in range(min(len(ids), len(sources) - start)):
-            outputs.append(pairs.strip_special(tokens[row]))
-            weights.append(None if records is None else records[row])
-    return outputs, weights
+    return decoding.generate_all(model, params, sources, batch_size=config.batch, buckets=(16, 32, 48, 64), max_length=config.max_length,
+                                 method=method, beam_width=config.beam_width, length_penalty=config.length_penalty,
+                                 attention=attention, render=pairs.strip_special)
 
 
 # -----------------------------------------------------------------------------

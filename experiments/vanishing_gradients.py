@@ -36,7 +36,7 @@ import numpy as np
 import optax
 
 import seqjax
-from seqjax import data, train
+from seqjax import data, plots, train
 
 # -----------------------------------------------------------------------------
 # config
@@ -198,10 +198,7 @@ def print_table(results: dict, config: Config) -> None:
 
 
 def plot(results: dict, path: pathlib.Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = plots.pyplot()
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for ax, when in zip(axes, ("init", "trained")):

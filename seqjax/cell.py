@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 
 from seqjax.layers.dense import uniform_init
-from seqjax.masking import masked_scan
+from seqjax.masking import is_constant, masked_scan
 from seqjax.types import Array, DType, Params, PRNGKey, State
 
 
@@ -191,3 +191,29 @@ def _param_shapes(cell: Cell) -> Params:
 def frozen(cls):
     """``dataclasses.dataclass(frozen=True)``: cells are immutable and hashable."""
     return dataclasses.dataclass(frozen=True)(cls)
+
+
+# --- what models read from a state (a bridge from an encoder to a decoder) ---
+
+MASK_FIELDS = ("masks", "input_mask", "recurrent_mask")  # dropout masks of Stack / VariationalDropout states
+
+
+def state_vectors(state: State) -> list[tuple[str, Array]]:
+    """The recurrent vectors of a state (not its dropout masks, not its ``Constant`` memory), with their paths."""
+    flat, _ = jax.tree_util.tree_flatten_with_path(state, is_leaf=is_constant)
+    return [(jax.tree_util.keystr(path), x) for path, x in flat
+            if not is_constant(x) and not any(getattr(p, "name", None) in MASK_FIELDS for p in path)]
+
+
+def replace_state_vectors(state: State, values: list[Array]) -> State:
+    """``state`` with its recurrent vectors (``state_vectors``' order) replaced by ``values``."""
+    flat, treedef = jax.tree_util.tree_flatten_with_path(state, is_leaf=is_constant)
+    it = iter(values)
+    leaves = [x if is_constant(x) or any(getattr(p, "name", None) in MASK_FIELDS for p in path) else next(it)
+              for path, x in flat]
+    return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def state_batch(state: State) -> int:
+    """The batch size of a state (its first leaf's leading axis)."""
+    return jax.tree_util.tree_leaves(state)[0].shape[0]

@@ -33,7 +33,7 @@ import optax
 from seqjax.checks import check_choice, check_positive
 from seqjax.layers.dense import uniform_init
 from seqjax.masking import sequence_mask
-from seqjax.types import Array, DType, Params, PRNGKey
+from seqjax.types import Array, DType, Params, PRNGKey, path_string
 
 
 Padding = str | int | tuple[int, int]
@@ -200,9 +200,7 @@ def max_norm(max_value: float = 3.0, *, where=lambda path: True, axis: int = 0) 
     (the slices along ``axis``: with ``w [in, out]`` and ``axis=0``, each output unit's column)
     of the parameters whose path ``where(path)`` accepts has an L2 norm of at most ``max_value``;
     longer ones are scaled back onto the ball (Hinton et al. 2012, Kim 2014: s = 3 on the softmax
-    weights). Paths read like ``"head/w"`` (``seqjax.train.checkpoint.path_string``)."""
-    from seqjax.train.checkpoint import path_string
-
+    weights). Paths read like ``"head/w"`` (``seqjax.types.path_string``)."""
     if not max_value > 0:
         raise ValueError(f"max_norm's max_value must be > 0, got {max_value!r}")
 

@@ -21,10 +21,7 @@ def attention_heatmap(weights, source_tokens: Sequence[str], output_tokens: Sequ
                       title: str = "") -> pathlib.Path:
     """Saves ``weights [len(output_tokens), len(source_tokens)]`` (row i: the attention of output
     token i over the source) as a PNG with the tokens as tick labels; returns its path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     weights = np.asarray(weights, np.float32)[: len(output_tokens), : len(source_tokens)]
     if weights.shape != (len(output_tokens), len(source_tokens)):
@@ -46,7 +43,8 @@ def attention_heatmap(weights, source_tokens: Sequence[str], output_tokens: Sequ
     return path
 
 
-def _pyplot():
+def pyplot():
+    """``matplotlib.pyplot`` drawing to files (the Agg backend: no display needed): every plot's one preamble."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -59,7 +57,7 @@ def caption_grid(images, captions: Sequence[str], path: str | pathlib.Path, *, t
                  columns: int = 4) -> pathlib.Path:
     """Saves ``images [n, h, w, 3]`` (values in [0, 1]) in a grid, each titled with its caption
     (red when it differs from ``truth``); returns the path."""
-    plt = _pyplot()
+    plt = pyplot()
     images = np.asarray(images)
     if images.ndim != 4 or len(images) != len(captions):
         raise ValueError(f"caption_grid needs images [n, h, w, c] and n captions, got {images.shape} and {len(captions)}")
@@ -79,7 +77,7 @@ def caption_grid(images, captions: Sequence[str], path: str | pathlib.Path, *, t
 def attention_over_image(image, words: Sequence[str], weights, path: str | pathlib.Path, title: str = "") -> pathlib.Path:
     """Saves the image and, per generated word, the attention ``weights [len(words), g·g]`` over its
     ``g x g`` feature-map locations, stretched over the image; returns the path."""
-    plt = _pyplot()
+    plt = pyplot()
     image = np.asarray(image)
     weights = np.asarray(weights, np.float32)[: len(words)]
     g = int(round(np.sqrt(weights.shape[-1])))
@@ -106,7 +104,7 @@ def attention_over_image(image, words: Sequence[str], weights, path: str | pathl
 def confusion_matrix(confusion, classes: Sequence[str], path: str | pathlib.Path, title: str = "") -> pathlib.Path:
     """Saves a confusion matrix ``[c, c]`` (row: true class, column: predicted; counts) as a PNG,
     each row shaded by its share of the class and labelled with the count; returns the path."""
-    plt = _pyplot()
+    plt = pyplot()
     confusion = np.asarray(confusion, np.float64)
     if confusion.shape != (len(classes), len(classes)):
         raise ValueError(f"confusion must be [{len(classes)}, {len(classes)}] for {len(classes)} classes, got {confusion.shape}")

@@ -20,3 +20,14 @@ PRNGKey = jax.Array
 Params = Any  # a pytree of arrays (dicts of named arrays in seqjax)
 State = Any   # a pytree of arrays, usually a NamedTuple with named fields
 DType = Any
+
+
+def path_string(path) -> str:
+    """A tree path as ``"decoder/cell/wx"``: how checkpoints, ``freeze`` and ``max_norm`` name parameters."""
+    parts = []
+    for entry in path:
+        for attr in ("key", "idx", "name"):
+            if hasattr(entry, attr):
+                parts.append(str(getattr(entry, attr)))
+                break
+    return "/".join(parts)

@@ -161,12 +161,13 @@ def glove(name_or_path: str | os.PathLike = "glove/glove.6B.50d.subset.txt", *, 
           path: PathLike = None) -> tuple[list[str], np.ndarray]:
     """GloVe text vectors (``word v1 ... vd`` per line; plain or .gz; a file with a word2vec
     "count dim" header is read as word2vec text): ``(words, vectors [n, d] float32)``, at most
-    ``limit`` rows. The parsing and its errors are ``seqjax.embeddings.read_vectors``'.
+    ``limit`` rows. The parsing and its errors are ``seqjax.data.vector_files.read_vectors``'
+    (``seqjax.embeddings.read_vectors``).
 
     ``name_or_path`` is a file, or a relative name such as "glove/glove.6B.100d.txt" found
     in the data folders.
     """
-    from seqjax.embeddings.formats import read_vectors
+    from seqjax.data.vector_files import read_vectors
 
     candidate = pathlib.Path(name_or_path)
     file = candidate if candidate.is_file() else locate(str(name_or_path), path)

@@ -1,6 +1,7 @@
 """Word embeddings: vectors with a vocabulary, neighbours, analogies and their evaluation.
 
-  formats.py   read_vectors / write_vectors: GloVe text, word2vec text and binary, plain or .gz
+  read_vectors / write_vectors (in seqjax/data/vector_files.py, where the data loaders read them too):
+               GloVe text, word2vec text and binary, plain or .gz
   vectors.py   Vectors: lookup, most_similar (batched top-k cosine), analogy (3CosAdd, 3CosMul),
                embedding_matrix for a task vocabulary (the count found)
   evaluate.py  evaluate_analogies, evaluate_similarity with gensim's conventions (restrict_vocab,
@@ -22,7 +23,7 @@
 """
 
 from seqjax.embeddings.evaluate import evaluate_analogies as evaluate_analogies, evaluate_similarity as evaluate_similarity
-from seqjax.embeddings.formats import read_vectors as read_vectors, write_vectors as write_vectors
+from seqjax.data.vector_files import read_vectors as read_vectors, write_vectors as write_vectors
 from seqjax.embeddings.vectors import Vectors as Vectors
 from seqjax.embeddings.corpus import Corpus as Corpus
 from seqjax.embeddings.glove import GloVe as GloVe

@@ -81,12 +81,9 @@ def tsne(x: np.ndarray, *, perplexity: float = 10.0, steps: int = 1000, learning
 
 
 def _figure():
-    import matplotlib
+    from seqjax.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def _save(plt, fig, path: str | pathlib.Path) -> pathlib.Path:

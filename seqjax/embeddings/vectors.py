@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax.embeddings.formats import read_vectors, write_vectors
+from seqjax.data.vector_files import read_vectors, write_vectors
 
 METHODS = ("3cosadd", "3cosmul")
 

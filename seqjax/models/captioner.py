@@ -37,7 +37,7 @@ import jax.numpy as jnp
 from seqjax import decoding
 from seqjax.attention import AdditiveAttention
 from seqjax.attention_decoder import AttentionDecoder
-from seqjax.cell import Cell
+from seqjax.cell import Cell, replace_state_vectors, state_batch, state_vectors
 from seqjax.checks import check_positive, check_rate
 from seqjax.conv import ImageCNN
 from seqjax.data.vocab import EOS_ID, GO_ID, PAD_ID, UNK_ID
@@ -45,7 +45,7 @@ from seqjax.layers.dense import dense, uniform_init
 from seqjax.layers.dropout import Dropout
 from seqjax.layers.embedding import Embedding
 from seqjax.layers.normalization import LayerNorm
-from seqjax.models.seq2seq import _replace_vectors, _vectors, attention_weights, state_batch
+from seqjax.models.seq2seq import attention_weights
 from seqjax.train.losses import cross_entropy
 from seqjax.types import Array, Params, PRNGKey, State
 from seqjax.unroll import unroll
@@ -126,7 +126,7 @@ class Captioner:
         return self.decoder.cell if self.attends else self.decoder
 
     def _bridge_targets(self) -> list:
-        targets = [x for _, x in _vectors(jax.eval_shape(lambda: self._core().initial_state(1)))]
+        targets = [x for _, x in state_vectors(jax.eval_shape(lambda: self._core().initial_state(1)))]
         if self.attends:
             targets.append(jax.ShapeDtypeStruct((1, self.decoder.feed_size), jnp.float32))
         return targets
@@ -168,7 +168,7 @@ class Captioner:
         summary = LayerNorm(summary.shape[-1])(params["summary_norm"], summary)
         vectors = [jnp.tanh(dense(summary, p["w"], p["b"])).astype(memory.dtype) for p in params["bridge"]]
         feed = vectors.pop() if self.attends else None
-        core = _replace_vectors(self._core().initial_state(b, memory.dtype, key=key), vectors)
+        core = replace_state_vectors(self._core().initial_state(b, memory.dtype, key=key), vectors)
         return self.decoder.start(params["decoder"], memory, cell_state=core, feed=feed) if self.attends else core
 
     # --- training ------------------------------------------------------------------------------------
@@ -202,21 +202,19 @@ class Captioner:
         state, y = self.decoder.step(params["decoder"], state, self.embedding(params["embed"], token))
         return state, self.readout(params, y.y if isinstance(y, tuple) else y)
 
-    def generate(self, params: Params, images, *, max_length: int, method: str = "greedy", beam_width: int = 5,
-                 length_penalty: float = 0.0, key: PRNGKey | None = None, temperature: float = 1.0,
-                 attention: bool = False) -> decoding.Decoded:
-        """Captions of ``images``: ``method`` "greedy", "beam" or "sample". ``attention=True`` also
-        returns each word's weights over the ``grid x grid`` locations in ``records`` (``[b, L, grid²]``;
-        beam search ``[b, k, L, grid²]``)."""
-        decoding.check_method(method)
+    def decode_start(self, params: Params, images, *, max_length: int, attention: bool = False) -> decoding.DecodeStart:
+        """``seqjax.decoding.Generator``: the encoded images, <GO> first, <EOS> ends; ``attention`` records
+        each word's weights over the ``grid x grid`` locations (``[b, L, grid²]``; beam ``[b, k, L, grid²]``)."""
         if attention and not self.attends:
             raise ValueError("attention=True needs the 'attend' captioner (an AttentionDecoder)")
         state = _prepare(self, params, self.check_images(images))
-        params = {**params, "decoder": self.decoder.loop_params(params["decoder"])}
-        start = jnp.full((state_batch(state),), GO_ID, jnp.int32)
-        return decoding.decode(method, self.step, params, state, start, max_length=max_length, eos_id=EOS_ID, pad_id=self.pad_id,
-                               beam_width=beam_width, length_penalty=length_penalty, key=key, temperature=temperature,
-                               record=attention_weights if attention else None)
+        loop = {**params, "decoder": self.decoder.loop_params(params["decoder"])}
+        return decoding.DecodeStart(loop, state, jnp.full((state_batch(state),), GO_ID, jnp.int32), EOS_ID, self.pad_id,
+                                    attention_weights if attention else None)
+
+    def generate(self, params: Params, images, *, max_length: int, method: str = "greedy", **options) -> decoding.Decoded:
+        """Captions of ``images``: ``seqjax.decoding.generate`` ("greedy", "beam" or "sample"; ``attention=True``)."""
+        return decoding.generate(self, params, images, max_length=max_length, method=method, **options)
 
 
 @functools.partial(jax.jit, static_argnums=0)

@@ -152,12 +152,12 @@ class TransformerLM:
 
         return jax.lax.cond(jnp.all(position < self.context), cached, slide, state)
 
-    def generate(self, params: Params, prompt: Array, *, max_length: int, method: str = "sample", key: PRNGKey | None = None,
-                 temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, beam_width: int = 5,
-                 eos_id: int | None = None) -> decoding.Decoded:
-        """``max_length`` tokens after ``prompt [b, t]`` (int ids; the last ``context`` are read),
-        by ``method`` "sample", "greedy" or "beam" (``seqjax.decoding``)."""
-        decoding.check_method(method)
+    def decode_start(self, params: Params, prompt: Array, *, max_length: int, attention: bool = False) -> decoding.DecodeStart:
+        """``seqjax.decoding.Generator``: ``prompt [b, t]`` (int ids; the last ``context`` are read) read
+        but for its last token, which the first step reads; no token ends a sequence unless
+        ``generate``'s ``eos_id`` says so."""
+        if attention:
+            raise ValueError("attention=True: TransformerLM records no attention weights while generating")
         prompt = jnp.asarray(prompt)
         if prompt.ndim != 2 or prompt.shape[1] < 1 or not jnp.issubdtype(prompt.dtype, jnp.integer):
             raise ValueError(f"prompt must be int token ids of shape [batch, length >= 1], got {prompt.dtype} {tuple(prompt.shape)}")
@@ -165,8 +165,12 @@ class TransformerLM:
             raise ValueError(f"prompt ids must lie in [0, {self.vocab_size}), got [{int(prompt.min())}, {int(prompt.max())}]")
         prompt = prompt[:, -self.context:]
         state, _ = _prefill(self, params, prompt[:, :-1]) if prompt.shape[1] > 1 else (self.start(params, prompt.shape[0]), None)
-        return decoding.decode(method, self.step, params, state, prompt[:, -1], max_length=max_length, eos_id=eos_id,
-                               beam_width=beam_width, key=key, temperature=temperature, top_k=top_k, top_p=top_p)
+        return decoding.DecodeStart(params, state, prompt[:, -1].astype(jnp.int32), None)
+
+    def generate(self, params: Params, prompt: Array, *, max_length: int, method: str = "sample", **options) -> decoding.Decoded:
+        """``max_length`` tokens after ``prompt [b, t]`` by ``method`` "sample", "greedy" or "beam"
+        (``seqjax.decoding.generate``)."""
+        return decoding.generate(self, params, prompt, max_length=max_length, method=method, **options)
 
     def start(self, params: Params, batch: int) -> LMState:
         """The state before any token: empty caches."""

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 
 from seqjax import decoding
 from seqjax.attention_decoder import AttentionDecoder
-from seqjax.cell import Cell
+from seqjax.cell import Cell, replace_state_vectors, state_batch, state_vectors
 from seqjax.checks import check_choice, check_positive, check_rate
 from seqjax.data.vocab import GO_ID, PAD_ID
 from seqjax.layers.dense import dense, uniform_init
@@ -45,24 +45,6 @@ from seqjax.masking import is_constant, masked_scan
 from seqjax.train.losses import cross_entropy
 from seqjax.types import Array, Params, PRNGKey, State
 from seqjax.unroll import unroll
-
-_MASK_FIELDS = ("masks", "input_mask", "recurrent_mask")  # dropout masks of Stack / VariationalDropout states
-
-
-def _vectors(state: State) -> list[tuple[str, Array]]:
-    """The recurrent vectors of a state (not its dropout masks, not its ``Constant`` memory), with their paths."""
-    flat, _ = jax.tree_util.tree_flatten_with_path(state, is_leaf=is_constant)
-    return [(jax.tree_util.keystr(path), x) for path, x in flat
-            if not is_constant(x) and not any(getattr(p, "name", None) in _MASK_FIELDS for p in path)]
-
-
-def _replace_vectors(state: State, values: list[Array]) -> State:
-    flat, treedef = jax.tree_util.tree_flatten_with_path(state, is_leaf=is_constant)
-    it = iter(values)
-    leaves = [x if is_constant(x) or any(getattr(p, "name", None) in _MASK_FIELDS for p in path) else next(it)
-              for path, x in flat]
-    return jax.tree_util.tree_unflatten(treedef, leaves)
-
 
 def attention_weights(state: State) -> Array:
     """``record`` for ``seqjax.decoding``: an attention decoder's weights of the step ``[b, s]``."""
@@ -117,8 +99,8 @@ class Seq2Seq:
         if self.share_embeddings and (self.src_vocab_size, self.encoder.input_size) != (self.tgt_vocab_size, self.decoder.input_size):
             raise ValueError("Seq2Seq.share_embeddings needs equal vocabularies and embedding sizes on both sides")
         if self.bridge == "copy":
-            enc = [x.shape for _, x in _vectors(jax.eval_shape(lambda: self.encoder.initial_state(1)))]
-            dec = [x.shape for _, x in _vectors(jax.eval_shape(lambda: self._core.initial_state(1)))]
+            enc = [x.shape for _, x in state_vectors(jax.eval_shape(lambda: self.encoder.initial_state(1)))]
+            dec = [x.shape for _, x in state_vectors(jax.eval_shape(lambda: self._core.initial_state(1)))]
             if enc != dec:
                 raise ValueError(f"Seq2Seq(bridge='copy') needs the encoder's final state vectors {enc} to match the "
                                  f"decoder's {dec}; use bridge='dense'")
@@ -192,7 +174,7 @@ class Seq2Seq:
         if not self.share_embeddings:
             params["tgt_embed"] = self.tgt_embed.init(kt)
         if self.bridge == "dense":
-            fan = sum(x.shape[-1] for _, x in _vectors(jax.eval_shape(lambda: self.encoder.initial_state(1))))
+            fan = sum(x.shape[-1] for _, x in state_vectors(jax.eval_shape(lambda: self.encoder.initial_state(1))))
             targets = self._bridge_targets()
             keys = jax.random.split(kb, max(len(targets), 1))
             params["bridge"] = tuple({"w": uniform_init(k, (fan, x.shape[-1]), fan, jnp.float32), "b": jnp.zeros((x.shape[-1],))}
@@ -215,7 +197,7 @@ class Seq2Seq:
 
     def _bridge_targets(self) -> list[tuple[str, Array]]:
         """What the dense bridge sets: the decoder cell's vectors and, with attention, its first feed."""
-        targets = _vectors(jax.eval_shape(lambda: self._core.initial_state(1)))
+        targets = state_vectors(jax.eval_shape(lambda: self._core.initial_state(1)))
         if isinstance(self.decoder, AttentionDecoder):
             targets.append(("feed", jax.ShapeDtypeStruct((1, self.decoder.feed_size), jnp.float32)))
         return targets
@@ -250,13 +232,13 @@ class Seq2Seq:
         b = memory.shape[0]
         core, feed = self._core.initial_state(b, memory.dtype, key=key), None
         if self.bridge == "dense":
-            summary = jnp.concatenate([x for _, x in _vectors(final)], axis=-1)
+            summary = jnp.concatenate([x for _, x in state_vectors(final)], axis=-1)
             vectors = [jnp.tanh(dense(summary, p["w"], p["b"])).astype(memory.dtype) for p in params["bridge"]]
             if isinstance(self.decoder, AttentionDecoder):
                 vectors, feed = vectors[:-1], vectors[-1]
-            core = _replace_vectors(core, vectors)
+            core = replace_state_vectors(core, vectors)
         elif self.bridge == "copy":
-            core = _replace_vectors(core, [x for _, x in _vectors(final)])
+            core = replace_state_vectors(core, [x for _, x in state_vectors(final)])
         if isinstance(self.decoder, AttentionDecoder):
             return self.decoder.start(params["decoder"], memory, source_lengths, cell_state=core, feed=feed)
         return core
@@ -319,26 +301,25 @@ class Seq2Seq:
         state, y = self.decoder.step(params["decoder"], state, self.embed_target(params, token))
         return state, self.readout(params, y.y if isinstance(y, tuple) else y)
 
-    def generate(self, params: Params, source: Array, source_lengths: Array, *, max_length: int, method: str = "greedy",
-                 beam_width: int = 5, length_penalty: float = 0.0, key: PRNGKey | None = None, temperature: float = 1.0,
-                 top_k: int | None = None, top_p: float | None = None, eos_id: int | None = None,
-                 attention: bool = False) -> decoding.Decoded:
-        """Translations of ``source [b, s]``: ``method`` "greedy", "beam" or "sample" (``seqjax.decoding``).
-        ``attention=True`` also returns each step's attention weights in ``records`` (``[b, L, s]``;
-        beam search ``[b, k, L, s]``)."""
+    def decode_start(self, params: Params, source: Array, source_lengths: Array, *, max_length: int,
+                     attention: bool = False) -> decoding.DecodeStart:
+        """``seqjax.decoding.Generator``: the encoded source, <GO> first, <EOS> ends; ``attention`` records
+        the attention weights (``[b, L, s]``; beam search ``[b, k, L, s]``)."""
         from seqjax.data.vocab import EOS_ID
 
-        decoding.check_method(method)
         if attention and not isinstance(self.decoder, AttentionDecoder):
             raise ValueError("attention=True needs a decoder with attention (seqjax.AttentionDecoder)")
         source, source_lengths = check_source(source, source_lengths, self.src_vocab_size)
         state = _prepare(self, params, source, source_lengths)
-        params = {**params, "decoder": self.decoder.loop_params(params["decoder"])}
-        start = jnp.full((state_batch(state),), GO_ID, jnp.int32)
-        return decoding.decode(method, self.step, params, state, start, max_length=max_length,
-                               eos_id=EOS_ID if eos_id is None else eos_id, pad_id=self.pad_id, beam_width=beam_width,
-                               length_penalty=length_penalty, key=key, temperature=temperature, top_k=top_k, top_p=top_p,
-                               record=attention_weights if attention else None)
+        loop = {**params, "decoder": self.decoder.loop_params(params["decoder"])}
+        return decoding.DecodeStart(loop, state, jnp.full((state_batch(state),), GO_ID, jnp.int32), EOS_ID, self.pad_id,
+                                    attention_weights if attention else None)
+
+    def generate(self, params: Params, source: Array, source_lengths: Array, *, max_length: int, method: str = "greedy",
+                 **options) -> decoding.Decoded:
+        """Translations of ``source [b, s]``: ``seqjax.decoding.generate`` (``method`` "greedy", "beam" or
+        "sample", its options, ``attention=True`` for the weights in ``records``)."""
+        return decoding.generate(self, params, source, source_lengths, max_length=max_length, method=method, **options)
 
 
 def check_source(source, source_lengths, vocab_size: int) -> tuple[Array, Array]:
@@ -361,7 +342,3 @@ def check_source(source, source_lengths, vocab_size: int) -> tuple[Array, Array]
 @functools.partial(jax.jit, static_argnums=0)
 def _prepare(model: Seq2Seq, params, source, source_lengths):
     return model.prepare(params, source, source_lengths)
-
-
-def state_batch(state: State) -> int:
-    return jax.tree_util.tree_leaves(state)[0].shape[0]

@@ -183,20 +183,19 @@ class Transformer:
         state, y = self.decoder.step(params["decoder"], state, x)
         return state, self.readout(params, y)
 
-    def generate(self, params: Params, source: Array, source_lengths: Array, *, max_length: int, method: str = "greedy",
-                 beam_width: int = 5, length_penalty: float = 0.0, key: PRNGKey | None = None, temperature: float = 1.0,
-                 top_k: int | None = None, top_p: float | None = None, eos_id: int | None = None,
-                 attention: bool = False) -> decoding.Decoded:
-        """Translations of ``source [b, s]``, as ``Seq2Seq.generate``. ``attention=True`` records the
-        last decoder layer's cross-attention, averaged over heads (``[b, L, s]``; beam ``[b, k, L, s]``)."""
-        decoding.check_method(method)
+    def decode_start(self, params: Params, source: Array, source_lengths: Array, *, max_length: int,
+                     attention: bool = False) -> decoding.DecodeStart:
+        """``seqjax.decoding.Generator``: the encoder's memory and a cache of ``max_length``, <GO> first,
+        <EOS> ends; ``attention`` records the last decoder layer's cross-attention averaged over heads."""
         source, source_lengths = check_source(source, source_lengths, self.src_vocab_size)
         state = _prepare(self, params, source, source_lengths, max_length)
-        start = jnp.full((source.shape[0],), GO_ID, jnp.int32)
-        return decoding.decode(method, self.step, params, state, start, max_length=max_length,
-                               eos_id=EOS_ID if eos_id is None else eos_id, pad_id=self.pad_id, beam_width=beam_width,
-                               length_penalty=length_penalty, key=key, temperature=temperature, top_k=top_k, top_p=top_p,
-                               record=attention_weights if attention else None)
+        return decoding.DecodeStart(params, state, jnp.full((source.shape[0],), GO_ID, jnp.int32), EOS_ID, self.pad_id,
+                                    attention_weights if attention else None)
+
+    def generate(self, params: Params, source: Array, source_lengths: Array, *, max_length: int, method: str = "greedy",
+                 **options) -> decoding.Decoded:
+        """Translations of ``source [b, s]``, as ``Seq2Seq.generate`` (``seqjax.decoding.generate``)."""
+        return decoding.generate(self, params, source, source_lengths, max_length=max_length, method=method, **options)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4))

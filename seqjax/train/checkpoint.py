@@ -29,6 +29,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from seqjax.types import path_string as path_string  # re-exported: it lived here
+
 
 class CheckpointError(RuntimeError):
     pass
@@ -83,16 +85,6 @@ def tree_paths(tree) -> dict[str, tuple[tuple[int, ...], str]]:
     """``{path: (shape, dtype)}`` with paths written the same way for tuples and lists."""
     flat, _ = jax.tree_util.tree_flatten_with_path(tree)
     return {path_string(path): (tuple(np.shape(x)), str(np.dtype(x.dtype))) for path, x in flat}
-
-
-def path_string(path) -> str:
-    parts = []
-    for entry in path:
-        for attr in ("key", "idx", "name"):
-            if hasattr(entry, attr):
-                parts.append(str(getattr(entry, attr)))
-                break
-    return "/".join(parts)
 
 
 def check_like(saved: dict, like, where: str) -> None:

@@ -206,10 +206,9 @@ class Run:
         names = sorted({k for m in lines for k in m if k not in ("step", "split", *skip)})
         if not names:
             return None
-        import matplotlib
+        from seqjax.plots import pyplot
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         cols = min(3, len(names))
         rows = math.ceil(len(names) / cols)

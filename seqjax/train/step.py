@@ -89,7 +89,7 @@ def freeze(optimizer: optax.GradientTransformation, frozen: Callable[[str], bool
 
         optimizer = train.freeze(train.optimizer(1e-3, name="adamw"), lambda path: path.startswith("embed"))
     """
-    from seqjax.train.checkpoint import path_string
+    from seqjax.types import path_string
 
     def labels(params):
         return jax.tree_util.tree_map_with_path(lambda path, _: "frozen" if frozen(path_string(path)) else "trained", params)

@@ -1,34 +1,6 @@
-"""Decoding: greedy, sampling (temperature, top-k, top-p) and beam search, for every model that generates.
-
-One protocol: a step function ``step_fn(params, state, token) -> (state, logits)`` that
-reads the previous token ``[n]`` (int) and returns the next token's logits ``[n, v]``. An RNN
-language model, an attention seq2seq and a transformer with a key/value cache all fit it::
-
-    out = greedy(model.step, params, state, start_tokens, max_length=50, eos_id=EOS_ID)
-    out = sample(model.step, params, state, start_tokens, key=key, max_length=50, top_p=0.9)
-    out = beam_search(model.step, params, state, start_tokens, beam_width=5, max_length=50,
-                      eos_id=EOS_ID, length_penalty=0.6)
-    out.tokens, out.lengths, out.scores        # [b, L] (beam: [b, k, L], best first), ...
-
-Everything runs inside one ``jit`` with fixed shapes: a ``lax.while_loop`` over at most
-``max_length`` steps that stops early once every sequence (every beam) is finished, batched
-over sentences. ``step_fn`` and ``record`` are static arguments: pass the same function object
-each time (a model's bound method is fine; a new ``lambda`` per call recompiles).
-
-Conventions:
-  * ``tokens`` hold the generated tokens, the ``eos_id`` that ends a sequence included, then
-    ``pad_id``; ``lengths`` count the tokens up to and including that EOS (``max_length`` for
-    a sequence that never ended);
-  * ``log_probs`` is the sum of the chosen tokens' log-probabilities (from the raw logits);
-    ``scores`` is what the method ranks by: ``log_probs`` for greedy and sampling, and for beam
-    search ``log_probs / lp`` with GNMT's length penalty ``lp = ((5 + length) / 6) ** α``
-    (Wu et al. 2016; α = ``length_penalty``, 0 for none);
-  * ``record(state)``, if given, is kept for every step (``[b, L, ...]``; beam ``[b, k, L, ...]``,
-    following each hypothesis): e.g. an attention decoder's weights, for plots.
-
-A state may carry ``seqjax.Constant`` parts (an encoder memory): beam search copies them once
-per beam and never reorders them, since all beams of a sentence share the same copy.
-"""
+"""The decoding loops: greedy, sampling (temperature, top-k, top-p) and beam search over any step
+function ``step_fn(params, state, token) -> (state, logits)`` (the conventions are in
+``seqjax.decoding``'s doc)."""
 
 from __future__ import annotations
 
@@ -364,7 +336,7 @@ def check_method(method: str) -> None:
 def decode(method: str, step_fn: StepFn, params: Params, state: State, start_tokens: Array, *, max_length: int,
            eos_id: int | None, pad_id: int = 0, beam_width: int = 5, length_penalty: float = 0.0, key: PRNGKey | None = None,
            temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-           record: Callable | None = None) -> Decoded:
+           record: Callable | None = None, early_stopping: str = "heuristic") -> Decoded:
     """``greedy``, ``beam_search`` or ``sample`` by name (``method`` "greedy", "beam", "sample"), with
     the arguments each takes: what every model's ``generate`` calls."""
     check_method(method)
@@ -375,4 +347,5 @@ def decode(method: str, step_fn: StepFn, params: Params, state: State, start_tok
         if key is None:
             raise ValueError("method='sample' needs key=")
         return sample(step_fn, params, state, start_tokens, key=key, temperature=temperature, top_k=top_k, top_p=top_p, **common)
-    return beam_search(step_fn, params, state, start_tokens, beam_width=beam_width, length_penalty=length_penalty, **common)
+    return beam_search(step_fn, params, state, start_tokens, beam_width=beam_width, length_penalty=length_penalty,
+                       early_stopping=early_stopping, **common)

@@ -1,0 +1,83 @@
+"""A recurrent language model (Karpathy's char-rnn): many to many, one token in, the next one out.
+
+    ids ─embed─> cell (any seqjax cell or Stack) ─> dense readout ─> logits of the next token
+
+Trained statefully (truncated backpropagation through time): each window continues from the
+state the previous window ended in, so ``logits`` takes and returns the state. Generation feeds
+the prompt through ``unroll`` and then one token per ``step`` through ``seqjax.decoding``::
+
+    model = RecurrentLM(vocab_size=65, cell=seqjax.LSTM(64, 512))
+    params = model.init(key)                              # {"embed": [v, e], "cell": ..., "out": {"w", "b"}}
+    logits, state = model.logits(params, ids, model.cell.initial_state(b))
+    out = model.generate(params, prompt, key=key, max_length=400, temperature=0.8)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from seqjax import decoding
+from seqjax.cell import Cell
+from seqjax.checks import check_positive
+from seqjax.layers.dense import dense
+from seqjax.types import Array, Params, PRNGKey, State
+from seqjax.unroll import unroll
+
+
+@dataclasses.dataclass(frozen=True)
+class RecurrentLM:
+    """Embedding, ``cell`` and a dense readout over ``vocab_size`` tokens; the embedding size is
+    ``cell.input_size``. A frozen dataclass: its ``step`` is a stable function for ``seqjax.decoding``."""
+
+    vocab_size: int
+    cell: Cell
+
+    def __post_init__(self):
+        check_positive(self, "vocab_size")
+        if not isinstance(self.cell, Cell):
+            raise ValueError(f"RecurrentLM.cell must be a seqjax cell (e.g. seqjax.LSTM(64, 512)), got {type(self.cell).__name__}")
+
+    def init(self, key: PRNGKey) -> Params:
+        """Embedding N(0, 0.1²), the cell's own initialisation, readout N(0, 1/hidden) and zero bias."""
+        k_embed, k_cell, k_out = jax.random.split(key, 3)
+        hidden = self.cell.output_dim
+        return {"embed": jax.random.normal(k_embed, (self.vocab_size, self.cell.input_size)) * 0.1,
+                "cell": self.cell.init(k_cell),
+                "out": {"w": jax.random.normal(k_out, (hidden, self.vocab_size)) / np.sqrt(hidden), "b": jnp.zeros(self.vocab_size)}}
+
+    def logits(self, params: Params, inputs: Array, state: State | None = None, **unroll_options) -> tuple[Array, State]:
+        """``inputs [b, t]`` ids from ``state`` (None: a fresh one) -> ``(logits [b, t, v], state after)``;
+        ``unroll_options`` are ``unroll``'s (``remat``, ``cudnn``)."""
+        state = self.cell.initial_state(inputs.shape[0]) if state is None else state
+        ys, state = unroll(self.cell, params["cell"], params["embed"][inputs], initial_state=state, **unroll_options)
+        return dense(ys, params["out"]["w"], params["out"]["b"]), state
+
+    # --- generation: seqjax.decoding.Generator ----------------------------------------------------
+
+    def decode_start(self, params: Params, prompt: Array, *, max_length: int, attention: bool = False) -> decoding.DecodeStart:
+        """``prompt [b, t]`` read but for its last token, which the first step reads; the cell's weight
+        slices taken once for the loop (``loop_params``); no token ends a sequence unless
+        ``generate``'s ``eos_id`` says so."""
+        if attention:
+            raise ValueError("attention=True: a RecurrentLM has no attention to record")
+        prompt = jnp.asarray(prompt)
+        if prompt.ndim != 2 or prompt.shape[1] < 1 or not jnp.issubdtype(prompt.dtype, jnp.integer):
+            raise ValueError(f"prompt must be int token ids of shape [batch, length >= 1], got {prompt.dtype} {tuple(prompt.shape)}")
+        if int(prompt.min()) < 0 or int(prompt.max()) >= self.vocab_size:
+            raise ValueError(f"prompt ids must lie in [0, {self.vocab_size}), got [{int(prompt.min())}, {int(prompt.max())}]")
+        _, state = self.logits(params, prompt[:, :-1])
+        loop = {**params, "cell": self.cell.loop_params(params["cell"])}
+        return decoding.DecodeStart(loop, state, prompt[:, -1].astype(jnp.int32), None)
+
+    def step(self, params: Params, state: State, token: Array) -> tuple[State, Array]:
+        """``seqjax.decoding``'s step function: the previous token ``[n]`` -> ``(state, logits [n, v])``."""
+        state, y = self.cell.step(params["cell"], state, params["embed"][token])
+        return state, y @ params["out"]["w"] + params["out"]["b"]
+
+    def generate(self, params: Params, prompt: Array, *, max_length: int, method: str = "sample", **options) -> decoding.Decoded:
+        """``max_length`` tokens after ``prompt [b, t]`` (``seqjax.decoding.generate``)."""
+        return decoding.generate(self, params, prompt, max_length=max_length, method=method, **options)

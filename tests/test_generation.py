@@ -1,0 +1,94 @@
+"""seqjax.decoding's generator interface: every model that emits tokens implements it, its
+``generate`` is the one loop of ``seqjax.decoding`` run from the model's ``decode_start``, and
+``generate_all`` decodes a dataset in order, each example as it would be decoded alone."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import seqjax
+from seqjax import decoding
+from seqjax.data.vocab import EOS_ID, GO_ID
+from seqjax.models import Captioner, RecurrentLM, Seq2Seq, Transformer, TransformerLM
+
+KEY = jax.random.key(0)
+SOURCES = [[5, 6, 7], [8, 9], [4, 5, 6, 7, 8, 9, 10], [11], [12, 4]]
+
+
+def models():
+    """Tiny models of every kind that generates, with params pushed towards ending (so EOS shows up)."""
+    out = {
+        "seq2seq (attention)": Seq2Seq.recurrent(14, 12, embed=8, hidden=8),
+        "seq2seq (no attention)": Seq2Seq.recurrent(14, 12, embed=8, hidden=8, attention="none"),
+        "transformer": Transformer(14, 12, d_model=8, num_heads=2, encoder_layers=1, decoder_layers=1, d_ff=16, dropout=0.0),
+        "captioner": Captioner.recurrent(12, image_size=8, kind="attend", channels=(3, 4), embed=8, hidden=8, attention_size=8),
+        "transformer LM": TransformerLM(12, d_model=8, num_heads=2, num_layers=1, context=16),
+        "recurrent LM": RecurrentLM(12, seqjax.Stack((seqjax.LSTM(6, 8), seqjax.GRU(8, 8)))),
+    }
+    return {name: (model, model.init(jax.random.fold_in(KEY, i))) for i, (name, model) in enumerate(out.items())}
+
+
+def inputs(name, sources=SOURCES):
+    if name == "captioner":
+        return (np.stack([np.full((8, 8, 3), len(s) / 10, np.float32) for s in sources]),)
+    if name.endswith("LM"):
+        return (jnp.asarray([[s[0] % 12, s[-1] % 12] for s in sources], jnp.int32),)
+    ids, lengths = decoding.pad_token_lists(sources)
+    return ids, lengths
+
+
+MODELS = models()
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_model_that_emits_tokens_is_a_generator_and_generate_is_one_loop(name):
+    model, params = MODELS[name]
+    assert isinstance(model, decoding.Generator)
+    start = model.decode_start(params, *inputs(name), max_length=6)
+    assert start.tokens.shape == (len(SOURCES),)
+    if not name.endswith("LM"):
+        assert np.all(np.asarray(start.tokens) == GO_ID) and start.eos_id == EOS_ID
+    for method, options in (("greedy", {}), ("beam", {"beam_width": 3}), ("sample", {"key": KEY})):
+        got = model.generate(params, *inputs(name), max_length=6, method=method, **options)
+        want = decoding.decode(method, model.step, start.params, start.state, start.tokens, max_length=6, eos_id=start.eos_id,
+                               pad_id=start.pad_id, **options)
+        assert np.array_equal(np.asarray(got.tokens), np.asarray(want.tokens)), method
+        np.testing.assert_allclose(np.asarray(got.scores), np.asarray(want.scores), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_generate_all_decodes_each_example_as_alone_in_order(name):
+    model, params = MODELS[name]
+    examples = SOURCES if name != "captioner" else list(inputs(name)[0])
+    collate = None if name != "captioner" and not name.endswith("LM") else (
+        (lambda chunk: (np.stack(chunk),)) if name == "captioner" else (lambda chunk: (jnp.asarray([[s[0] % 12] for s in chunk], jnp.int32),)))
+    options = dict(max_length=6, method="beam", beam_width=2, eos_id=3 if name.endswith("LM") else None)
+    got, weights = decoding.generate_all(model, params, examples, batch_size=2, collate=collate, buckets=(4, 8), **options)
+    assert weights is None and len(got) == len(examples)
+    for example, ids in zip(examples, got):
+        one = collate([example]) if collate else decoding.pad_token_lists([example], (8,))  # one shape: padding changes nothing
+        alone = decoding.generate(model, params, *one, **options)
+        n = int(alone.lengths[0, 0])
+        want = np.asarray(alone.tokens[0, 0, :n]).tolist()
+        eos = 3 if name.endswith("LM") else EOS_ID
+        assert ids == (want[:-1] if want and want[-1] == eos else want)
+        assert eos not in ids
+
+
+def test_generate_all_renders_and_returns_the_attention_of_the_best_hypothesis():
+    model, params = MODELS["seq2seq (attention)"]
+    texts, weights = decoding.generate_all(model, params, SOURCES, batch_size=4, max_length=5, method="greedy", attention=True,
+                                           render=lambda ids: "-".join(map(str, ids)))
+    plain, _ = decoding.generate_all(model, params, SOURCES, batch_size=4, max_length=5, method="greedy")
+    assert texts == ["-".join(map(str, ids)) for ids in plain]
+    out = model.generate(params, *decoding.pad_token_lists(SOURCES[:4]), max_length=5, attention=True)
+    np.testing.assert_allclose(weights[1], np.asarray(out.records[1]), rtol=1e-6)
+    assert weights[4].shape == (5, 2)  # the last batch: SOURCES[4] and copies of it, padded to its longest
+
+
+def test_a_model_without_the_interface_is_named():
+    with pytest.raises(TypeError, match="generate needs a model with decode_start and step"):
+        decoding.generate(object(), None, max_length=3)
+    with pytest.raises(ValueError, match="method must be 'greedy', 'beam' or 'sample'"):
+        decoding.generate(MODELS["transformer"][0], MODELS["transformer"][1], *inputs("transformer"), max_length=3, method="top")
