@@ -84,6 +84,7 @@ def test_attention_gradients_check_grads(name, key):
 
 @settings(max_examples=12, deadline=None)
 @given(name=st.sampled_from(sorted(LAYERS)), extra=st.integers(1, 6), seed=st.integers(0, 2**16))
+@pytest.mark.slow
 def test_extra_source_padding_changes_nothing(name, extra, seed):
     layer = LAYERS[name]
     key = jax.random.key(seed)

@@ -64,6 +64,7 @@ def test_attention_weights_of_every_step(key):
 
 @settings(max_examples=8, deadline=None)
 @given(name=st.sampled_from(sorted(decoders())), extra_source=st.integers(1, 4), extra_target=st.integers(0, 3), seed=st.integers(0, 999))
+@pytest.mark.slow
 def test_padding_the_source_or_the_target_changes_nothing(name, extra_source, extra_target, seed):
     decoder = decoders()[name]
     params, memory, source_lengths, xs = setup(decoder, jax.random.key(seed))
@@ -78,6 +79,7 @@ def test_padding_the_source_or_the_target_changes_nothing(name, extra_source, ex
     assert_close(final2.cell, final.cell)
 
 
+@pytest.mark.slow
 def test_decoder_gradients_check_grads(key):
     decoder = decoders()["luong_input_feeding"]
     with jax.enable_x64(True):

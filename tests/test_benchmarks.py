@@ -20,6 +20,7 @@ def standard_promotion():
     jax.config.update("jax_numpy_dtype_promotion", "strict")
 
 
+@pytest.mark.slow
 def test_rnn_step_all_peers_tiny(tmp_path):
     config = rnn_step.Config(shapes=("2x3x4x5",), reps=2, budget_s=1.0, out=str(tmp_path / "r.json"))
     rows = rnn_step.main(config)
@@ -43,6 +44,7 @@ def test_missing_peer_is_reported_not_faked(tmp_path, monkeypatch):
     assert "| — |" in rnn_step.table(rows, ("seqjax", "flax"))
 
 
+@pytest.mark.slow
 def test_parallel_scan_and_generation_tiny(tmp_path):
     rows = parallel_scan.main(parallel_scan.Config(lengths=(8,), batch=2, input=3, hidden=4, reps=1,
                                                    out=str(tmp_path / "parallel_scan.json")))
@@ -105,6 +107,7 @@ def test_format_table():
     assert text.splitlines() == ["| A | B |", "|---|---|", "| 1.2 | — |"]
 
 
+@pytest.mark.slow
 def test_compile_counts_tiny(tmp_path):
     config = compile_counts.Config(batches=6, batch=4, max_len=40, buckets=(20, 40), vocab=30, embed=4, hidden=4,
                                    out=str(tmp_path / "c.json"), plot=str(tmp_path / "c.png"))
@@ -150,6 +153,7 @@ def test_rnn_step_floor_columns(tmp_path):
     assert "bound vs fastest" in rnn_step.table([row], config.peers)
 
 
+@pytest.mark.slow
 def test_unroll_options_and_report_from_a_results_folder(tmp_path):
     config = unroll_options.Config(shapes=("2x3x4x5",), reps=1, out=str(tmp_path / "unroll_options.json"))
     rows = unroll_options.main(config)
@@ -200,6 +204,7 @@ def test_results_record_the_command_line_that_made_them(tmp_path, monkeypatch):
     assert common.command_line() is None
 
 
+@pytest.mark.slow
 def test_seq2seq_benchmark_tiny(tmp_path):
     from benchmarks import seq2seq
     from tests.test_experiments import _multi30k
@@ -218,6 +223,7 @@ def test_seq2seq_benchmark_tiny(tmp_path):
     assert saved["same_greedy_translations"] == 1.0 and saved["same_beam_translations"] == 1.0
 
 
+@pytest.mark.slow
 def test_transformer_benchmark_tiny(tmp_path):
     from benchmarks import targets, transformer
 

@@ -78,6 +78,7 @@ def _model(kind, vocab_size=20, **fields):
 
 
 @pytest.mark.parametrize("kind", ["init", "attend"])
+@pytest.mark.slow
 def test_teacher_forcing_equals_generation_steps(key, kind):
     model = _model(kind)
     params = model.init(key)
@@ -110,6 +111,7 @@ def test_attention_over_the_image_sums_to_one(key):
 
 
 @pytest.mark.parametrize("kind", ["init", "attend"])
+@pytest.mark.slow
 def test_a_tiny_captioner_learns_two_captions_exactly(key, kind):
     captions = ["a small red circle", "a large blue square above a small yellow triangle"]
     images = np.zeros((2, 16, 16, 3), np.float32)

@@ -79,6 +79,7 @@ def test_loop_unroll_equals_unroll(name, key):
 
 
 @pytest.mark.parametrize("name", sorted(CELLS))
+@pytest.mark.slow
 def test_gradients_check_grads(name, key):
     """Reverse- and forward-mode derivatives of unroll against finite differences, in float64."""
     cell, _ = CELLS[name]

@@ -79,6 +79,7 @@ def kim_loop(x, length, w, b, padding):
 
 
 @pytest.mark.parametrize("padding", ["wide", "valid"])
+@pytest.mark.slow
 def test_text_cnn_max_over_time_matches_kims_equations(key, padding):
     cnn = TextCNN(4, (2, 3, 5), feature_maps=3, padding=padding)
     params = cnn.init(key)
@@ -93,6 +94,7 @@ def test_text_cnn_max_over_time_matches_kims_equations(key, padding):
     assert_close(cnn(params, _pad(xs, 3), lengths), got)  # padding a batch further changes nothing
 
 
+@pytest.mark.slow
 def test_text_cnn_gradients_and_multichannel(key):
     cnn = TextCNN(3, (2, 3), feature_maps=2)
     params = cnn.init(key)
@@ -180,6 +182,7 @@ ENCODERS = {"gru-final": (seqjax.GRU(6, 5), "final"), "bilstm-max": (seqjax.Bidi
 
 
 @pytest.mark.parametrize("name", sorted(ENCODERS))
+@pytest.mark.slow
 def test_classifier_logits_ignore_padding(key, name):
     encoder, pool = ENCODERS[name]
     model = Classifier(30, 3, encoder, pooling=pool, dropout=0.3)

@@ -32,6 +32,7 @@ SHAPES = [(9, 4, 6), (12, 6, 4), (5, 2, 2)]  # time, channels, features: taken i
 
 @pytest.mark.filterwarnings("ignore:Using padding='same'")
 @pytest.mark.parametrize("stride", [1, 2, 3])
+@pytest.mark.slow
 def test_conv1d_values_and_gradients_equal_torch_over_a_grid(stride):
     rng = np.random.default_rng(stride)
     for index, (k, dilation, groups, padding) in enumerate(GRID):
@@ -89,6 +90,7 @@ def text_cnn_oracle(cnn, params, xs, lengths):
 
 @pytest.mark.parametrize("padding,stride,dilation,groups", [("wide", 1, 1, 1), ("valid", 2, 1, 2), ("same", 1, 2, 1),
                                                             (1, 3, 2, 2), ((2, 0), 2, 1, 1), ("wide", 2, 3, 2)])
+@pytest.mark.slow
 def test_text_cnn_with_every_convolution_option_equals_each_sentence_alone(padding, stride, dilation, groups):
     cnn = TextCNN(4, (2, 3), feature_maps=4, padding=padding, stride=stride, dilation=dilation, groups=groups)
     key = jax.random.key(3)
@@ -101,6 +103,7 @@ def test_text_cnn_with_every_convolution_option_equals_each_sentence_alone(paddi
     np.testing.assert_allclose(np.asarray(cnn(params, padded, lengths)), np.asarray(got), rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_conv_rnn_with_a_stride_reads_only_its_sentences_windows():
     model = ConvRNN(4, seqjax.GRU(6, 5), region_size=3, feature_maps=6, padding=1, stride=2, dilation=1, groups=2)
     params = model.init(jax.random.key(0))

@@ -67,6 +67,7 @@ def test_pack_is_jaxs_cudnn_layout(key):
 
 @pytest.mark.parametrize("lengths", [None, [7, 3, 0]])
 @pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.slow
 def test_cudnn_path_equals_seqjax_lstm_values_and_gradients(stand_in, key, lengths, reverse):
     cell = seqjax.LSTM(4, 5)
     args = setup(cell, key)
@@ -92,6 +93,7 @@ def test_cudnn_unbatched_sequence(stand_in, key):
     assert len(stand_in) == 2
 
 
+@pytest.mark.slow
 def test_cudnn_in_wrappers_and_fallbacks(stand_in, key):
     """LSTM layers inside Stack/Bidirectional run on cuDNN; the GRU layer, a bfloat16 LSTM and a
     non-tanh LSTM keep XLA's loop (cuDNN cannot compute them), with the same results."""
@@ -131,6 +133,7 @@ def test_cudnn_only_under_a_matmul_precision_it_has(stand_in, key, precision, ru
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=tol, atol=tol)
 
 
+@pytest.mark.slow
 def test_char_lm_trains_and_evaluates_on_the_cudnn_path(stand_in, tmp_path):
     from experiments import char_lm
     from tests.test_checkpoint import _text

@@ -118,6 +118,7 @@ def enumerate_best(step, allowed, start, max_length, alpha):
     return best
 
 
+@pytest.mark.slow
 def test_beam_search_as_wide_as_every_prefix_finds_the_best_sequence():
     # 3 possible tokens and at most 4 steps: at most 24 candidates per step, so a beam of 24 keeps them all
     step, allowed = prefix_model()
@@ -219,6 +220,7 @@ def assert_same_hypotheses(got, want, what):
 
 
 @pytest.mark.parametrize("vocab,max_length,seed", [(3, 6, 0), (4, 5, 1), (5, 4, 2), (5, 6, 3)])
+@pytest.mark.slow
 def test_beam_search_against_every_sequence_and_a_plain_loop(vocab, max_length, seed):
     """For each rule, α in {0, 0.6, 1} and every beam_width from 1 to the vocabulary (and one wide
     enough to keep every prefix), three sentences at once: each is what the plain loop gives, and
@@ -260,6 +262,7 @@ def test_early_stopping_finished_never_returns_a_live_prefix():
         np.testing.assert_allclose([h[0] for h in got], np.log([0.3, 0.1]), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_sentence_does_not_depend_on_the_others_in_its_batch():
     state, starts, _ = oracle_case(4, 6, seed=7, batch=4)
     for rule in EARLY_STOPPING:

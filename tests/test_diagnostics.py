@@ -23,6 +23,7 @@ def test_linear_rnn_gradient_decays_as_a_power():
     assert_close(norms, expected)
 
 
+@pytest.mark.slow
 def test_matches_jacobian_of_the_remaining_run():
     """∂E/∂s_{T-k} by brute force: E as a function of the state entering the last k steps."""
     cell = seqjax.LSTM(3, 5)
@@ -47,6 +48,7 @@ def test_matches_jacobian_of_the_remaining_run():
         np.testing.assert_allclose(norms[k - 1], want, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_vanishing_gradients_experiment_smoke(tmp_path):
     from experiments import vanishing_gradients as vg
 

@@ -169,6 +169,7 @@ def _with_a_hostname_that_does_not_resolve() -> list[str]:
     return prefix if probe.returncode == 0 and probe.stdout.strip() == "seqjax-no-such-host" else []
 
 
+@pytest.mark.slow
 def test_put_batch_pads_the_processes_rows_to_one_shape_and_names_what_cannot_agree(tmp_path):
     (tmp_path / "agree.py").write_text(AGREEMENT)
     done = subprocess.run([*_with_a_hostname_that_does_not_resolve(), sys.executable, "-m", "seqjax.train.launch", "--processes=2",
@@ -207,6 +208,7 @@ open(f"report.{index}", "w").write(f"{int(restored.step)} {meta['data']['index']
 """
 
 
+@pytest.mark.slow
 def test_when_one_process_cannot_read_a_checkpoint_all_fall_back_to_the_previous_one_together(tmp_path):
     (tmp_path / "disagree.py").write_text(DISAGREEMENT)
     launched = [sys.executable, "-m", "seqjax.train.launch", "--processes=2", "--", sys.executable, "disagree.py"]

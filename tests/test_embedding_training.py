@@ -91,6 +91,7 @@ def test_noise_table_follows_the_distribution():
         noise_table(np.array([0.5, 0.6]))
 
 
+@pytest.mark.slow
 def test_objectives_gradients_against_finite_differences():
     with jax.enable_x64(True):
         rng = np.random.default_rng(0)
@@ -106,6 +107,7 @@ def test_objectives_gradients_against_finite_differences():
         check_grads(lambda p: objective.loss(p, batch)[0], (params,), order=1, modes=["rev"])
 
 
+@pytest.mark.slow
 def test_written_out_gradients_equal_jax_grad():
     rng = np.random.default_rng(1)
     v, u = jnp.asarray(rng.normal(size=(6, 4)), jnp.float32), jnp.asarray(rng.normal(size=(6, 3, 4)), jnp.float32)
@@ -117,6 +119,7 @@ def test_written_out_gradients_equal_jax_grad():
     np.testing.assert_allclose(gu, ref_gu, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_sparse_sgd_step_equals_the_dense_gradient_step():
     corpus = Corpus.build(SENTENCES, min_count=1)
     objective = SkipGram(dim=4, negative=3)
@@ -131,6 +134,7 @@ def test_sparse_sgd_step_equals_the_dense_gradient_step():
     np.testing.assert_allclose(loss, dense_loss, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_glove_adagrad_step_equals_the_c_code_loop():
     objective = GloVe(dim=3, x_max=10.0, learning_rate=0.05)
     params = objective.init(jax.random.key(0), 5)

@@ -132,6 +132,7 @@ def _run_distributed_block(block: str, tmp_path) -> None:
 
 
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
+@pytest.mark.slow
 def test_readme_block_runs(index, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("SEQJAX_DATA_DIR", os.environ.get("SEQJAX_DATA_DIR", str(tmp_path / "no_data")))
@@ -148,6 +149,7 @@ def _modules():
         yield importlib.import_module(info.name)
 
 
+@pytest.mark.slow
 def test_docstring_examples_run():
     import torch
 
@@ -164,6 +166,7 @@ def test_docstring_examples_run():
     assert tried >= 13 and result.failed == 0, f"{result.failed} of {tried} docstring examples failed (see the output above)"
 
 
+@pytest.mark.slow
 def test_the_api_reference_builds_from_the_docstrings(tmp_path):
     import subprocess
     import sys

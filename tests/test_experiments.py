@@ -32,6 +32,7 @@ def test_missing_data_is_one_clear_line_not_a_traceback(tmp_path):
     assert result.stderr.startswith("error: tinyshakespeare/input.txt: no such file") and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_char_lm_smoke(tmp_path):
     from experiments import char_lm
 
@@ -49,6 +50,7 @@ def test_char_lm_smoke(tmp_path):
     assert json.loads((run / "config.json").read_text())["hidden"] == 32
 
 
+@pytest.mark.slow
 def test_char_lm_bfloat16_remat_smoke(tmp_path):
     from experiments import char_lm
 
@@ -60,6 +62,7 @@ def test_char_lm_bfloat16_remat_smoke(tmp_path):
     assert np.isfinite(result["eval"]["loss_bits"])
 
 
+@pytest.mark.slow
 def test_char_lm_transformer_smoke(tmp_path):
     from experiments import char_lm
 
@@ -80,6 +83,7 @@ def test_char_lm_transformer_smoke(tmp_path):
     assert (saved["model"], saved["layers"], saved["hidden"], saved["learning_rate"]) == ("transformer", 2, 16, 1e-2)
 
 
+@pytest.mark.slow
 def test_numbers_smoke_and_translate_without_retraining(tmp_path, capsys):
     from experiments import numbers
 
@@ -125,6 +129,7 @@ def _multi30k(folder):
     return folder
 
 
+@pytest.mark.slow
 def test_translate_smoke_bleu_and_translate_a_sentence(tmp_path):
     from experiments import translate
 
@@ -146,6 +151,7 @@ def test_translate_smoke_bleu_and_translate_a_sentence(tmp_path):
     assert "2 unknown word(s) read as <UNK>: , Zebra" in out.stdout  # this corpus has no commas either
 
 
+@pytest.mark.slow
 def test_translate_transformer_smoke_and_translate_a_sentence(tmp_path):
     from experiments import translate
 
@@ -198,6 +204,7 @@ def _mr(folder, n=60):
     return folder
 
 
+@pytest.mark.slow
 def test_sentiment_smoke_folds_resume_and_vectors(tmp_path, capsys):
     from experiments import sentiment
 
@@ -245,6 +252,7 @@ def _ontology_csv(path, n, header=False):
     path.write_text("\n".join(lines) + "\n")
 
 
+@pytest.mark.slow
 def test_ontology_smoke_on_a_dbpedia_folder_and_on_your_own_csv(tmp_path):
     from experiments import ontology
 
@@ -276,6 +284,7 @@ def test_ontology_smoke_on_a_dbpedia_folder_and_on_your_own_csv(tmp_path):
         ontology.main(dataclasses.replace(config, columns=("text", "text")))
 
 
+@pytest.mark.slow
 def test_caption_smoke(tmp_path):
     from experiments import caption
 
@@ -338,6 +347,7 @@ def test_a_bad_transformer_config_fails_before_anything_is_written(tmp_path, nam
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_embeddings_experiment_trains_vectors_resumes_and_compares_with_gensim(tmp_path):
     from experiments import embeddings
 

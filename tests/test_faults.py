@@ -60,6 +60,7 @@ def test_sigkill_at_random_moments_resumes_bit_identical(tmp_path):
     assert kills >= TRIALS  # the trials did kill running processes
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_logging_or_checkpointing_is_a_clear_error_and_the_next_run_resumes(tmp_path, monkeypatch):
     import builtins
 

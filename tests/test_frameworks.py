@@ -19,6 +19,7 @@ def reference_loss(params):
     return jnp.sum(ys ** 2)
 
 
+@pytest.mark.slow
 def test_flax_nnx_module():
     nnx = pytest.importorskip("flax.nnx")
     from seqjax.interop.nnx import Recurrent
@@ -40,6 +41,7 @@ def test_flax_nnx_module():
     assert_close(y, seqjax.unroll(lstm.cell, lstm.params, XS[:, :1])[0][:, 0])
 
 
+@pytest.mark.slow
 def test_equinox_module():
     eqx = pytest.importorskip("equinox")
     from seqjax.interop.equinox import Recurrent

@@ -39,6 +39,7 @@ HOIST_CASES = [(name, hoist) for name in sorted(FUSED) for hoist in (False, True
 
 @pytest.mark.parametrize("name,hoist", HOIST_CASES)
 @pytest.mark.parametrize("with_lengths", [False, True])
+@pytest.mark.slow
 def test_fused_gradients_equal_autodiff_of_the_readable_step(name, hoist, with_lengths, key):
     cell, params, xs, state = setup(name, key)
     lengths = jnp.array([7, 3, 0]) if with_lengths else None
@@ -52,6 +53,7 @@ def test_fused_gradients_equal_autodiff_of_the_readable_step(name, hoist, with_l
 
 
 @pytest.mark.parametrize("name", sorted(FUSED))
+@pytest.mark.slow
 def test_fused_check_grads_float64(name, key):
     with jax.enable_x64(True):
         cell, params, xs, state = setup(name, key, b=2, t=4, d=3, h=3)
@@ -61,6 +63,7 @@ def test_fused_check_grads_float64(name, key):
 
 
 @pytest.mark.parametrize("name", sorted(FUSED))
+@pytest.mark.slow
 def test_fused_float64_gradients_are_float64_exact(name, key):
     """In float64 the hand-written backward passes accumulate in float64: they equal autodiff to
     float64 rounding, not float32's (and cuBLAS has no float64 x float64 -> float32 product)."""
@@ -74,6 +77,7 @@ def test_fused_float64_gradients_are_float64_exact(name, key):
 
 
 @pytest.mark.parametrize("name", sorted(FUSED))
+@pytest.mark.slow
 def test_fused_in_a_deep_bidirectional_stack_and_bfloat16(name, key):
     layer = FUSED[name]
     cell = seqjax.Stack((seqjax.Bidirectional(layer(4, 5)), layer(10, 5)))
@@ -88,6 +92,7 @@ def test_fused_in_a_deep_bidirectional_stack_and_bfloat16(name, key):
 
 
 @pytest.mark.parametrize("name", ["min_gru", "min_lstm"])
+@pytest.mark.slow
 def test_fused_linear_over_many_chunks(name, key):
     """t = 1000 at b = 3 is six chunks of 170 steps, the last one padded; lengths end in
     different chunks, one sequence is empty."""
@@ -104,6 +109,7 @@ def test_fused_linear_over_many_chunks(name, key):
     assert_close(final.h[2], state.h[2])  # an empty sequence keeps its initial state
 
 
+@pytest.mark.slow
 def test_min_cells_auto_mode_is_sequential_on_cpu_and_equals_associative(key):
     cell = seqjax.MinGRU(4, 5)
     assert cell.mode == "auto" and cell.algorithm == ("sequential" if jax.default_backend() == "cpu" else "associative")

@@ -44,6 +44,7 @@ def faults_per_warm_call(mode: str) -> list[int]:
 
 
 @pytest.mark.skipif(host_memory._glibc() is None, reason="keep_freed_memory() changes glibc's malloc; this C library is not glibc")
+@pytest.mark.slow
 def test_kept_memory_is_reused_without_page_faults():
     default = faults_per_warm_call("default")
     if min(default) < PAGES / 2:

@@ -136,6 +136,7 @@ def test_sequence_mask_works_under_jit():
     assert np.array_equal(np.asarray(mask), [[1, 1, 1, 0], [0, 0, 0, 0], [1, 1, 1, 1]])
 
 
+@pytest.mark.slow
 def test_cross_entropy_with_lengths_ignore_id_and_smoothing(key):
     logits = jax.random.normal(key, (2, 4, 7))
     labels = jnp.array([[1, 2, 0, 0], [3, -100, 5, 6]])

@@ -6,6 +6,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 SCRIPT = r"""
@@ -57,6 +59,7 @@ print(json.dumps({"single": single, "parallel": parallel, "devices": devices, "e
 """
 
 
+@pytest.mark.slow
 def test_data_parallel_matches_single_device_on_four_cpu_devices():
     env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
     result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

@@ -41,6 +41,7 @@ def _inputs(seed, lengths):
 @pytest.mark.parametrize("name", sorted(ALL))
 @settings(max_examples=3, deadline=None)
 @given(seed=st.integers(0, 2**16), lengths=st.lists(st.integers(0, T), min_size=B, max_size=B), perm=st.permutations(range(B)))
+@pytest.mark.slow
 def test_padding_batch_order_jit_and_keys(name, seed, lengths, perm):
     cell = ALL[name]
     params = _params(name, cell)
@@ -67,6 +68,7 @@ def test_padding_batch_order_jit_and_keys(name, seed, lengths, perm):
         assert any(float(_loss(cell, params, xs, lengths, jax.random.key(seed + i))) != float(eager) for i in range(1, 9))
 
 
+@pytest.mark.slow
 def test_clipping_keeps_an_exploding_elman_network_finite():
     cell = seqjax.Elman(4, 16, activation="identity")
     w = np.linalg.qr(np.random.default_rng(0).normal(size=(16, 16)))[0]

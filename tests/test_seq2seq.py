@@ -36,6 +36,7 @@ def batch(seed=0, src_len=5, tgt_len=4, b=3, tgt_vocab=TGT_V):
 
 
 @pytest.mark.parametrize("name", sorted(models()))
+@pytest.mark.slow
 def test_step_with_gold_tokens_reproduces_the_teacher_forced_logits(name, key):
     model = models()[name]
     params = model.init(key)
@@ -83,6 +84,7 @@ def test_bahdanau_model_written_out_by_hand(key):
 
 
 @pytest.mark.parametrize("name", ["bahdanau", "luong_lstm_stack"])
+@pytest.mark.slow
 def test_padding_never_changes_the_loss(name, key):
     model = models()[name]
     params = model.init(key)
@@ -94,6 +96,7 @@ def test_padding_never_changes_the_loss(name, key):
     assert float(wide_sums["nll"]) == pytest.approx(float(sums["nll"]), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_scheduled_sampling(key):
     model = models()["bahdanau"]
     params = model.init(key)
@@ -111,6 +114,7 @@ def reverse_task(n, seed):
     return [(s, s[::-1]) for s in seqs]
 
 
+@pytest.mark.slow
 def test_learns_to_reverse_and_beam_width_one_is_greedy(key):
     model = Seq2Seq.recurrent(SRC_V, SRC_V, embed=16, hidden=32)
     optimizer = train.optimizer(1e-2)

@@ -43,6 +43,7 @@ def batch_row(tree, b):
 @pytest.mark.parametrize("name", sorted(PADDED_CELLS))
 @settings(max_examples=12, deadline=None)
 @given(lengths=st.lists(st.integers(0, T), min_size=B, max_size=B), seed=st.integers(0, 2**16), reverse=st.booleans())
+@pytest.mark.slow
 def test_padding_never_changes_a_result(name, lengths, seed, reverse):
     cell = PADDED_CELLS[name]
     params = cell.init(jax.random.key(1))
@@ -65,6 +66,7 @@ def test_padding_never_changes_a_result(name, lengths, seed, reverse):
 
 
 @pytest.mark.parametrize("name", sorted(PADDED_CELLS))
+@pytest.mark.slow
 def test_nan_in_padding_changes_neither_values_nor_gradients(name):
     cell = PADDED_CELLS[name]
     params = cell.init(jax.random.key(1))
@@ -86,6 +88,7 @@ def test_nan_in_padding_changes_neither_values_nor_gradients(name):
 
 @settings(max_examples=15, deadline=None)
 @given(lengths=st.lists(st.integers(0, T), min_size=B, max_size=B), seed=st.integers(0, 2**16))
+@pytest.mark.slow
 def test_bidirectional_is_forward_and_reverse_on_trimmed_sequences(lengths, seed):
     fwd, bwd = seqjax.GRU(D, H), seqjax.LSTM(D, H)
     cell = seqjax.Bidirectional(fwd, bwd)
@@ -168,6 +171,7 @@ def test_gnmt_residual_from_third_layer(key):
         seqjax.Stack((seqjax.LSTM(D, H), seqjax.LSTM(H, 2 * H)), residual_from=0)
 
 
+@pytest.mark.slow
 def test_stack_dropout_is_variational_and_off_without_key(key):
     stack = seqjax.Stack((seqjax.LSTM(D, 64), seqjax.LSTM(64, H)), dropout=0.5)
     params = stack.init(key)
@@ -232,6 +236,7 @@ def test_parallel_scan_equals_step_path(cls, t, key):
     assert_close(y[0], full[0, -1])
 
 
+@pytest.mark.slow
 def test_linear_scan_modes_agree(key):
     a = jax.random.uniform(key, (50, 3))
     b = jax.random.normal(key, (50, 3))

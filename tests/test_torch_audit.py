@@ -301,6 +301,7 @@ ELSEWHERE = {torch.nn.GRU: {"input_size", "hidden_size", "batch_first", "dropout
 
 
 @pytest.mark.parametrize("module_type", list(FROM_TORCH), ids=lambda m: m.__name__)
+@pytest.mark.slow
 def test_every_constructor_argument_is_converted_or_refused(module_type):
     audited = {name for name, *_ in FROM_TORCH[module_type]} | ELSEWHERE.get(module_type, set())
     missing = constructor_arguments(module_type) - audited

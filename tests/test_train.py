@@ -22,6 +22,7 @@ def standard_promotion():
 # --- losses and metrics ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cross_entropy_matches_numpy_and_ignores_padding():
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(3, 5, 7)).astype(np.float32)
@@ -106,6 +107,7 @@ def make_batch(seed, b=16, t=6):
     return {"xs": xs, "lengths": lengths, "labels": labels}
 
 
+@pytest.mark.slow
 def test_train_step_learns_and_compiles_once(key):
     opt = train.optimizer(3e-2)
     state = train.TrainState.create(init(key), opt, key)
@@ -171,6 +173,7 @@ def test_fit_with_a_run_needs_batches_that_can_resume(key, tmp_path):
     assert int(trained.step) == 4
 
 
+@pytest.mark.slow
 def test_bfloat16_compute_keeps_float32_params(key):
     opt = train.optimizer(1e-2)
     state = train.TrainState.create(init(key), opt, key)
@@ -183,6 +186,7 @@ def test_bfloat16_compute_keeps_float32_params(key):
     np.testing.assert_allclose(m16["grad_norm"], m32["grad_norm"], rtol=1e-1)
 
 
+@pytest.mark.slow
 def test_remat_gives_the_same_gradients_with_less_memory(key):
     cell = seqjax.LSTM(16, 64)
     params = cell.init(key)
@@ -203,6 +207,7 @@ def test_remat_gives_the_same_gradients_with_less_memory(key):
 # --- truncated BPTT: the state crosses batches, the gradient does not ------------------------
 
 
+@pytest.mark.slow
 def test_truncated_bptt_carries_state_and_stops_the_gradient(key):
     cell = seqjax.Elman(3, 5)
     params = {"cell": cell.init(key)}
@@ -233,6 +238,7 @@ def test_truncated_bptt_carries_state_and_stops_the_gradient(key):
     assert not np.allclose(flat(jax.grad(full_bptt)(params)), flat(grad_step2), rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_early_stopping_keeps_the_best_and_stops_where_an_uninterrupted_run_would(key, tmp_path):
     opt = train.optimizer(1e-2)
     step = train.make_train_step(loss_fn, opt)

@@ -101,6 +101,7 @@ def test_cross_attention_with_another_memory_size(key):
     assert y.shape == (B, 4, D)
 
 
+@pytest.mark.slow
 def test_attention_gradients_against_finite_differences(key):
     with jax.enable_x64(True):
         mha = MultiHeadAttention(6, 2, param_dtype=jnp.float64)
@@ -145,6 +146,7 @@ def test_bfloat16_compute_over_float32_params(key):
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.slow
 def test_causal_mask_stops_information_from_the_future(key, norm_first):
     model = TransformerLM(11, d_model=D, num_heads=HEADS, num_layers=2, context=6, norm_first=norm_first)
     params = model.init(key)
@@ -157,6 +159,7 @@ def test_causal_mask_stops_information_from_the_future(key, norm_first):
 
 @settings(max_examples=5, deadline=None)
 @given(lengths=st.lists(st.integers(1, 6), min_size=1, max_size=3), extra=st.integers(1, 5), norm_first=st.booleans())
+@pytest.mark.slow
 def test_extra_padding_changes_nothing(lengths, extra, norm_first):
     encoder = Encoder(EncoderLayer(D, HEADS, 16, dropout=0.0, norm_first=norm_first), 2)
     params = encoder.init(jax.random.key(0))
@@ -173,6 +176,7 @@ def test_extra_padding_changes_nothing(lengths, extra, norm_first):
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.slow
 def test_cached_decoding_equals_the_full_causal_pass_at_every_step(key, norm_first):
     decoder = Decoder(DecoderLayer(D, HEADS, 16, dropout=0.0, norm_first=norm_first, memory_size=5), 2)
     params = decoder.init(key)
@@ -193,6 +197,7 @@ def test_cached_decoding_equals_the_full_causal_pass_at_every_step(key, norm_fir
         assert_close(y, full[:, t])
 
 
+@pytest.mark.slow
 def test_language_model_cache_and_the_window_past_its_context(key):
     model = TransformerLM(13, d_model=D, num_heads=HEADS, num_layers=2, context=5)
     params = model.init(key)
@@ -225,6 +230,7 @@ def tiny_translator(**fields):
                        max_length=12, **fields)
 
 
+@pytest.mark.slow
 def test_beam_width_one_is_greedy_and_the_step_is_the_teacher_forced_pass(key):
     model = tiny_translator()
     params = model.init(key)
@@ -247,6 +253,7 @@ def test_beam_width_one_is_greedy_and_the_step_is_the_teacher_forced_pass(key):
         np.testing.assert_array_equal(chosen[b, : int(greedy.lengths[b])], greedy.tokens[b, : int(greedy.lengths[b])])
 
 
+@pytest.mark.slow
 def test_translator_learns_to_copy(key):
     import optax
 

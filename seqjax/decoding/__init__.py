@@ -34,5 +34,5 @@ A state may carry ``seqjax.Constant`` parts (an encoder memory): beam search cop
 per beam and never reorders them, since all beams of a sentence share the same copy.
 """
 
-from seqjax.decoding.generator import DecodeStart as DecodeStart, Generator as Generator, generate as generate, generate_all as generate_all, pad_token_lists as pad_token_lists
+from seqjax.decoding.generator import check_prompt as check_prompt, DecodeStart as DecodeStart, Generator as Generator, generate as generate, generate_all as generate_all, pad_token_lists as pad_token_lists
 from seqjax.decoding.search import EARLY_STOPPING as EARLY_STOPPING, METHODS as METHODS, Decoded as Decoded, StepFn as StepFn, beam_search as beam_search, check_method as check_method, decode as decode, filter_logits as filter_logits, greedy as greedy, length_penalty_of as length_penalty_of, reorder_beams as reorder_beams, sample as sample, tile_beams as tile_beams

@@ -74,6 +74,18 @@ def generate(model: Generator, params: Params, *inputs: Any, max_length: int, me
                              top_p=top_p, early_stopping=early_stopping)[1]
 
 
+def check_prompt(prompt, vocab_size: int) -> Array:
+    """A language model's ``prompt``: int ids ``[batch, length >= 1]`` in ``[0, vocab_size)``, or a ValueError saying which."""
+    import jax.numpy as jnp
+
+    prompt = jnp.asarray(prompt)
+    if prompt.ndim != 2 or prompt.shape[1] < 1 or not jnp.issubdtype(prompt.dtype, jnp.integer):
+        raise ValueError(f"prompt must be int token ids of shape [batch, length >= 1], got {prompt.dtype} {tuple(prompt.shape)}")
+    if int(prompt.min()) < 0 or int(prompt.max()) >= vocab_size:
+        raise ValueError(f"prompt ids must lie in [0, {vocab_size}), got [{int(prompt.min())}, {int(prompt.max())}]")
+    return prompt
+
+
 def pad_token_lists(examples: Sequence[Sequence[int]], buckets: Sequence[int] | None = None, pad_id: int = 0) -> tuple[Array, Array]:
     """Token lists as ``(ids [b, L], lengths [b])``, ``L`` the bucket of the longest (or the longest)."""
     from seqjax.data.batching import bucket_length, pad

@@ -158,11 +158,7 @@ class TransformerLM:
         ``generate``'s ``eos_id`` says so."""
         if attention:
             raise ValueError("attention=True: TransformerLM records no attention weights while generating")
-        prompt = jnp.asarray(prompt)
-        if prompt.ndim != 2 or prompt.shape[1] < 1 or not jnp.issubdtype(prompt.dtype, jnp.integer):
-            raise ValueError(f"prompt must be int token ids of shape [batch, length >= 1], got {prompt.dtype} {tuple(prompt.shape)}")
-        if int(prompt.min()) < 0 or int(prompt.max()) >= self.vocab_size:
-            raise ValueError(f"prompt ids must lie in [0, {self.vocab_size}), got [{int(prompt.min())}, {int(prompt.max())}]")
+        prompt = decoding.check_prompt(prompt, self.vocab_size)
         prompt = prompt[:, -self.context:]
         state, _ = _prefill(self, params, prompt[:, :-1]) if prompt.shape[1] > 1 else (self.start(params, prompt.shape[0]), None)
         return decoding.DecodeStart(params, state, prompt[:, -1].astype(jnp.int32), None)

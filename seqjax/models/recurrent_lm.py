@@ -64,11 +64,7 @@ class RecurrentLM:
         ``generate``'s ``eos_id`` says so."""
         if attention:
             raise ValueError("attention=True: a RecurrentLM has no attention to record")
-        prompt = jnp.asarray(prompt)
-        if prompt.ndim != 2 or prompt.shape[1] < 1 or not jnp.issubdtype(prompt.dtype, jnp.integer):
-            raise ValueError(f"prompt must be int token ids of shape [batch, length >= 1], got {prompt.dtype} {tuple(prompt.shape)}")
-        if int(prompt.min()) < 0 or int(prompt.max()) >= self.vocab_size:
-            raise ValueError(f"prompt ids must lie in [0, {self.vocab_size}), got [{int(prompt.min())}, {int(prompt.max())}]")
+        prompt = decoding.check_prompt(prompt, self.vocab_size)
         _, state = self.logits(params, prompt[:, :-1])
         loop = {**params, "cell": self.cell.loop_params(params["cell"])}
         return decoding.DecodeStart(loop, state, prompt[:, -1].astype(jnp.int32), None)
