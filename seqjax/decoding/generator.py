@@ -9,8 +9,8 @@ inputs, and ``generate`` alone runs greedy decoding, sampling or beam search ove
 checks them, and returns the step's parameters (prepared once for the loop), the state before
 the first token, the first tokens, the ids that end and pad a sequence, and what to record per
 step (attention weights) when ``attention=True``. ``step`` is ``seqjax.decoding``'s step function.
-The recurrent and transformer seq2seq models, the captioner and the transformer language model
-implement it; each model's ``generate`` is one call of ``generate(self, ...)``:
+The recurrent and transformer seq2seq models, the captioner and both language models (recurrent
+and transformer) implement it; each model's ``generate`` is one call of ``generate(self, ...)``:
 
     out = generate(model, params, source, source_lengths, max_length=50, method="beam", beam_width=5)
     texts, weights = generate_all(model, params, sources, batch_size=128, buckets=(16, 32, 64),
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, NamedTuple, Protocol, Sequence, runtime_checkable
 
+import jax
 import numpy as np
 
 from seqjax.decoding.search import Decoded, check_method, decode
@@ -76,10 +77,8 @@ def generate(model: Generator, params: Params, *inputs: Any, max_length: int, me
 
 def check_prompt(prompt, vocab_size: int) -> Array:
     """A language model's ``prompt``: int ids ``[batch, length >= 1]`` in ``[0, vocab_size)``, or a ValueError saying which."""
-    import jax.numpy as jnp
-
-    prompt = jnp.asarray(prompt)
-    if prompt.ndim != 2 or prompt.shape[1] < 1 or not jnp.issubdtype(prompt.dtype, jnp.integer):
+    prompt = jax.numpy.asarray(prompt)
+    if prompt.ndim != 2 or prompt.shape[1] < 1 or not jax.numpy.issubdtype(prompt.dtype, jax.numpy.integer):
         raise ValueError(f"prompt must be int token ids of shape [batch, length >= 1], got {prompt.dtype} {tuple(prompt.shape)}")
     if int(prompt.min()) < 0 or int(prompt.max()) >= vocab_size:
         raise ValueError(f"prompt ids must lie in [0, {vocab_size}), got [{int(prompt.min())}, {int(prompt.max())}]")
@@ -106,8 +105,6 @@ def generate_all(model: Generator, params: Params, examples: Sequence, *, batch_
     given; ``weights`` holds each one's attention records with ``attention=True`` (else None).
     ``options`` are ``generate``'s (``beam_width``, ``length_penalty``, ...); sampling folds each
     batch's first index into ``key``."""
-    import jax
-
     if collate is None:
         collate = lambda chunk: pad_token_lists(chunk, buckets)  # noqa: E731
     size = min(batch_size, len(examples))
