@@ -58,7 +58,7 @@ def train_step_fn(cell, fused):
     optimizer = optax.adam(1e-3)
 
     def train_step(params, opt_state, xs):
-        loss, grads = jax.value_and_grad(lambda p: jnp.mean(seqjax.unroll(cell, p, xs, fused=fused)[0] ** 2))(params)
+        loss, grads = jax.value_and_grad(lambda p: jnp.mean(seqjax.unroll(cell, p, xs, options=seqjax.ScanOptions(fused=fused))[0] ** 2))(params)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
 

@@ -54,7 +54,7 @@ def jax_runner(apply, params, xs, mode: str):
 def build_seqjax(kind, mode, b, t, d, h, cudnn=False):
     """``cudnn=True``: the LSTM on cuDNN's kernel (``seqjax.kernels.cudnn``); the GRU keeps XLA's loop."""
     cell = seqjax.LSTM(d, h) if kind == "lstm" else seqjax.GRU(d, h, reset_after=True)
-    return jax_runner(lambda p, xs: seqjax.unroll(cell, p, xs, cudnn=cudnn)[0], cell.init(jax.random.key(0)), inputs(b, t, d), mode)
+    return jax_runner(lambda p, xs: seqjax.unroll(cell, p, xs, options=seqjax.ScanOptions(cudnn=cudnn))[0], cell.init(jax.random.key(0)), inputs(b, t, d), mode)
 
 
 def build_flax(kind, mode, b, t, d, h):

@@ -246,7 +246,7 @@ def decode_rows(config: Config) -> tuple[list[dict], dict]:
     vocab = src_vocab or data.Vocab(tuple(data.vocab.SPECIALS) + tuple(str(i) for i in range(config.src_vocab - 4)))
     sources = [vocab.encode(data.word_tokenize(s, lower=False)) for s, _ in test]
     batches = list(pairs.source_batches(sources, config.batch, buckets=(16, 32, 48, 64)))
-    params = {**params, "decoder": model.decoder.loop_params(params["decoder"])}
+    params = {**params, "decoder": model.decoder.prepare_loop(params["decoder"])}
     step, prepare = jax.jit(model.step), jax.jit(model.prepare)
     reorder = jax.jit(decoding.reorder_beams)
     k, L = config.beam_width, config.max_length

@@ -3,11 +3,11 @@
     python -m benchmarks.unroll_options                       # rnn_step's shapes, LSTM and GRU, train and infer
     python -m benchmarks.unroll_options --shapes=64x128x128x256 --unrolls=1,4
 
-``unroll`` has two switches that change speed and nothing else (tests/test_fused.py and
-tests/test_cells.py check the numbers): ``hoist`` (the input projections of all steps as
-one large matmul before the loop, or one per step inside it) and ``fused`` (the
-hand-written backward pass of ``seqjax.kernels.fused``, or autodiff through the readable step).
-``scan_unroll`` is ``lax.scan``'s unroll factor. On a CUDA GPU the LSTM also runs with
+``seqjax.ScanOptions`` (``seqjax/kernels/options.py``) has two switches that change speed and
+nothing else (tests/test_fused.py and tests/test_cells.py check the numbers): ``hoist`` (the input
+projections of all steps as one large matmul before the loop, or one per step inside it) and
+``fused`` (the hand-written backward pass of ``seqjax.kernels.fused``, or autodiff through the
+readable step). ``unroll`` is ``lax.scan``'s unroll factor. On a CUDA GPU the LSTM also runs with
 ``cudnn=True`` (cuDNN's kernel, ``seqjax.kernels.cudnn``). ``hoist=None``, the default, picks by
 device: off on the CPU, on elsewhere. This table is the measurement behind that default:
 every variant's median time next to the default's, same process, round-robin.
@@ -41,16 +41,16 @@ class Config:
 
 
 def variants(config: Config, mode: str, kind: str) -> dict[str, dict]:
-    """``{name: unroll keyword arguments}``; the default first. ``fused`` changes only the backward
+    """``{name: seqjax.ScanOptions}``; the default first. ``fused`` changes only the backward
     pass's code, so inference compares hoisting and unrolling alone. Where cuDNN is available,
     the LSTM also runs on its kernel (``cudnn=True``)."""
-    found = {"default": {}}
+    found = {"default": seqjax.ScanOptions()}
     for hoist, fused, unroll in itertools.product((False, True), (True, False) if mode == "train" else (True,),
                                                   config.unrolls):
         name = f"hoist={hoist} fused={fused}" + (f" scan_unroll={unroll}" if len(config.unrolls) > 1 else "")
-        found[name] = dict(hoist=hoist, fused=fused, scan_unroll=unroll)
+        found[name] = seqjax.ScanOptions(hoist=hoist, fused=fused, unroll=unroll)
     if kind == "lstm" and seqjax.cudnn.available():
-        found["cudnn=True"] = dict(cudnn=True)
+        found["cudnn=True"] = seqjax.ScanOptions(cudnn=True)
     return found
 
 
@@ -61,7 +61,7 @@ def main(config: Config) -> list[dict]:
         b, t, d, h = (int(v) for v in shape.split("x"))
         cell = seqjax.LSTM(d, h) if kind == "lstm" else seqjax.GRU(d, h, reset_after=True)
         params, xs = cell.init(jax.random.key(0)), inputs(b, t, d)
-        runs = {name: jax_runner(lambda p, xs, cell=cell, options=options: seqjax.unroll(cell, p, xs, **options)[0], params, xs, mode)
+        runs = {name: jax_runner(lambda p, xs, cell=cell, options=options: seqjax.unroll(cell, p, xs, options=options)[0], params, xs, mode)
                 for name, options in variants(config, mode, kind).items()}
         contenders.append(((mode, kind, shape), runs))
     warm_up([run for _, runs in contenders for run in runs.values()], config.compile_threads)

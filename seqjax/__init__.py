@@ -22,7 +22,7 @@ The table of contents, by lecture idea (module in brackets):
   diagnostics  gradient_norms_through_time (vanishing / exploding gradients)
   data         seqjax.data: Vocab, pad, Batches, TokenStream, datasets (loaders with checked downloads)
   train        seqjax.train: TrainState, make_train_step, cross_entropy, Checkpointer, Run, fit, DataParallel
-  kernels      seqjax.kernels: fused backward passes, cuDNN (``seqjax.cudnn``: unroll(..., cudnn=True))
+  kernels      seqjax.kernels: fused backward passes, cuDNN (``seqjax.cudnn``), and ``ScanOptions``, which picks among them
   host memory  seqjax.host_memory: keep_freed_memory (no page faults per step on the CPU)
 """
 
@@ -37,7 +37,8 @@ from seqjax.attention import (
     scaled_dot_product_attention as scaled_dot_product_attention,
 )
 from seqjax.attention_decoder import AttentionDecoder as AttentionDecoder, AttentionOutput as AttentionOutput, AttentionState as AttentionState
-from seqjax.cell import Cell as Cell, LSTMState as LSTMState, RNNState as RNNState, ScanOptions as ScanOptions
+from seqjax.cell import Cell as Cell, LSTMState as LSTMState, RNNState as RNNState
+from seqjax.kernels.options import ScanOptions as ScanOptions
 from seqjax.cells.elman import Elman as Elman, Jordan as Jordan
 from seqjax.cells.gru import GRU as GRU
 from seqjax.cells.hopfield import Hopfield as Hopfield, Recall as Recall

@@ -173,8 +173,12 @@ class AttentionDecoder(Cell):
             raise ValueError(f"initial_state.memory has shape {tuple(values.shape)}, expected [{batch_size}, source_length, "
                              f"{self.memory_size}]: a memory of another batch?")
 
-    def loop_params(self, params: Params) -> Params:
-        return {**params, "cell": self.cell.loop_params(params["cell"])}
+    def prepare_loop(self, params: Params) -> Params:
+        return {**params, "cell": self.cell.prepare_loop(params["cell"])}
+
+    def final_output(self, state: State) -> Array:
+        """The attentional vector fed to the next step (its cell's output for Bahdanau's style)."""
+        return state.feed
 
     def recur(self, params: Params, state: State, x: Array) -> tuple[State, Array]:
         memory = state.memory.value

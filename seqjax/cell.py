@@ -27,47 +27,16 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import NamedTuple
+import warnings
+from typing import Callable, NamedTuple, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
 
+from seqjax.kernels.options import DEFAULT, ScanOptions
 from seqjax.layers.dense import uniform_init
 from seqjax.masking import is_constant, masked_scan
 from seqjax.types import Array, DType, Params, PRNGKey, State
-
-
-@dataclasses.dataclass(frozen=True)
-class ScanOptions:
-    """How ``Cell.scan`` computes (speed only: every choice gives the same numbers).
-
-    hoist:  compute ``project`` (the input projections) for all time steps with one large
-            matmul before the scan. It is meant for accelerators; on the 2-core CPU of this
-            project's machines it lost (the projected sequence [t, b, g·h] falls out of
-            cache): LSTM inference 113 vs 69 ms at 64x128x128x256, 28 vs 21 ms at batch 1.
-            On an H100 it won: GRU inference 1.11-1.22x, LSTM 1.01-1.04x, training steps
-            1.00-1.07x (``benchmarks.unroll_options``, BENCHMARKS_GPU.md). ``unroll``'s
-            default follows: hoisted off the CPU only.
-    unroll: ``lax.scan``'s unroll factor.
-    remat:  rematerialise each step in the backward pass (``jax.checkpoint`` on the scan
-            body): the forward pass then keeps only the carried state per step, not every
-            gate activation, trading one extra forward computation for memory on long
-            sequences. Gradients are unchanged.
-    fused:  use the cell's hand-written backward pass when it has one (``seqjax.kernels.fused``:
-            LSTM and GRU with tanh), which computes the weight gradients as one matmul after
-            the loop instead of one thin matmul per step. Same numbers, faster.
-            (``remat`` takes precedence: it needs autodiff's backward.)
-    cudnn:  run ``seqjax.LSTM`` layers (tanh, float32) on cuDNN's LSTM kernel, on CUDA GPUs
-            (``seqjax.kernels.cudnn``); other cells keep XLA's loop. Off by default: on an H100
-            PyTorch's cuDNN LSTM beat our XLA loop at large shapes and lost at small ones
-            (BENCHMARKS_GPU.md); this path is not yet measured. Takes precedence over the others.
-    """
-
-    hoist: bool = True
-    unroll: int = 1
-    remat: bool = False
-    fused: bool = True
-    cudnn: bool = False
 
 
 class RNNState(NamedTuple):
@@ -103,7 +72,7 @@ def cast_params(params: Params, dtype: DType) -> Params:
 
 
 def split_columns(params: Params, key: str, at: int) -> tuple[Array, Array]:
-    """``(params[key][:, :at], params[key][:, at:])``, or the pair ``Cell.loop_params`` stored
+    """``(params[key][:, :at], params[key][:, at:])``, or the pair ``Cell.prepare_loop`` stored
     under ``key + "_split"`` before a loop."""
     if key + "_split" in params:
         return params[key + "_split"]
@@ -117,7 +86,9 @@ class Cell:
     Subclasses implement ``init``, ``initial_state`` and either ``step`` or the pair
     ``project``/``recur``. They may override ``scan`` (the time-major sequence
     loop used by ``seqjax.unroll``) with a faster algorithm that gives the same
-    numbers, e.g. the parallel scan of MinGRU.
+    numbers, e.g. the parallel scan of MinGRU, ``prepare_loop`` when their step slices a
+    weight, and ``final_output`` when their state's first field is not the summary vector.
+    ``RecurrentCell`` below is the interface written out.
     """
 
     input_size: int
@@ -151,17 +122,33 @@ class Cell:
         """One time step: ``x [b, d] -> (state, y [b, o])``."""
         return self.recur(params, state, self.project(params, x))
 
-    def loop_params(self, params: Params) -> Params:
-        """``params`` as ``step`` and ``recur`` read them inside a loop over time, computed once
-        before the loop. XLA does not hoist a slice of a weight out of a ``lax.scan`` body, so a
-        cell whose step slices ``wh`` adds the slices here (``split_columns``); the default
-        adds nothing. ``step`` called alone gets the plain tree and slices itself."""
+    def prepare_loop(self, params: Params) -> Params:
+        """``params`` as ``step`` reads them inside a loop over time, computed once before the loop.
+        XLA does not hoist a slice of a weight out of a ``lax.scan`` body, so a cell whose step
+        slices ``wh`` adds the slices here (``split_columns``); the default adds nothing. ``step``
+        accepts either tree and gives the same numbers; ``scan`` and ``stepper`` prepare for you."""
         return params
 
-    def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = ScanOptions()) -> tuple[Array, State]:
+    def loop_params(self, params: Params) -> Params:
+        """Deprecated name of ``prepare_loop`` (one release)."""
+        warnings.warn("Cell.loop_params is now Cell.prepare_loop (or Cell.stepper for a loop's step function)", DeprecationWarning, stacklevel=2)
+        return self.prepare_loop(params)
+
+    def stepper(self, params: Params) -> Callable[[State, Array], tuple[State, Array]]:
+        """The step function of a loop over time, ``(state, x) -> (state, y)``, with ``prepare_loop``
+        applied once: call it before the loop (``lax.scan``, a sampler's ``while_loop``)."""
+        return functools.partial(self.step, self.prepare_loop(params))
+
+    def final_output(self, state: State) -> Array:
+        """The vector that summarises a sequence from the state after its last step (``[b, o]``):
+        the state's first field (``h``); wrappers say what theirs is (``Bidirectional``: both
+        directions' final vectors, ``Stack``: the last layer's)."""
+        return state[0]
+
+    def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = DEFAULT) -> tuple[Array, State]:
         """Runs the cell over time-major ``xs [t, b, d]``; see ``seqjax.masking.masked_scan``."""
-        params = self.loop_params(params)
-        if options.hoist:
+        params = self.prepare_loop(params)
+        if options.resolved().hoist:
             return masked_scan(functools.partial(self.recur, params), state, self.project(params, xs), lengths, unroll=options.unroll, remat=options.remat)
         return masked_scan(functools.partial(self.step, params), state, xs, lengths, unroll=options.unroll, remat=options.remat)
 
@@ -181,6 +168,46 @@ class Cell:
     def param_shapes(self) -> Params:
         """The parameter tree as ``jax.ShapeDtypeStruct`` leaves, without allocating."""
         return _param_shapes(self)
+
+
+@runtime_checkable
+class RecurrentCell(Protocol):
+    """What every cell offers (``Cell`` implements it; a cell written from scratch, e.g. around an
+    Equinox or Flax NNX module, may implement it directly and ``unroll`` runs it):
+
+    - ``init(key) -> params``: a pytree of arrays;
+    - ``initial_state(batch_size, dtype, key=None) -> state``: a pytree, ``[b, ...]`` leaves;
+    - ``step(params, state, x [b, d]) -> (state, y [b, o])``: one time step;
+    - ``prepare_loop(params) -> params``: what ``step`` reads inside a loop, computed once before it;
+    - ``stepper(params) -> (state, x) -> (state, y)``: the prepared step a loop calls;
+    - ``scan(params, state, xs [t, b, d], lengths, options=) -> (ys [t, b, o], state)``: the whole
+      loop over time, on the fastest path ``options`` allows (``seqjax.kernels.options``);
+    - ``final_output(state) -> [b, o]``: the summary vector a many-to-one model pools;
+    - ``input_size``, ``hidden_size`` and ``output_dim``.
+
+    What a model needs from a state it asks for through these (and ``state_vectors`` below, for
+    the vectors an encoder hands a decoder), never by taking the state apart.
+    """
+
+    input_size: int
+    hidden_size: int
+
+    @property
+    def output_dim(self) -> int: ...
+
+    def init(self, key: PRNGKey) -> Params: ...
+
+    def initial_state(self, batch_size: int | None = None, dtype: DType = jnp.float32, *, key: PRNGKey | None = None) -> State: ...
+
+    def step(self, params: Params, state: State, x: Array) -> tuple[State, Array]: ...
+
+    def prepare_loop(self, params: Params) -> Params: ...
+
+    def stepper(self, params: Params) -> Callable[[State, Array], tuple[State, Array]]: ...
+
+    def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = ...) -> tuple[Array, State]: ...
+
+    def final_output(self, state: State) -> Array: ...
 
 
 @functools.lru_cache(maxsize=256)

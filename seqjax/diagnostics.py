@@ -47,14 +47,14 @@ def gradient_norms_through_time(
     """
     if xs.ndim != 3:
         raise ValueError(f"xs must have shape [batch, time, {cell.input_size}], got {tuple(xs.shape)}")
-    params = cell.loop_params(cast_params(params, xs.dtype))
+    step = cell.stepper(cast_params(params, xs.dtype))
     state0 = cell.initial_state(xs.shape[0], xs.dtype) if initial_state is None else initial_state
     xs_tm = jnp.swapaxes(xs, 0, 1)
 
     def loss_of_perturbations(deltas):
         def body(state, inputs):
             x, delta = inputs
-            return cell.step(params, jax.tree_util.tree_map(jnp.add, state, delta), x)
+            return step(jax.tree_util.tree_map(jnp.add, state, delta), x)
 
         final, ys = jax.lax.scan(body, state0, (xs_tm, deltas))
         return loss_fn(jnp.swapaxes(ys, 0, 1), final)

@@ -4,18 +4,15 @@ XLA's CPU backend allocates each call's buffers with ``malloc`` and frees them w
 ends. glibc's ``malloc`` hands large blocks straight back to the kernel: every block above
 its mmap threshold (32 MiB at most), and every block over 64 MiB that one of XLA's worker
 threads allocates in its own arena. The next call maps the memory again, and the kernel
-zero-fills each 4 KiB page on first touch. On the 2-core VM of BENCHMARKS.md a MinGRU
-training step at T = 4096 (about 70 MiB of XLA buffers) took 13,300 page faults and about 35 ms of
-system time in every 90 ms step, and a GRU step 50,000 faults and 140-170 ms.
+zero-fills each 4 KiB page on first touch: on the 2-core CPU, a third or more of a long training
+step went to page faults (BENCHMARKS.md, "Speed options").
 
 ``keep_freed_memory()`` tells glibc (through ``mallopt``) to serve large blocks from the heap,
 never to trim the heap's top, and to use one arena for all threads. After a few warm-up
 steps a training loop then reuses freed memory: 0 page faults in most steps (some still map
-afresh: up to half of the warm calls in one run of tests/test_host_memory.py), and the MinGRU
-step above took 66-76 ms instead of 84-93 ms. This is a caching allocator, as PyTorch and
-TensorFlow have for GPU memory, with the same trade-off: the process keeps its peak heap, plus
-fragmentation, until it exits. The resident memory of the training loops above: MinGRU 404 MiB
-instead of 360, GRU 917 MiB instead of 544.
+afresh: up to half of the warm calls in one run of tests/test_host_memory.py). This is a caching
+allocator, as PyTorch and TensorFlow have for GPU memory, with the same trade-off: the process
+keeps its peak heap, plus fragmentation, until it exits (the measurements: BENCHMARKS.md).
 
 Call it once, before the first JAX computation: the one-arena setting only reaches threads
 that have not allocated yet, and XLA's worker threads start with the CPU client. The command

@@ -62,20 +62,10 @@ def masked_max(ys: Array, lengths: Array | None) -> Array:
 
 
 def final_output(cell, state: State) -> Array:
-    """The summary vector of a sequence from ``unroll``'s final state: the first field (``h``)
-    of the state; ``[forward; backward]`` for a ``Bidirectional`` (each direction's final state:
-    the backward one has read the whole sequence, from its end); the last layer's for a ``Stack``."""
-    from seqjax.wrappers import Bidirectional, BidirectionalState, Stack, StackState
-
-    if isinstance(cell, Stack) and isinstance(state, StackState):
-        return final_output(cell.layers[-1], state.layers[-1])
-    if isinstance(cell, Bidirectional) and isinstance(state, BidirectionalState):
-        forward, backward = final_output(cell.forward, state.forward), final_output(cell.backward, state.backward)
-        return jnp.concatenate([forward, backward], -1) if cell.merge == "concat" else forward + backward
-    inner = getattr(state, "cell", None)  # VariationalDropout
-    if inner is not None and hasattr(cell, "cell"):
-        return final_output(cell.cell, inner)
-    return state[0]
+    """``cell.final_output(state)``: the summary vector of a sequence from ``unroll``'s final state
+    (the first field ``h``; ``[forward; backward]`` for a ``Bidirectional``, each direction's final
+    state; the last layer's for a ``Stack``). Every cell answers it (``seqjax.cell.RecurrentCell``)."""
+    return cell.final_output(state)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,18 +17,21 @@ output is the state after reading ``x[length-1], ..., x[t]``.
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax.cell import Cell, ScanOptions, cast_params
-from seqjax.kernels import cudnn as seqjax_cudnn
+from seqjax.cell import Cell, cast_params
+from seqjax.kernels.options import DEFAULT, ScanOptions
 from seqjax.masking import reverse_within_lengths, select, zero_where_invalid
 from seqjax.types import Array, Params, PRNGKey, State
 
 
 def run(cell: Cell, params: Params, state: State, xs: Array, lengths: Array | None, *, reverse: bool = False,
-        options: ScanOptions = ScanOptions()) -> tuple[Array, State]:
+        options: ScanOptions = DEFAULT) -> tuple[Array, State]:
     """``cell.scan`` over time-major ``xs``, optionally reversed within lengths (used by wrappers)."""
     if not reverse:
         return cell.scan(params, state, xs, lengths, options=options)
@@ -45,12 +48,9 @@ def unroll(
     initial_state: State | None = None,
     reverse: bool = False,
     key: PRNGKey | None = None,
-    scan_unroll: int = 1,
-    hoist: bool | None = None,
-    remat: bool = False,
-    fused: bool = True,
-    cudnn: bool = False,
+    options: ScanOptions = DEFAULT,
     time_major: bool = False,
+    **deprecated,
 ) -> tuple[Array, State]:
     """Runs ``cell`` over batch-major ``xs [b, t, d]`` (or unbatched ``[t, d]``) with one ``lax.scan``.
 
@@ -63,17 +63,10 @@ def unroll(
       initial_state: defaults to ``cell.initial_state(b, xs.dtype, key=key)``.
       reverse: run each sequence backwards within its own length.
       key: PRNG key for stochastic cells (dropout masks); None means deterministic.
-      scan_unroll: ``lax.scan``'s unroll factor (speed only; results are identical).
-      hoist: compute the input projections of all steps before the scan (see
-        ``ScanOptions``); None picks by measurement: on off the CPU, off on the CPU.
-      remat: recompute each step in the backward pass rather than store its
-        intermediates (``jax.checkpoint``): less memory for long sequences, same gradients.
-      fused: use a cell's hand-written backward pass where it has one (LSTM, GRU;
-        ``seqjax.kernels.fused``); False differentiates the readable step instead. Same numbers.
-        Forward-mode autodiff (``jax.jvp``, ``jax.jacfwd``) cannot pass through a custom
-        VJP: use ``fused=False`` for it.
-      cudnn: run ``seqjax.LSTM`` layers (tanh, float32) on cuDNN's LSTM kernel; CUDA GPUs
-        only (``seqjax.kernels.cudnn``). Other cells keep XLA's loop. Same numbers to float32 rounding.
+      options: how the loop computes (``seqjax.ScanOptions``: hoisting, unrolling, remat, fused
+        and cuDNN kernels); speed and memory only, the numbers are the same. The old keywords
+        ``scan_unroll``, ``hoist``, ``remat``, ``fused`` and ``cudnn`` still work for one release,
+        with a DeprecationWarning.
       time_major: ``xs`` is ``[t, b, d]`` and ``ys`` comes back ``[t, b, o]`` (PyTorch's default
         layout); the state is per sequence either way.
 
@@ -87,21 +80,34 @@ def unroll(
     >>> ys.shape, h.h.shape
     ((2, 7, 5), (2, 5))
     """
+    options = _options(options, deprecated)
     if time_major:
         if jnp.ndim(xs) != 3:
             raise ValueError(f"time_major=True expects xs [time, batch, features], got shape {tuple(jnp.shape(xs))}")
         ys, state = unroll(cell, params, jnp.swapaxes(xs, 0, 1), lengths=lengths, initial_state=initial_state, reverse=reverse,
-                           key=key, scan_unroll=scan_unroll, hoist=hoist, remat=remat, fused=fused, cudnn=cudnn)
+                           key=key, options=options)
         return _swap(ys), state
     xs, lengths, initial_state, batched = _prepare(cell, params, xs, lengths, initial_state, key)
     params = cast_params(params, xs.dtype)
-    if hoist is None:
-        hoist = jax.default_backend() != "cpu"
-    if cudnn and (why := seqjax_cudnn.unavailable("cudnn=True")):
-        raise ValueError(f"{why} (use cudnn=False)")
-    options = ScanOptions(hoist=hoist, unroll=scan_unroll, remat=remat, fused=fused, cudnn=cudnn)
     ys, state = run(cell, params, initial_state, jnp.swapaxes(xs, 0, 1), lengths, reverse=reverse, options=options)
     return _finish(*_nan_where_lengths_are_out_of_range(_swap(ys), state, lengths, xs.shape[1]), batched)
+
+
+_OLD_KEYWORDS = {"scan_unroll": "unroll", "hoist": "hoist", "remat": "remat", "fused": "fused", "cudnn": "cudnn"}
+
+
+def _options(options: ScanOptions, deprecated: dict) -> ScanOptions:
+    """``options`` resolved for this platform, with the old per-flag keywords (deprecated) folded in."""
+    if not isinstance(options, ScanOptions):
+        raise TypeError(f"options must be a seqjax.ScanOptions, got {type(options).__name__}")
+    unknown = sorted(set(deprecated) - set(_OLD_KEYWORDS))
+    if unknown:
+        raise TypeError(f"unroll() got unexpected keyword argument(s) {', '.join(unknown)}")
+    if deprecated:
+        warnings.warn(f"unroll({', '.join(f'{k}=' for k in deprecated)}...) is deprecated: pass "
+                      f"options=seqjax.ScanOptions({', '.join(f'{_OLD_KEYWORDS[k]}=...' for k in deprecated)})", DeprecationWarning, stacklevel=3)
+        options = dataclasses.replace(options, **{_OLD_KEYWORDS[k]: v for k, v in deprecated.items()})
+    return options.resolved()
 
 
 def loop_unroll(

@@ -13,7 +13,8 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, ScanOptions, frozen
+from seqjax.cell import Cell, frozen
+from seqjax.kernels.options import DEFAULT
 from seqjax.checks import check_rate
 from seqjax.layers.dropout import dropout_mask
 from seqjax.masking import masked_scan, valid_steps
@@ -73,19 +74,22 @@ class VariationalDropout(Cell):
         inner, y = self.cell.step(params, self._masked(state.cell, state.recurrent_mask), x * state.input_mask)
         return state._replace(cell=inner), y
 
-    def loop_params(self, params: Params) -> Params:
-        return self.cell.loop_params(params)
+    def prepare_loop(self, params: Params) -> Params:
+        return self.cell.prepare_loop(params)
 
-    def scan(self, params, state, xs, lengths, *, options=ScanOptions()):
+    def final_output(self, state: State) -> Array:
+        return self.cell.final_output(state.cell)
+
+    def scan(self, params, state, xs, lengths, *, options=DEFAULT):
         xs = xs * state.input_mask  # [t, b, d] * [b, d]
         if self.recurrent_rate == 0.0:
             ys, inner = self.cell.scan(params, state.cell, xs, lengths, options=options)
         else:
-            xp, inner_step = (self.cell.project(params, xs), self.cell.recur) if options.hoist else (xs, self.cell.step)
-            loop_params = self.cell.loop_params(params)
+            xp, inner_step = (self.cell.project(params, xs), self.cell.recur) if options.resolved().hoist else (xs, self.cell.step)
+            prepared = self.cell.prepare_loop(params)
 
             def recur(inner, x):
-                return inner_step(loop_params, self._masked(inner, state.recurrent_mask), x)
+                return inner_step(prepared, self._masked(inner, state.recurrent_mask), x)
 
             ys, inner = masked_scan(recur, state.cell, xp, lengths, unroll=options.unroll, remat=options.remat)
         return ys, state._replace(cell=inner)
@@ -150,10 +154,13 @@ class Stack(Cell):
             y = y * state.masks[i]
         return y + x if self._residual(i) else y
 
-    def loop_params(self, params: Params) -> Params:
-        """Each layer's own ``loop_params``: a ``Stack`` stepped in a loop of one's own (a
-        sampler's) gets its layers' weight slices computed once, before the loop."""
-        return tuple(layer.loop_params(p) for layer, p in zip(self.layers, params))
+    def prepare_loop(self, params: Params) -> Params:
+        """Each layer's own ``prepare_loop``."""
+        return tuple(layer.prepare_loop(p) for layer, p in zip(self.layers, params))
+
+    def final_output(self, state: State) -> Array:
+        """The last layer's."""
+        return self.layers[-1].final_output(state.layers[-1])
 
     def step(self, params: Params, state: State, x: Array) -> tuple[State, Array]:
         new_states = []
@@ -163,7 +170,7 @@ class Stack(Cell):
             x = self._between(i, state, x, y)
         return state._replace(layers=tuple(new_states)), x
 
-    def scan(self, params, state, xs, lengths, *, options=ScanOptions()):
+    def scan(self, params, state, xs, lengths, *, options=DEFAULT):
         new_states = []
         for i, (layer, p, s) in enumerate(zip(self.layers, params, state.layers)):
             ys, s = layer.scan(p, s, xs, lengths, options=options)
@@ -221,10 +228,16 @@ class Bidirectional(Cell):
         return BidirectionalState(self.forward.initial_state(batch_size, dtype, key=kf),
                                   self.backward.initial_state(batch_size, dtype, key=kb))
 
+    def final_output(self, state: State) -> Array:
+        """``[forward; backward]`` (or their sum): each direction's final vector; the backward one has read
+        the whole sequence, from its end, so this, not ``ys``' last step, summarises the sentence."""
+        forward, backward = self.forward.final_output(state.forward), self.backward.final_output(state.backward)
+        return jnp.concatenate([forward, backward], -1) if self.merge == "concat" else forward + backward
+
     def step(self, params, state, x):
         raise TypeError("Bidirectional needs the whole sequence and has no step(); run it with seqjax.unroll")
 
-    def scan(self, params, state, xs, lengths, *, options=ScanOptions()):
+    def scan(self, params, state, xs, lengths, *, options=DEFAULT):
         yf, sf = run(self.forward, params["forward"], state.forward, xs, lengths, options=options)
         yb, sb = run(self.backward, params["backward"], state.backward, xs, lengths, reverse=True, options=options)
         ys = jnp.concatenate([yf, yb], axis=-1) if self.merge == "concat" else yf + yb

@@ -75,7 +75,7 @@ def test_loop_unroll_equals_unroll(name, key):
     for kwargs in ({}, {"lengths": jnp.array([6, 2])}, {"reverse": True, "lengths": jnp.array([4, 6])}):
         want = seqjax.loop_unroll(cell, params, xs, **kwargs)
         for hoist in (True, False):  # the fast path (projections before the scan) and the plain step path
-            assert_close(seqjax.unroll(cell, params, xs, hoist=hoist, scan_unroll=2, **kwargs), want)
+            assert_close(seqjax.unroll(cell, params, xs, options=seqjax.ScanOptions(hoist=hoist, unroll=2), **kwargs), want)
 
 
 @pytest.mark.parametrize("name", sorted(CELLS))
@@ -89,7 +89,7 @@ def test_gradients_check_grads(name, key):
         lengths = jnp.array([5, 3])
 
         def f(params, xs, fused=True):
-            ys, state = seqjax.unroll(cell, params, xs, lengths=lengths, fused=fused)
+            ys, state = seqjax.unroll(cell, params, xs, lengths=lengths, options=seqjax.ScanOptions(fused=fused))
             return ys, state
 
         check_grads(f, (params, xs), order=1, modes=("rev",), atol=1e-5, rtol=1e-5)
@@ -188,7 +188,7 @@ def test_dense_is_matmul_over_leading_axes(shape, key):
 
 
 def _slices_of(jaxpr, shape, inside_scan=False):
-    """Slice ops on an operand of ``shape``, each flagged with whether it sits inside a scan body."""
+    """Slice ops on an operand of ``shape``, each flagged with whether it sits inside a loop's body (scan or while)."""
     found = []
     for eqn in jaxpr.eqns:
         if eqn.primitive.name == "slice" and tuple(eqn.invars[0].aval.shape) == shape:
@@ -196,7 +196,7 @@ def _slices_of(jaxpr, shape, inside_scan=False):
         for sub in eqn.params.values():
             inner = getattr(sub, "jaxpr", sub)
             if hasattr(inner, "eqns"):
-                found += _slices_of(inner, shape, inside_scan or eqn.primitive.name == "scan")
+                found += _slices_of(inner, shape, inside_scan or eqn.primitive.name in ("scan", "while"))
     return found
 
 
@@ -206,18 +206,17 @@ def test_weight_slices_are_taken_once_outside_the_loop(cell, fused):
     # XLA does not hoist a weight slice out of a scan body: it would copy W_h's blocks every step.
     # The gradient's jaxpr holds the forward and the backward loops (fused: the hand-written ones).
     params = cell.init(jax.random.key(0))
-    loss = lambda p, xs: jnp.sum(seqjax.unroll(cell, p, xs, fused=fused)[0])  # noqa: E731
+    loss = lambda p, xs: jnp.sum(seqjax.unroll(cell, p, xs, options=seqjax.ScanOptions(fused=fused))[0])  # noqa: E731
     jaxpr = jax.make_jaxpr(jax.grad(loss))(params, jnp.ones((2, 4, 3))).jaxpr
     found = _slices_of(jaxpr, params["wh"].shape) + _slices_of(jaxpr, params["wh"].T.shape)
     assert found and not any(found)  # W_h is sliced, and only before the loops
     # a Stack (here with a dropout layer) stepped in a loop of one's own, as a sampler does:
-    # its loop_params are its layers' (no autodiff here to move loop-invariant slices out)
+    # its stepper prepares its layers' weights (no autodiff here to move loop-invariant slices out)
     stack = seqjax.Stack((seqjax.VariationalDropout(cell, recurrent_rate=0.5), type(cell)(5, 5)))
     stack_params = stack.init(jax.random.key(1))
 
     def sample(p, xs):
-        p = stack.loop_params(p)
-        return jax.lax.scan(lambda s, x: stack.step(p, s, x), stack.initial_state(2, key=jax.random.key(2)), xs)[1]
+        return jax.lax.scan(stack.stepper(p), stack.initial_state(2, key=jax.random.key(2)), xs)[1]
 
     jaxpr = jax.make_jaxpr(sample)(stack_params, jnp.ones((4, 2, 3))).jaxpr
     found = [inside for p in stack_params for shape in (p["wh"].shape, p["wh"].T.shape) for inside in _slices_of(jaxpr, shape)]
@@ -225,4 +224,36 @@ def test_weight_slices_are_taken_once_outside_the_loop(cell, fused):
     # a lone step slices by itself and agrees with the loop's pre-sliced blocks
     state, x = jax.tree.map(lambda s: s + 0.3, cell.initial_state(2)), jnp.ones((2, 3))
     xp = cell.project(params, x)
-    assert_close(cell.recur(cell.loop_params(params), state, xp)[1], cell.recur(params, state, xp)[1])
+    assert_close(cell.recur(cell.prepare_loop(params), state, xp)[1], cell.recur(params, state, xp)[1])
+
+
+def test_every_cell_implements_the_recurrent_cell_interface():
+    from seqjax.cell import Cell, RecurrentCell
+    from seqjax.models import Seq2Seq
+
+    gru = seqjax.GRU(3, 4)
+    cells = [seqjax.Elman(3, 4), seqjax.Jordan(3, 4, 2), seqjax.Hopfield(4), gru, seqjax.LSTM(3, 4), seqjax.PeepholeLSTM(3, 4),
+             seqjax.PrototypeLSTM(3, 4), seqjax.MinGRU(3, 4), seqjax.MinLSTM(3, 4), seqjax.Stack((gru,)), seqjax.Bidirectional(gru),
+             seqjax.VariationalDropout(gru), Seq2Seq.recurrent(5, 5, embed=3, hidden=4).decoder]
+    kinds, pending = set(), [Cell]
+    while pending:  # every public subclass of Cell in the library
+        for sub in pending.pop().__subclasses__():
+            pending.append(sub)
+            kinds |= {sub} if not sub.__name__.startswith("_") else set()
+    assert kinds == {type(c) for c in cells}, kinds ^ {type(c) for c in cells}
+    for cell in cells:
+        assert isinstance(cell, RecurrentCell), type(cell).__name__
+    assert not isinstance(seqjax.dense, RecurrentCell)
+
+
+def test_final_output_is_what_each_cell_says_summarises_a_sequence():
+    xs, lengths = jax.random.normal(jax.random.key(3), (2, 5, 3)), jnp.array([5, 2])
+    gru = seqjax.GRU(3, 4)
+    for cell in (gru, seqjax.Stack((gru, seqjax.LSTM(4, 6))), seqjax.Bidirectional(gru), seqjax.VariationalDropout(gru)):
+        params = cell.init(jax.random.key(0))
+        ys, state = seqjax.unroll(cell, params, xs, lengths=lengths)
+        if isinstance(cell, seqjax.Bidirectional):  # forward's last valid step, backward's first step
+            want = jnp.concatenate([ys[jnp.arange(2), lengths - 1, :4], ys[:, 0, 4:]], -1)
+        else:
+            want = ys[jnp.arange(2), lengths - 1]
+        assert_close(cell.final_output(state), want)

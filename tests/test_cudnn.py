@@ -43,7 +43,7 @@ def stand_in(monkeypatch):
 
 def loss(cell, use_cudnn, lengths, reverse=False):
     def f(params, xs, state):
-        ys, final = seqjax.unroll(cell, params, xs, lengths=lengths, initial_state=state, reverse=reverse, cudnn=use_cudnn)
+        ys, final = seqjax.unroll(cell, params, xs, lengths=lengths, initial_state=state, reverse=reverse, options=seqjax.ScanOptions(cudnn=use_cudnn))
         weights = jnp.linspace(-1.0, 1.0, ys.shape[-1])
         return jnp.sum(ys ** 2 * weights) + sum(jnp.sum(jnp.sin(s)) for s in jax.tree_util.tree_leaves(final))
     return f
@@ -77,7 +77,7 @@ def test_cudnn_path_equals_seqjax_lstm_values_and_gradients(stand_in, key, lengt
     want_value, want_grads = jax.value_and_grad(loss(cell, False, lengths, reverse), argnums=(0, 1, 2))(*args)
     assert_close(value, want_value)
     assert_close(grads, want_grads)
-    ys, (h, c) = seqjax.unroll(cell, args[0], args[1], lengths=lengths, initial_state=args[2], reverse=reverse, cudnn=True)
+    ys, (h, c) = seqjax.unroll(cell, args[0], args[1], lengths=lengths, initial_state=args[2], reverse=reverse, options=seqjax.ScanOptions(cudnn=True))
     if lengths is not None:  # padding outputs are exactly zero; a length-0 sequence keeps its initial state
         assert float(jnp.max(jnp.abs(ys[1, 3:]))) == 0.0 and float(jnp.max(jnp.abs(ys[2]))) == 0.0
         assert_close((h[2], c[2]), (args[2].h[2], args[2].c[2]))
@@ -88,7 +88,7 @@ def test_cudnn_unbatched_sequence(stand_in, key):
     cell = seqjax.LSTM(4, 5)
     params, xs, _ = setup(cell, key)
     for lengths in (None, jnp.array(4)):  # a single sequence [t, d], its length a scalar
-        got = seqjax.unroll(cell, params, xs[0], lengths=lengths, cudnn=True)
+        got = seqjax.unroll(cell, params, xs[0], lengths=lengths, options=seqjax.ScanOptions(cudnn=True))
         assert_close(got, seqjax.unroll(cell, params, xs[0], lengths=lengths))
     assert len(stand_in) == 2
 
@@ -112,7 +112,7 @@ def test_cudnn_in_wrappers_and_fallbacks(stand_in, key):
     stand_in.clear()
     for lstm, dtype in ((seqjax.LSTM(4, 5), jnp.bfloat16), (seqjax.LSTM(4, 5, activation="relu"), jnp.float32)):
         p, x, _ = setup(lstm, key)
-        ys, _ = seqjax.unroll(lstm, p, x.astype(dtype), cudnn=True)
+        ys, _ = seqjax.unroll(lstm, p, x.astype(dtype), options=seqjax.ScanOptions(cudnn=True))
         assert_close(ys.astype(jnp.float32), seqjax.unroll(lstm, p, x.astype(dtype))[0].astype(jnp.float32))
     assert stand_in == []
 
@@ -124,7 +124,7 @@ def test_cudnn_only_under_a_matmul_precision_it_has(stand_in, key, precision, ru
     cell = seqjax.LSTM(4, 5)
     params, xs, _ = setup(cell, key)
     with jax.default_matmul_precision(precision):
-        got = jax.jit(lambda p, x: seqjax.unroll(cell, p, x, cudnn=True)[0])(params, xs)
+        got = jax.jit(lambda p, x: seqjax.unroll(cell, p, x, options=seqjax.ScanOptions(cudnn=True))[0])(params, xs)
         want = jax.jit(lambda p, x: seqjax.unroll(cell, p, x)[0])(params, xs)
     assert len(stand_in) == runs
     # XLA's loop under the same precision. On the CPU every precision is float32; on a GPU, TF32 and
@@ -154,8 +154,8 @@ def test_cudnn_without_a_gpu_is_a_clear_error(key, tmp_path):
     from experiments import char_lm
 
     cell = seqjax.LSTM(4, 5)
-    with pytest.raises(ValueError, match=r"cudnn=True needs a CUDA GPU with cuDNN; JAX's backend here is 'cpu'"):
-        seqjax.unroll(cell, cell.init(key), jnp.ones((2, 3, 4)), cudnn=True)
+    with pytest.raises(ValueError, match=r"ScanOptions\(cudnn=True\) needs a CUDA GPU with cuDNN; JAX's backend here is 'cpu'"):
+        seqjax.unroll(cell, cell.init(key), jnp.ones((2, 3, 4)), options=seqjax.ScanOptions(cudnn=True))
     with pytest.raises(SystemExit, match=r"error: --cudnn=true needs a CUDA GPU with cuDNN; JAX's backend here is 'cpu'"):
         char_lm.main(char_lm.Config(cudnn=True, out_dir=str(tmp_path / "run")))
 

@@ -3,6 +3,7 @@ of the readable step."""
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 from jax.test_util import check_grads
 
@@ -17,7 +18,7 @@ FUSED = {"lstm": lambda d, h: seqjax.LSTM(d, h), "gru": lambda d, h: seqjax.GRU(
 
 def loss(cell, fused, hoist, lengths, dtype=jnp.float32):
     def f(params, xs, state):
-        ys, final = seqjax.unroll(cell, params, xs.astype(dtype), lengths=lengths, initial_state=state, fused=fused, hoist=hoist)
+        ys, final = seqjax.unroll(cell, params, xs.astype(dtype), lengths=lengths, initial_state=state, options=seqjax.ScanOptions(fused=fused, hoist=hoist))
         out = jnp.float64 if dtype == jnp.float64 else jnp.float32  # accumulate bfloat16 results in float32
         weights = jnp.linspace(-1.0, 1.0, ys.shape[-1], dtype=out)
         return jnp.sum(ys.astype(out) ** 2 * weights) + sum(jnp.sum(jnp.sin(s.astype(out))) for s in jax.tree_util.tree_leaves(final))
@@ -159,3 +160,32 @@ def test_fused_gru_loops_write_no_per_step_concatenation(name, key):
     jaxpr = jax.make_jaxpr(jax.grad(loss(cell, True, False, jnp.array([7, 3, 0]))))(params, xs, state).jaxpr
     found = _scan_outputs_built_by_concatenation(jaxpr)
     assert len(found) >= 2 and not any(found)  # the forward and the hand-written backward loop
+
+
+def test_one_option_type_chooses_the_path_and_the_old_keywords_still_work():
+    from seqjax.kernels.options import ScanOptions, path
+
+    # the one decision: cuDNN where asked and possible, then a fused kernel unless remat needs autodiff
+    assert path(ScanOptions(), fused=True) == "fused" and path(ScanOptions(), fused=False) == "autodiff"
+    assert path(ScanOptions(remat=True), fused=True) == "autodiff"
+    assert path(ScanOptions(remat=True), fused=True, fused_saves_memory=True) == "fused"
+    assert path(ScanOptions(fused=False), fused=True, cudnn=False) == "autodiff"
+    assert path(ScanOptions(cudnn=True), fused=True, cudnn=True) == "cudnn"
+    assert path(ScanOptions(cudnn=True), fused=True, cudnn=False) == "fused"
+    assert ScanOptions().resolved().hoist is (jax.default_backend() != "cpu") and ScanOptions(hoist=True).resolved().hoist
+    for bad, message in ((dict(unroll=0), "unroll must be an int >= 1"), (dict(fused="yes"), "fused must be True or False"),
+                         (dict(hoist=1), "hoist must be True, False or None")):
+        with pytest.raises(ValueError, match=message):
+            ScanOptions(**bad)
+    cell = seqjax.LSTM(3, 4)
+    params, xs = cell.init(jax.random.key(0)), jax.random.normal(jax.random.key(1), (2, 5, 3))
+    want = seqjax.unroll(cell, params, xs, options=ScanOptions(fused=False, unroll=2))[0]
+    with pytest.warns(DeprecationWarning, match=r"pass options=seqjax.ScanOptions\(fused=..., unroll=...\)"):
+        got = seqjax.unroll(cell, params, xs, fused=False, scan_unroll=2)[0]
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        seqjax.unroll(cell, params, xs, fast=True)
+    with pytest.raises(TypeError, match="options must be a seqjax.ScanOptions, got dict"):
+        seqjax.unroll(cell, params, xs, options={"fused": False})
+    with pytest.warns(DeprecationWarning, match="Cell.loop_params is now Cell.prepare_loop"):
+        assert cell.loop_params(params).keys() == cell.prepare_loop(params).keys()

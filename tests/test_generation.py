@@ -57,6 +57,27 @@ def test_every_model_that_emits_tokens_is_a_generator_and_generate_is_one_loop(n
         np.testing.assert_allclose(np.asarray(got.scores), np.asarray(want.scores), rtol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["seq2seq (attention)", "seq2seq (no attention)", "captioner", "recurrent LM"])
+@pytest.mark.parametrize("method", ["greedy", "beam"])
+def test_recurrent_generators_slice_their_weights_once_before_the_decoding_loop(name, method):
+    # the cell interface's prepare_loop, applied in decode_start: no step of the loop copies W_h's blocks
+    from tests.test_cells import _slices_of
+
+    model, params = MODELS[name]
+    shapes = {leaf.shape for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0] if jax.tree_util.keystr(path).endswith("['wh']")}
+    options = {"beam_width": 2} if method == "beam" else {}
+    start = model.decode_start(params, *inputs(name), max_length=4)
+    loop = lambda p, s: decoding.decode(method, model.step, p, s, start.tokens, max_length=4, eos_id=start.eos_id,  # noqa: E731
+                                        pad_id=start.pad_id, **options).tokens
+
+    def slices_inside_the_loop(p):
+        jaxpr = jax.make_jaxpr(loop)(p, start.state).jaxpr
+        return sum(inside for shape in shapes for inside in _slices_of(jaxpr, shape) + _slices_of(jaxpr, shape[::-1]))
+
+    assert slices_inside_the_loop(start.params) == 0
+    assert slices_inside_the_loop(params) > 0  # what a caller who forgot prepare_loop would run: the check sees it
+
+
 @pytest.mark.parametrize("name", list(MODELS))
 def test_generate_all_decodes_each_example_as_alone_in_order(name):
     model, params = MODELS[name]

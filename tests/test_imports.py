@@ -15,7 +15,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent / "seqjax"
 LAYERS = [
     ("foundations: types, checks, data and plots (no model code)", ["types", "checks", "data", "plots", "host_memory"]),
     ("arrays: masks, scans, dense layers, positions", ["masking", "scan", "layers", "positional"]),
-    ("the cell protocol, fused kernels, attention, the decoding loops", ["cell", "kernels", "attention", "decoding"]),
+    ("fast paths: the kernels and the one option type that chooses among them", ["kernels"]),
+    ("the cell protocol, attention, the decoding loops", ["cell", "attention", "decoding"]),
     ("cells, unroll, multi-head attention, the attention decoder, training", ["cells", "unroll", "diagnostics", "multi_head_attention",
                                                                               "attention_decoder", "train"]),
     ("composites: wrappers, convolutions, transformer layers, word vectors, the command line",

@@ -186,7 +186,7 @@ def test_stack_dropout_is_variational_and_off_without_key(key):
     # the same key gives the same masks in the scan (hoisted or not) and in the step-by-step path
     want = seqjax.loop_unroll(stack, params, xs, key=jax.random.key(3))
     for hoist in (True, False):
-        assert_close(seqjax.unroll(stack, params, xs, key=jax.random.key(3), hoist=hoist), want)
+        assert_close(seqjax.unroll(stack, params, xs, key=jax.random.key(3), options=seqjax.ScanOptions(hoist=hoist)), want)
     dropped, _ = seqjax.unroll(stack, params, xs, key=jax.random.key(3))
     assert not np.allclose(dropped, seqjax.unroll(plain, params, xs)[0])
 
@@ -202,7 +202,7 @@ def test_variational_dropout_reuses_one_mask_per_sequence(key):
     assert 0 < float(jnp.mean(state.input_mask == 0)) < 1
     want = seqjax.loop_unroll(cell, params, xs, key=key)
     for hoist in (True, False):
-        assert_close(seqjax.unroll(cell, params, xs, key=key, hoist=hoist), want)
+        assert_close(seqjax.unroll(cell, params, xs, key=key, options=seqjax.ScanOptions(hoist=hoist)), want)
     # deterministic without a key
     assert_close(seqjax.unroll(cell, params, xs)[0], seqjax.unroll(inner, params, xs)[0])
 

@@ -193,7 +193,7 @@ def test_remat_gives_the_same_gradients_with_less_memory(key):
     xs = jax.random.normal(key, (4, 512, 16))
 
     def loss(params, remat):
-        ys, _ = seqjax.unroll(cell, params, xs, remat=remat, hoist=False)
+        ys, _ = seqjax.unroll(cell, params, xs, options=seqjax.ScanOptions(remat=remat, hoist=False))
         return jnp.sum(ys ** 2)
 
     grads = [jax.grad(loss)(params, remat) for remat in (False, True)]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, RNNState, ScanOptions, dense_params, frozen, split_columns
+from seqjax.cell import Cell, RNNState, dense_params, frozen, split_columns
+from seqjax.kernels.options import DEFAULT, ScanOptions, path
 from seqjax.checks import check_positive
 from seqjax.layers.dense import activation, dense, uniform_init
 from seqjax.kernels.fused import gru_scan
@@ -70,15 +71,16 @@ class GRU(Cell):
         s = z * s + (1 - z) * candidate
         return RNNState(s), s
 
-    def loop_params(self, params: Params) -> Params:
+    def prepare_loop(self, params: Params) -> Params:
         if self.reset_after:
             return params
         return {**params, "wh_split": split_columns(params, "wh", 2 * self.hidden_size)}
 
-    def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = ScanOptions()):
-        """``recur`` under one ``lax.scan``; with ``options.fused`` (tanh only), the same
-        recurrence with the hand-written backward pass of ``seqjax.kernels.fused.gru_scan``."""
-        if not options.fused or options.remat or self.activation != "tanh":
+    def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = DEFAULT):
+        """``recur`` under one ``lax.scan``, or (``seqjax.kernels.options.path``) the same recurrence with
+        the hand-written backward pass of ``seqjax.kernels.fused.gru_scan`` (tanh)."""
+        options = options.resolved()
+        if path(options, fused=self.activation == "tanh") != "fused":
             return super().scan(params, state, xs, lengths, options=options)
         ys, s = gru_scan(params, state.h, xs, valid_steps(xs, lengths), options.unroll, options.hoist, self.reset_after)
         return ys, RNNState(s)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, LSTMState, RNNState, ScanOptions, dense_params, frozen, split_columns
+from seqjax.cell import Cell, LSTMState, RNNState, dense_params, frozen, split_columns
+from seqjax.kernels.options import DEFAULT, ScanOptions, path
 from seqjax.checks import check_finite, check_positive
 from seqjax.layers.dense import activation, dense, uniform_init
 from seqjax.kernels import cudnn
@@ -68,16 +69,18 @@ class LSTM(Cell):
         h = jax.nn.sigmoid(o) * phi(c)
         return LSTMState(h, c), h
 
-    def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = ScanOptions()):
-        """``recur`` under one ``lax.scan``; with ``options.fused`` (tanh only), the same
-        recurrence with the hand-written backward pass of ``seqjax.kernels.fused.lstm_scan``; with
-        ``options.cudnn`` (tanh, float32), cuDNN's LSTM kernel (``seqjax.kernels.cudnn``)."""
-        if options.cudnn and xs.shape[0] and cudnn.applies(self.activation, xs.dtype):
+    def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = DEFAULT):
+        """``recur`` under one ``lax.scan``, or (``seqjax.kernels.options.path``) the same recurrence with
+        the hand-written backward pass of ``seqjax.kernels.fused.lstm_scan`` (tanh), or cuDNN's LSTM
+        kernel (``seqjax.kernels.cudnn``: tanh, float32)."""
+        options = options.resolved()
+        chosen = path(options, fused=self.activation == "tanh", cudnn=bool(xs.shape[0]) and cudnn.applies(self.activation, xs.dtype))
+        if chosen == "cudnn":
             ys, h, c = cudnn.lstm_scan(params, state.h, state.c, xs, lengths)
-        elif not options.fused or options.remat or self.activation != "tanh":
-            return super().scan(params, state, xs, lengths, options=options)
-        else:
+        elif chosen == "fused":
             ys, h, c = lstm_scan(params, state.h, state.c, xs, valid_steps(xs, lengths), options.unroll, options.hoist)
+        else:
+            return super().scan(params, state, xs, lengths, options=options)
         return ys, LSTMState(h, c)
 
 
@@ -112,7 +115,7 @@ class PrototypeLSTM(Cell):
     def project(self, params: Params, x: Array) -> Array:
         return dense(x, params["wx"], params["b"])
 
-    def loop_params(self, params: Params) -> Params:
+    def prepare_loop(self, params: Params) -> Params:
         return {**params, "wh_split": split_columns(params, "wh", 3 * self.hidden_size)}
 
     def recur(self, params: Params, state: State, xp: Array) -> tuple[State, Array]:

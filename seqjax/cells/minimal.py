@@ -11,7 +11,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, RNNState, ScanOptions, frozen
+from seqjax.cell import Cell, RNNState, frozen
+from seqjax.kernels.options import DEFAULT, ScanOptions, path
 from seqjax.checks import check_positive
 from seqjax.layers.dense import dense, uniform_init
 from seqjax.kernels.fused_linear import chunk_length, linear_recurrence_scan
@@ -60,9 +61,9 @@ class _LinearRecurrence(Cell):
         h = a * state.h + b
         return RNNState(h), h
 
-    def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = ScanOptions()) -> tuple[Array, State]:
+    def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = DEFAULT) -> tuple[Array, State]:
         mode = self.algorithm
-        if mode == "sequential" and options.fused and xs.shape[0]:  # seqjax.kernels.fused_linear
+        if path(options, fused=mode == "sequential" and bool(xs.shape[0]), fused_saves_memory=True) == "fused":  # seqjax.kernels.fused_linear
             valid = valid_steps(xs, lengths)
             ys, h = linear_recurrence_scan(self.coefficients, params, state.h, xs, valid, chunk_length(*xs.shape[:2]))
             return ys, RNNState(h)
@@ -85,9 +86,8 @@ class MinGRU(_LinearRecurrence):
 
     ``1 − σ(k)`` is computed as ``σ(−k)``, which keeps precision when ``z_t → 1``.
     ``mode`` picks the sequence algorithm: "associative" (parallel, O(log t) depth),
-    "sequential" (with ``fused``, the chunked path of ``seqjax.kernels.fused_linear``; training
-    step at T = 4096 on a 2-core CPU: 2.0x faster than "associative" and 1.04x the plain
-    sequential scan, with about a third of its memory, BENCHMARKS.md) or "auto" (the default:
+    "sequential" (with ``fused``, the chunked path of ``seqjax.kernels.fused_linear``, the fastest
+    on the CPU with about a third of the memory: BENCHMARKS.md, "Speed options") or "auto" (the default:
     sequential on the CPU, associative on accelerators). State: ``RNNState(h)``.
     """
 

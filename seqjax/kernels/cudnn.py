@@ -1,4 +1,4 @@
-"""cuDNN's LSTM kernel for ``seqjax.LSTM`` on NVIDIA GPUs: ``unroll(..., cudnn=True)``.
+"""cuDNN's LSTM kernel for ``seqjax.LSTM`` on NVIDIA GPUs: ``unroll(..., options=ScanOptions(cudnn=True))``.
 
 cuDNN runs a whole LSTM layer, forward and backward, as one library call with its own
 kernels; XLA's loop calls a matmul per step. On an H100 (BENCHMARKS_GPU.md) PyTorch's cuDNN

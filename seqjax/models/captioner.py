@@ -208,7 +208,7 @@ class Captioner:
         if attention and not self.attends:
             raise ValueError("attention=True needs the 'attend' captioner (an AttentionDecoder)")
         state = _prepare(self, params, self.check_images(images))
-        loop = {**params, "decoder": self.decoder.loop_params(params["decoder"])}
+        loop = {**params, "decoder": self.decoder.prepare_loop(params["decoder"])}
         return decoding.DecodeStart(loop, state, jnp.full((state_batch(state),), GO_ID, jnp.int32), EOS_ID, self.pad_id,
                                     attention_weights if attention else None)
 

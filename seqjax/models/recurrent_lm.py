@@ -23,6 +23,7 @@ import numpy as np
 from seqjax import decoding
 from seqjax.cell import Cell
 from seqjax.checks import check_positive
+from seqjax.kernels.options import DEFAULT, ScanOptions
 from seqjax.layers.dense import dense
 from seqjax.types import Array, Params, PRNGKey, State
 from seqjax.unroll import unroll
@@ -49,24 +50,24 @@ class RecurrentLM:
                 "cell": self.cell.init(k_cell),
                 "out": {"w": jax.random.normal(k_out, (hidden, self.vocab_size)) / np.sqrt(hidden), "b": jnp.zeros(self.vocab_size)}}
 
-    def logits(self, params: Params, inputs: Array, state: State | None = None, **unroll_options) -> tuple[Array, State]:
+    def logits(self, params: Params, inputs: Array, state: State | None = None, *, options: ScanOptions = DEFAULT) -> tuple[Array, State]:
         """``inputs [b, t]`` ids from ``state`` (None: a fresh one) -> ``(logits [b, t, v], state after)``;
-        ``unroll_options`` are ``unroll``'s (``remat``, ``cudnn``)."""
+        ``options`` are ``unroll``'s (``seqjax.ScanOptions``: remat, cuDNN)."""
         state = self.cell.initial_state(inputs.shape[0]) if state is None else state
-        ys, state = unroll(self.cell, params["cell"], params["embed"][inputs], initial_state=state, **unroll_options)
+        ys, state = unroll(self.cell, params["cell"], params["embed"][inputs], initial_state=state, options=options)
         return dense(ys, params["out"]["w"], params["out"]["b"]), state
 
     # --- generation: seqjax.decoding.Generator ----------------------------------------------------
 
     def decode_start(self, params: Params, prompt: Array, *, max_length: int, attention: bool = False) -> decoding.DecodeStart:
         """``prompt [b, t]`` read but for its last token, which the first step reads; the cell's weight
-        slices taken once for the loop (``loop_params``); no token ends a sequence unless
+        slices taken once for the loop (``prepare_loop``); no token ends a sequence unless
         ``generate``'s ``eos_id`` says so."""
         if attention:
             raise ValueError("attention=True: a RecurrentLM has no attention to record")
         prompt = decoding.check_prompt(prompt, self.vocab_size)
         _, state = self.logits(params, prompt[:, :-1])
-        loop = {**params, "cell": self.cell.loop_params(params["cell"])}
+        loop = {**params, "cell": self.cell.prepare_loop(params["cell"])}
         return decoding.DecodeStart(loop, state, prompt[:, -1].astype(jnp.int32), None)
 
     def step(self, params: Params, state: State, token: Array) -> tuple[State, Array]:

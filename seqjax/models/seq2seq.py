@@ -272,14 +272,14 @@ class Seq2Seq:
         b, t = target_inputs.shape
         k_coin, k_sample = jax.random.split(key)
         coins = jax.random.uniform(k_coin, (t, b)) < ratio
-        decoder_params = self.decoder.loop_params(params["decoder"])
+        decoder_step = self.decoder.stepper(params["decoder"])
 
         def step(carry, inputs):
             state, previous = carry
             gold, coin, i = inputs
             own = jax.random.categorical(jax.random.fold_in(k_sample, i), previous).astype(gold.dtype)
             token = jnp.where(coin & (i > 0), own, gold)
-            state, y = self.decoder.step(decoder_params, state, self.embed_target(params, token))
+            state, y = decoder_step(state, self.embed_target(params, token))
             y = y.y if isinstance(y, tuple) else y
             return (state, jax.lax.stop_gradient(self.readout(params, y)).astype(jnp.float32)), y
 
@@ -311,7 +311,7 @@ class Seq2Seq:
             raise ValueError("attention=True needs a decoder with attention (seqjax.AttentionDecoder)")
         source, source_lengths = check_source(source, source_lengths, self.src_vocab_size)
         state = _prepare(self, params, source, source_lengths)
-        loop = {**params, "decoder": self.decoder.loop_params(params["decoder"])}
+        loop = {**params, "decoder": self.decoder.prepare_loop(params["decoder"])}
         return decoding.DecodeStart(loop, state, jnp.full((state_batch(state),), GO_ID, jnp.int32), EOS_ID, self.pad_id,
                                     attention_weights if attention else None)
 
