@@ -24,8 +24,8 @@ import jax
 
 # A benchmark's command line is the experiments' one: it keeps freed host memory (process-wide, so
 # every contender gets it alike), parses the --field=value overrides and runs.
-from seqjax.config import run_main as run_main
-from seqjax import host_memory
+from seqjax.train.config import run_main as run_main
+from seqjax.core import host_memory
 
 
 def block(tree):

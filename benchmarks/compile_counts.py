@@ -94,7 +94,7 @@ def run_stream(config: Config, batches) -> dict:
 
 
 def plot(rows: list[dict], path: str) -> None:
-    from seqjax.plots import pyplot
+    from seqjax.core.plots import pyplot
 
     plt = pyplot()
 

@@ -12,7 +12,7 @@ associative scan; ``*_sequential`` the chunked path with its hand-written backwa
 differentiated by autodiff.
 
 ``page faults/step`` counts the pages a warm step maps afresh (median of 3 calls). The command
-line keeps freed host memory for reuse (``seqjax.host_memory``), so it is near 0; with
+line keeps freed host memory for reuse (``seqjax.core.host_memory``), so it is near 0; with
 ``SEQJAX_KEEP_FREED_MEMORY=0`` (glibc's default malloc) it is about one per 4 KiB of the
 step's large buffers, and the kernel's zero-filling of those pages shows in the step time.
 """
@@ -27,7 +27,7 @@ import numpy as np
 import optax
 
 import seqjax
-from seqjax import host_memory
+from seqjax.core import host_memory
 from benchmarks.common import Precision, finish, format_table, interleaved_medians, run_main, set_matmul_precision
 
 CELLS = {  # name: (cell, unroll's fused flag)
@@ -67,7 +67,7 @@ def train_step_fn(cell, fused):
 
 def faults_per_step(run, steps: int = 3) -> float:
     """Page faults per call, median of ``steps`` calls after the timing (so the step is warm):
-    pages the step had to map afresh (``seqjax.host_memory``)."""
+    pages the step had to map afresh (``seqjax.core.host_memory``)."""
     counts = []
     for _ in range(steps):
         before = host_memory.page_faults()

@@ -43,7 +43,7 @@ from seqjax.data import pairs
 from seqjax.data.vocab import GO_ID, PAD_ID
 from seqjax.interop.torch import from_torch
 from seqjax.models import Transformer
-from seqjax.positional import sinusoidal_table
+from seqjax.layers.positional import sinusoidal_table
 
 
 @dataclasses.dataclass(frozen=True)

@@ -265,6 +265,6 @@ def main(config: Config) -> dict:
 
 
 if __name__ == "__main__":
-    from seqjax.config import run_main
+    from seqjax.train.config import run_main
 
     run_main(main, Config(), __doc__)

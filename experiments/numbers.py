@@ -30,7 +30,9 @@ import time
 import jax
 import numpy as np
 
-from seqjax import data, decoding, plots, train
+from seqjax import data, decoding, train
+
+from seqjax.core import plots
 from seqjax.data import numbers, pairs
 from seqjax.models import Seq2Seq
 
@@ -246,6 +248,6 @@ def main(config: Config) -> dict:
 
 
 if __name__ == "__main__":
-    from seqjax.config import run_main
+    from seqjax.train.config import run_main
 
     run_main(main, Config(), __doc__)

@@ -36,8 +36,9 @@ import jax
 import numpy as np
 
 import seqjax
-from seqjax import data, plots, train
-from seqjax.conv import TextCNN
+from seqjax import data, train
+from seqjax.core import plots
+from seqjax.sequences.conv import TextCNN
 from seqjax.data import labelled
 from seqjax.models import Classifier
 
@@ -196,6 +197,6 @@ def main(config: Config) -> dict:
 
 
 if __name__ == "__main__":
-    from seqjax.config import run_main
+    from seqjax.train.config import run_main
 
     run_main(main, Config(), __doc__)

@@ -30,11 +30,12 @@ import numpy as np
 import optax
 
 import seqjax
-from seqjax import data, plots, train
-from seqjax.conv import ConvRNN, TextCNN, max_norm
+from seqjax import data, train
+from seqjax.core import plots
+from seqjax.sequences.conv import ConvRNN, TextCNN, max_norm
 from seqjax.data import labelled
 from seqjax.models import Classifier
-from seqjax.pooling import POOLINGS
+from seqjax.sequences.pooling import POOLINGS
 
 # -----------------------------------------------------------------------------
 # config
@@ -224,6 +225,6 @@ def plot(rows: list[dict], path: pathlib.Path) -> None:
 
 
 if __name__ == "__main__":
-    from seqjax.config import run_main
+    from seqjax.train.config import run_main
 
     run_main(main, Config(), __doc__)

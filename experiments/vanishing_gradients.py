@@ -36,7 +36,8 @@ import numpy as np
 import optax
 
 import seqjax
-from seqjax import data, plots, train
+from seqjax import data, train
+from seqjax.core import plots
 
 # -----------------------------------------------------------------------------
 # config
@@ -216,6 +217,6 @@ def plot(results: dict, path: pathlib.Path) -> None:
 
 
 if __name__ == "__main__":
-    from seqjax.config import run_main
+    from seqjax.train.config import run_main
 
     run_main(main, Config(), __doc__)

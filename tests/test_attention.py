@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from jax.test_util import check_grads
 
 import seqjax
-from seqjax.attention import AdditiveAttention, LuongAttention
+from seqjax.attention.scores import AdditiveAttention, LuongAttention
 from tests.conftest import assert_close
 
 B, S, Q, M, A = 3, 5, 4, 6, 7

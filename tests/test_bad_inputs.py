@@ -79,7 +79,7 @@ LIBRARY = [
     ("Hopfield gain inf", lambda tmp: seqjax.Hopfield(4, gain=float("inf")), ValueError, r"Hopfield.gain must be a finite number > 0, got inf"),
     ("variational dropout NaN", lambda tmp: seqjax.VariationalDropout(LSTM, input_rate=float("nan")), ValueError,
      r"VariationalDropout.input_rate must be a float in \[0, 1\), got nan"),
-    ("transformer dropout NaN", lambda tmp: seqjax.transformer.EncoderLayer(8, 2, dropout=float("nan")), ValueError,
+    ("transformer dropout NaN", lambda tmp: seqjax.attention.transformer.EncoderLayer(8, 2, dropout=float("nan")), ValueError,
      r"EncoderLayer.dropout must be a float in \[0, 1\), got nan"),
     ("NaN temperature", lambda tmp: decoding.sample(_table_step, jnp.zeros((3, 3)), None, jnp.array([0]), key=KEY, max_length=2,
                                                     temperature=float("nan")), ValueError, r"temperature must be a finite number >= 0 \(0 picks the most likely token\), got nan"),
@@ -252,7 +252,7 @@ COMMAND_LINE = [
 def _parse(argv, name="vanishing_gradients"):
     import importlib
 
-    from seqjax.config import parse_config
+    from seqjax.train.config import parse_config
 
     module = importlib.import_module(f"experiments.{name}")
     return parse_config(module.Config(), argv)

@@ -181,7 +181,7 @@ def test_rnn_step_cudnn_without_a_gpu_is_a_clear_error(tmp_path):
 
 
 def test_matmul_precision_is_checked_and_recorded():
-    from seqjax.config import help_text, parse_config
+    from seqjax.train.config import help_text, parse_config
 
     with pytest.raises(SystemExit, match="--matmul_precision expects one of float32, tensorfloat32, default; got 'fp32'"):
         parse_config(rnn_step.Config(), ["--matmul_precision=fp32"])
@@ -264,7 +264,7 @@ def test_the_gpu_session_script_parses_and_its_commands_take_their_flags():
     import shlex
     import subprocess
 
-    from seqjax.config import parse_config
+    from seqjax.train.config import parse_config
 
     script = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_session.sh"
     assert subprocess.run(["bash", "-n", str(script)]).returncode == 0

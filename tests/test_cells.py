@@ -228,7 +228,7 @@ def test_weight_slices_are_taken_once_outside_the_loop(cell, fused):
 
 
 def test_every_cell_implements_the_recurrent_cell_interface():
-    from seqjax.cell import Cell, RecurrentCell
+    from seqjax.cells.protocol import Cell, RecurrentCell
     from seqjax.models import Seq2Seq
 
     gru = seqjax.GRU(3, 4)

@@ -10,8 +10,9 @@ import torch
 from jax.test_util import check_grads
 
 import seqjax
-from seqjax import pooling, train
-from seqjax.conv import ConvRNN, TextCNN, conv1d, max_norm
+from seqjax import train
+from seqjax.sequences import pooling
+from seqjax.sequences.conv import ConvRNN, TextCNN, conv1d, max_norm
 from seqjax.data import Vocab, labelled
 from seqjax.models import Classifier
 

@@ -1,4 +1,4 @@
-"""seqjax.conv's 1-D convolution against torch.nn.functional.conv1d over a grid of shapes (stride,
+"""seqjax.sequences.conv's 1-D convolution against torch.nn.functional.conv1d over a grid of shapes (stride,
 dilation, groups, "valid" / "same" / int / (before, after) padding), values and gradients, and the
 layers that use it (TextCNN, ConvRNN) against PyTorch run on each sentence alone."""
 
@@ -11,7 +11,7 @@ import pytest
 from jax.test_util import check_grads
 
 import seqjax
-from seqjax.conv import ConvRNN, TextCNN, conv1d, conv_length
+from seqjax.sequences.conv import ConvRNN, TextCNN, conv1d, conv_length
 
 torch = pytest.importorskip("torch", reason="the conv1d grid compares with torch (the 'test' extra)")
 F = torch.nn.functional
@@ -80,7 +80,7 @@ def text_cnn_oracle(cnn, params, xs, lengths):
         features = []
         for k, p in zip(cnn.region_sizes, params["convs"]):
             xt, wt, options = torch_conv1d(x[None, :n], np.asarray(p["w"]), np.asarray(p["b"]), cnn.stride,
-                                           seqjax.conv.conv_padding(cnn.padding, k, stride=cnn.stride, dilation=cnn.dilation),
+                                           seqjax.sequences.conv.conv_padding(cnn.padding, k, stride=cnn.stride, dilation=cnn.dilation),
                                            cnn.dilation, cnn.groups)
             c = torch.relu(F.conv1d(xt, wt, **options))[0] if xt.shape[-1] >= cnn.dilation * (k - 1) + 1 else torch.zeros(0)
             features.append(c.amax(-1).numpy() if c.numel() else np.zeros(cnn.feature_maps, np.float32))

@@ -69,7 +69,7 @@ def test_vanishing_gradients_experiment_smoke(tmp_path):
 
 def test_experiment_cli_overrides_are_typed(capsys):
     from experiments import vanishing_gradients as vg
-    from seqjax.config import parse_config
+    from seqjax.train.config import parse_config
 
     config = parse_config(vg.Config(), ["--seq_len=12", "--cells=gru,lstm", "--learning_rate=0.5"])
     assert config.seq_len == 12 and config.cells == ("gru", "lstm") and config.learning_rate == 0.5

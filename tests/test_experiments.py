@@ -399,7 +399,7 @@ def _modules_with_a_config():
 def test_help_shows_defaults_the_command_line_takes_back(module):
     import re
 
-    from seqjax.config import help_text, parse_config
+    from seqjax.train.config import help_text, parse_config
 
     default = module.Config()
     lines = [re.fullmatch(r"  --(\w+)=(.*?) *\(([^()]*)\)", line) for line in help_text(default).splitlines()[1:]]
@@ -409,7 +409,7 @@ def test_help_shows_defaults_the_command_line_takes_back(module):
 
 def test_a_boolean_flag_alone_sets_it():
     from experiments import embeddings
-    from seqjax.config import parse_config
+    from seqjax.train.config import parse_config
 
     assert parse_config(embeddings.Config(), ["--gensim"]).gensim is True
     assert parse_config(embeddings.Config(), ["--gensim=false"]).gensim is False

@@ -1,4 +1,4 @@
-"""seqjax.host_memory: with keep_freed_memory(), a warm jitted call maps no fresh pages.
+"""seqjax.core.host_memory: with keep_freed_memory(), a warm jitted call maps no fresh pages.
 
 The comparison runs in subprocesses, because the malloc setting is process-wide and cannot
 be undone: the same script counts the page faults of a jitted ``lax.scan`` whose stacked
@@ -16,12 +16,12 @@ import textwrap
 
 import pytest
 
-from seqjax import host_memory
+from seqjax.core import host_memory
 
 SCRIPT = textwrap.dedent("""
     import json, sys
     import jax, jax.numpy as jnp
-    from seqjax import host_memory
+    from seqjax.core import host_memory
     if sys.argv[1] == "keep":
         assert host_memory.keep_freed_memory()
     step = lambda c, row: (c + row, c * row)
@@ -86,7 +86,7 @@ def test_command_lines_apply_it_first(monkeypatch):
     import dataclasses
 
     from benchmarks import common
-    from seqjax.config import run_main
+    from seqjax.train.config import run_main
 
     @dataclasses.dataclass(frozen=True)
     class Config:
@@ -103,7 +103,7 @@ def test_command_lines_apply_it_first(monkeypatch):
 
 
 def test_a_malformed_switch_is_one_clear_line(monkeypatch):
-    from seqjax.config import run_main
+    from seqjax.train.config import run_main
 
     monkeypatch.setenv(host_memory.ENV, "sometimes")
     with pytest.raises(SystemExit, match=r"error: \$SEQJAX_KEEP_FREED_MEMORY must be 1 or 0 \(true/false\), got 'sometimes'"):

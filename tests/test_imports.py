@@ -13,15 +13,13 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent / "seqjax"
 
 # bottom first; a part imports parts of lower layers only (none of its own layer)
 LAYERS = [
-    ("foundations: types, checks, data and plots (no model code)", ["types", "checks", "data", "plots", "host_memory"]),
-    ("arrays: masks, scans, dense layers, positions", ["masking", "scan", "layers", "positional"]),
-    ("fast paths: the kernels and the one option type that chooses among them", ["kernels"]),
-    ("the cell protocol, attention, the decoding loops", ["cell", "attention", "decoding"]),
-    ("cells, unroll, multi-head attention, the attention decoder, training", ["cells", "unroll", "diagnostics", "multi_head_attention",
-                                                                              "attention_decoder", "train"]),
-    ("composites: wrappers, convolutions, transformer layers, word vectors, the command line",
-     ["wrappers", "conv", "transformer", "embeddings", "config"]),
-    ("pooling and interop", ["pooling", "interop"]),
+    ("core: types, checks, masks and the masked scan, linear scans, plots, host memory", ["core"]),
+    ("layers (dense, embedding, normalisation, dropout, positions) and data (vocabularies, batches, loaders)", ["layers", "data"]),
+    ("kernels: the fast paths and the one option type that chooses among them", ["kernels"]),
+    ("cells (the cell interface and every cell) and the decoding loops", ["cells", "decoding"]),
+    ("attention (scores, multi-head, transformer layers, the attention decoder) and training", ["attention", "train"]),
+    ("sequences (unroll, wrappers, pooling, convolutions, diagnostics) and word vectors", ["sequences", "embeddings"]),
+    ("interop with PyTorch, Equinox and Flax", ["interop"]),
     ("models", ["models"]),
 ]
 LEVEL = {part: level for level, (_, parts) in enumerate(LAYERS) for part in parts}
@@ -91,3 +89,36 @@ def test_no_part_imports_another_parts_private_helpers():
                for name, file, line, target, imported in edges()
                if imported and imported.startswith("_") and not imported.startswith("__") and target != name]
     assert not private, "private helpers used across modules:\n" + "\n".join(private)
+
+
+def test_the_old_module_paths_still_work_for_one_release_and_warn():
+    # a fresh interpreter: the aliases load once per process
+    import subprocess
+    import sys
+
+    code = """
+import warnings
+warnings.simplefilter("error", DeprecationWarning)
+import seqjax
+from seqjax.core.moved import MOVED
+import importlib
+for old, new in MOVED.items():
+    try:
+        importlib.import_module(old)
+        raise SystemExit(f"no warning for {old}")
+    except DeprecationWarning as warning:
+        assert f"{old} is now {new}" in str(warning), warning
+warnings.simplefilter("ignore", DeprecationWarning)
+for old, new in MOVED.items():
+    assert importlib.import_module(old) is importlib.import_module(new), old
+from seqjax.pooling import last
+from seqjax.unroll import unroll as function
+import seqjax.unroll
+import jax.numpy as jnp
+cell = seqjax.GRU(2, 3)
+ys, _ = seqjax.unroll(cell, cell.init(__import__("jax").random.key(0)), jnp.ones((1, 4, 2)))  # still the function's answer
+assert ys.shape == (1, 4, 3) and function is seqjax.sequences.unroll.unroll and last is seqjax.last
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

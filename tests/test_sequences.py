@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import seqjax
-from seqjax.masking import reverse_within_lengths
+from seqjax.core.masking import reverse_within_lengths
 from tests.conftest import assert_close
 
 D, H, B, T = 3, 4, 3, 6

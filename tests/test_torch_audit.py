@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import seqjax
-from seqjax.multi_head_attention import MultiHeadAttention
-from seqjax.transformer import FF_ACTIVATIONS
+from seqjax.attention.multi_head import MultiHeadAttention
+from seqjax.attention.transformer import FF_ACTIVATIONS
 
 torch = pytest.importorskip("torch", reason="the converter audit needs the 'test' extra (torch==2.13.0, CPU)")
 F = torch.nn.functional

@@ -14,9 +14,9 @@ from jax.test_util import check_grads
 import seqjax
 from seqjax import decoding
 from seqjax.models import Transformer, TransformerLM
-from seqjax.multi_head_attention import MultiHeadAttention
-from seqjax.positional import LearnedPositions, SinusoidalPositions, sinusoidal_table
-from seqjax.transformer import Decoder, DecoderLayer, Encoder, EncoderLayer
+from seqjax.attention.multi_head import MultiHeadAttention
+from seqjax.layers.positional import LearnedPositions, SinusoidalPositions, sinusoidal_table
+from seqjax.attention.transformer import Decoder, DecoderLayer, Encoder, EncoderLayer
 from tests.conftest import assert_close
 
 D, HEADS, B = 12, 3, 3

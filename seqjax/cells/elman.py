@@ -12,10 +12,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, RNNState, dense_params, frozen
-from seqjax.checks import check_positive
+from seqjax.cells.protocol import Cell, RNNState, dense_params, frozen
+from seqjax.core.checks import check_positive
 from seqjax.layers.dense import activation, dense, uniform_init
-from seqjax.types import Array, DType, Params, PRNGKey, State
+from seqjax.core.types import Array, DType, Params, PRNGKey, State
 
 
 def _output_params(key: PRNGKey, hidden_size: int, output_size: int, dtype: DType) -> dict[str, Array]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, RNNState, dense_params, frozen, split_columns
+from seqjax.cells.protocol import Cell, RNNState, dense_params, frozen, split_columns
 from seqjax.kernels.options import DEFAULT, ScanOptions, path
-from seqjax.checks import check_positive
+from seqjax.core.checks import check_positive
 from seqjax.layers.dense import activation, dense, uniform_init
 from seqjax.kernels.fused import gru_scan
-from seqjax.masking import valid_steps
-from seqjax.types import Array, DType, Params, PRNGKey, State
+from seqjax.core.masking import valid_steps
+from seqjax.core.types import Array, DType, Params, PRNGKey, State
 
 
 @frozen

@@ -17,9 +17,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, RNNState, frozen
-from seqjax.checks import check_finite, check_positive
-from seqjax.types import Array, DType, Params, PRNGKey, State
+from seqjax.cells.protocol import Cell, RNNState, frozen
+from seqjax.core.checks import check_finite, check_positive
+from seqjax.core.types import Array, DType, Params, PRNGKey, State
 
 RULES = ("hebbian", "pseudoinverse")
 

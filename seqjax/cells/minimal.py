@@ -2,7 +2,7 @@
 
 Their gates depend on ``x_t`` only, so the recurrence is linear in the state,
 ``h_t = a_t ⊙ h_{t-1} + b_t``, and a whole sequence is computed in parallel by
-``seqjax.scan.linear_scan`` (training); ``step`` runs it one token at a time
+``seqjax.core.scan.linear_scan`` (training); ``step`` runs it one token at a time
 (generation). Both paths give the same numbers (tests check this).
 """
 
@@ -11,14 +11,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, RNNState, frozen
+from seqjax.cells.protocol import Cell, RNNState, frozen
 from seqjax.kernels.options import DEFAULT, ScanOptions, path
-from seqjax.checks import check_positive
+from seqjax.core.checks import check_positive
 from seqjax.layers.dense import dense, uniform_init
 from seqjax.kernels.fused_linear import chunk_length, linear_recurrence_scan
-from seqjax.masking import valid_steps
-from seqjax.scan import SCAN_MODES, linear_scan
-from seqjax.types import Array, DType, Params, PRNGKey, State
+from seqjax.core.masking import valid_steps
+from seqjax.core.scan import SCAN_MODES, linear_scan
+from seqjax.core.types import Array, DType, Params, PRNGKey, State
 
 
 @frozen

@@ -29,7 +29,7 @@ import jax
 import numpy as np
 
 from seqjax.decoding.search import Decoded, check_method, decode
-from seqjax.types import Array, Params, PRNGKey, State
+from seqjax.core.types import Array, Params, PRNGKey, State
 
 
 class DecodeStart(NamedTuple):

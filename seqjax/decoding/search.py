@@ -11,8 +11,8 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from seqjax.masking import is_constant
-from seqjax.types import Array, Params, PRNGKey, State
+from seqjax.core.masking import is_constant
+from seqjax.core.types import Array, Params, PRNGKey, State
 
 StepFn = Callable[[Params, State, Array], tuple[State, Array]]
 NEG_INF = -jnp.inf

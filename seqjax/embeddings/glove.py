@@ -19,10 +19,10 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from seqjax.checks import check_finite, check_positive
+from seqjax.core.checks import check_finite, check_positive
 from seqjax.embeddings.corpus import Corpus
 from seqjax.embeddings.sparse import adagrad_rows, chunked_step
-from seqjax.types import Params, PRNGKey
+from seqjax.core.types import Params, PRNGKey
 
 
 def entry_loss(w: jax.Array, w_ctx: jax.Array, b: jax.Array, b_ctx: jax.Array, x: jax.Array, weight: jax.Array,

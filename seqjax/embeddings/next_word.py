@@ -17,13 +17,13 @@ import dataclasses
 
 import jax
 
-from seqjax.checks import check_finite, check_positive
+from seqjax.core.checks import check_finite, check_positive
 from seqjax.embeddings.corpus import Corpus
 from seqjax.layers.dense import Dense
 from seqjax.layers.embedding import Embedding
 from seqjax.train.losses import cross_entropy
 from seqjax.train.step import make_train_step, optimizer
-from seqjax.types import Params, PRNGKey
+from seqjax.core.types import Params, PRNGKey
 
 
 @dataclasses.dataclass(frozen=True)

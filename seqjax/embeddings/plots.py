@@ -81,7 +81,7 @@ def tsne(x: np.ndarray, *, perplexity: float = 10.0, steps: int = 1000, learning
 
 
 def _figure():
-    from seqjax.plots import pyplot
+    from seqjax.core.plots import pyplot
 
     return pyplot()
 

@@ -29,10 +29,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from seqjax.checks import check_finite, check_positive
+from seqjax.core.checks import check_finite, check_positive
 from seqjax.embeddings.corpus import Corpus
 from seqjax.embeddings.sparse import chunked_step, noise_table
-from seqjax.types import Params, PRNGKey
+from seqjax.core.types import Params, PRNGKey
 
 
 def pair_loss(v: jax.Array, u_pos: jax.Array, u_neg: jax.Array, w_pos: jax.Array, w_neg: jax.Array) -> jax.Array:

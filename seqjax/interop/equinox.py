@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import equinox as eqx
 
-from seqjax.unroll import unroll
+from seqjax.sequences.unroll import unroll
 
 
 class Recurrent(eqx.Module):

@@ -27,7 +27,7 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
-from seqjax.unroll import unroll
+from seqjax.sequences.unroll import unroll
 
 
 class Recurrent(nnx.Module):

@@ -28,7 +28,7 @@ from seqjax.cells.elman import Elman
 from seqjax.cells.gru import GRU
 from seqjax.cells.lstm import LSTM
 from seqjax.layers import Dense, Embedding, LayerNorm
-from seqjax.wrappers import Bidirectional, Stack
+from seqjax.sequences.wrappers import Bidirectional, Stack
 
 KINDS = {Elman: "RNN", GRU: "GRU", LSTM: "LSTM"}
 

@@ -34,13 +34,13 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax.cell import Cell
+from seqjax.cells.protocol import Cell
 from seqjax.cells.elman import Elman
 from seqjax.cells.gru import GRU
 from seqjax.cells.lstm import LSTM
 from seqjax.layers import Dense, Embedding, LayerNorm
-from seqjax.types import Array, Params, State
-from seqjax.wrappers import Bidirectional, BidirectionalState, Stack
+from seqjax.core.types import Array, Params, State
+from seqjax.sequences.wrappers import Bidirectional, BidirectionalState, Stack
 
 
 def _array(module, name: str, shape: tuple[int, ...]) -> np.ndarray:

@@ -40,9 +40,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from seqjax.interop.torch import check_float32, refuse
-from seqjax.multi_head_attention import MultiHeadAttention
-from seqjax.transformer import Decoder, DecoderLayer, Encoder, EncoderLayer
-from seqjax.types import Params
+from seqjax.attention.multi_head import MultiHeadAttention
+from seqjax.attention.transformer import Decoder, DecoderLayer, Encoder, EncoderLayer
+from seqjax.core.types import Params
 
 
 def _numpy(tensor, shape=None) -> np.ndarray:

@@ -38,8 +38,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax.masking import valid_steps
-from seqjax.types import Array, Params
+from seqjax.core.masking import valid_steps
+from seqjax.core.types import Array, Params
 
 
 def available() -> bool:

@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 
 from seqjax.layers.dense import dense
-from seqjax.types import Array, Params
+from seqjax.core.types import Array, Params
 
 
 def _swap(a: Array) -> Array:

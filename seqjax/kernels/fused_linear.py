@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 
 from seqjax.layers.dense import dense
-from seqjax.types import Array, Params
+from seqjax.core.types import Array, Params
 
 Coefficients = Callable[[Array], tuple[Array, Array]]
 

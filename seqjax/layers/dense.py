@@ -14,8 +14,8 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from seqjax.checks import check_choice, check_positive
-from seqjax.types import Array, DType, Params, PRNGKey
+from seqjax.core.checks import check_choice, check_positive
+from seqjax.core.types import Array, DType, Params, PRNGKey
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "tanh": jnp.tanh,

@@ -15,8 +15,8 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from seqjax.checks import check_rate
-from seqjax.types import Array, DType, PRNGKey
+from seqjax.core.checks import check_rate
+from seqjax.core.types import Array, DType, PRNGKey
 
 
 def dropout_mask(key: PRNGKey | None, rate: float, shape: tuple[int, ...], dtype: DType) -> Array:

@@ -20,8 +20,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax.checks import check_finite, check_positive
-from seqjax.types import Array, DType, Params, PRNGKey
+from seqjax.core.checks import check_finite, check_positive
+from seqjax.core.types import Array, DType, Params, PRNGKey
 
 
 @dataclasses.dataclass(frozen=True)

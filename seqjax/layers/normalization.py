@@ -13,8 +13,8 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from seqjax.checks import check_positive
-from seqjax.types import Array, DType, Params, PRNGKey
+from seqjax.core.checks import check_positive
+from seqjax.core.types import Array, DType, Params, PRNGKey
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,11 +35,11 @@ import jax
 import jax.numpy as jnp
 
 from seqjax import decoding
-from seqjax.attention import AdditiveAttention
-from seqjax.attention_decoder import AttentionDecoder
-from seqjax.cell import Cell, replace_state_vectors, state_batch, state_vectors
-from seqjax.checks import check_positive, check_rate
-from seqjax.conv import ImageCNN
+from seqjax.attention.scores import AdditiveAttention
+from seqjax.attention.decoder import AttentionDecoder
+from seqjax.cells.protocol import Cell, replace_state_vectors, state_batch, state_vectors
+from seqjax.core.checks import check_positive, check_rate
+from seqjax.sequences.conv import ImageCNN
 from seqjax.data.vocab import EOS_ID, GO_ID, PAD_ID, UNK_ID
 from seqjax.layers.dense import dense, uniform_init
 from seqjax.layers.dropout import Dropout
@@ -47,8 +47,8 @@ from seqjax.layers.embedding import Embedding
 from seqjax.layers.normalization import LayerNorm
 from seqjax.models.seq2seq import attention_weights
 from seqjax.train.losses import cross_entropy
-from seqjax.types import Array, Params, PRNGKey, State
-from seqjax.unroll import unroll
+from seqjax.core.types import Array, Params, PRNGKey, State
+from seqjax.sequences.unroll import unroll
 
 KINDS = ("init", "attend")
 

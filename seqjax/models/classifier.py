@@ -2,7 +2,7 @@
 
     token ids ──embed──> encoder ──pool over valid steps──> dropout ──> dense ──> class logits
 
-The encoder is any cell, ``Stack`` or ``Bidirectional`` (pooled by ``seqjax.pooling``: the final
+The encoder is any cell, ``Stack`` or ``Bidirectional`` (pooled by ``seqjax.sequences.pooling``: the final
 state's features, the last valid output, a masked mean or max, or attention), Kim's ``TextCNN``
 (which pools itself: max over time), or a ``ConvRNN`` (convolution features read by a recurrent
 cell). Word vectors follow Kim (2014):
@@ -19,7 +19,7 @@ cell). Word vectors follow Kim (2014):
     train.summarize(sums)                           # accuracy, macro F1, per-class accuracy, confusion
 
 The training loss is ``seqjax.train.classification_loss``; Kim's max-norm constraint on the
-output weights is ``seqjax.conv.max_norm(3.0, where=lambda path: path == "head/w")`` in the
+output weights is ``seqjax.sequences.conv.max_norm(3.0, where=lambda path: path == "head/w")`` in the
 optimizer chain.
 """
 
@@ -31,16 +31,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax import pooling
-from seqjax.cell import Cell
-from seqjax.checks import check_choice, check_positive, check_rate
-from seqjax.conv import ConvRNN, TextCNN
+from seqjax.sequences import pooling
+from seqjax.cells.protocol import Cell
+from seqjax.core.checks import check_choice, check_positive, check_rate
+from seqjax.sequences.conv import ConvRNN, TextCNN
 from seqjax.layers.dense import dense, uniform_init
 from seqjax.layers.dropout import Dropout
 from seqjax.layers.embedding import Embedding
 from seqjax.train.losses import classification_loss
-from seqjax.types import Array, Params, PRNGKey
-from seqjax.unroll import unroll
+from seqjax.core.types import Array, Params, PRNGKey
+from seqjax.sequences.unroll import unroll
 
 EMBEDDINGS = ("rand", "static", "non-static", "multichannel")
 

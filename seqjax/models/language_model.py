@@ -26,14 +26,14 @@ import jax
 import jax.numpy as jnp
 
 from seqjax import decoding
-from seqjax.checks import check_positive, check_rate
+from seqjax.core.checks import check_positive, check_rate
 from seqjax.layers.dense import dense, uniform_init
 from seqjax.layers.dropout import Dropout
 from seqjax.layers.embedding import Embedding
-from seqjax.positional import check_length, positions_by_name
+from seqjax.layers.positional import check_length, positions_by_name
 from seqjax.train.losses import cross_entropy
-from seqjax.transformer import Decoder, DecoderLayer, DecoderState
-from seqjax.types import Array, Params, PRNGKey
+from seqjax.attention.transformer import Decoder, DecoderLayer, DecoderState
+from seqjax.core.types import Array, Params, PRNGKey
 
 
 class LMState(NamedTuple):

@@ -21,12 +21,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from seqjax import decoding
-from seqjax.cell import Cell
-from seqjax.checks import check_positive
+from seqjax.cells.protocol import Cell
+from seqjax.core.checks import check_positive
 from seqjax.kernels.options import DEFAULT, ScanOptions
 from seqjax.layers.dense import dense
-from seqjax.types import Array, Params, PRNGKey, State
-from seqjax.unroll import unroll
+from seqjax.core.types import Array, Params, PRNGKey, State
+from seqjax.sequences.unroll import unroll
 
 
 @dataclasses.dataclass(frozen=True)

@@ -34,17 +34,17 @@ import jax
 import jax.numpy as jnp
 
 from seqjax import decoding
-from seqjax.attention_decoder import AttentionDecoder
-from seqjax.cell import Cell, replace_state_vectors, state_batch, state_vectors
-from seqjax.checks import check_choice, check_positive, check_rate
+from seqjax.attention.decoder import AttentionDecoder
+from seqjax.cells.protocol import Cell, replace_state_vectors, state_batch, state_vectors
+from seqjax.core.checks import check_choice, check_positive, check_rate
 from seqjax.data.vocab import GO_ID, PAD_ID
 from seqjax.layers.dense import dense, uniform_init
 from seqjax.layers.dropout import Dropout
 from seqjax.layers.embedding import Embedding
-from seqjax.masking import is_constant, masked_scan
+from seqjax.core.masking import is_constant, masked_scan
 from seqjax.train.losses import cross_entropy
-from seqjax.types import Array, Params, PRNGKey, State
-from seqjax.unroll import unroll
+from seqjax.core.types import Array, Params, PRNGKey, State
+from seqjax.sequences.unroll import unroll
 
 def attention_weights(state: State) -> Array:
     """``record`` for ``seqjax.decoding``: an attention decoder's weights of the step ``[b, s]``."""
@@ -121,11 +121,11 @@ class Seq2Seq:
         outputs, in the given ``style``. ``dropout`` applies to embeddings, between layers
         and before the readout. Other ``Seq2Seq`` fields pass through (``bridge``, ``tie_output``, ...).
         """
-        from seqjax.attention import AdditiveAttention, LuongAttention
+        from seqjax.attention.scores import AdditiveAttention, LuongAttention
         from seqjax.cells.elman import Elman
         from seqjax.cells.gru import GRU
         from seqjax.cells.lstm import LSTM
-        from seqjax.wrappers import Bidirectional, Stack
+        from seqjax.sequences.wrappers import Bidirectional, Stack
 
         cells = {"gru": GRU, "lstm": LSTM, "elman": Elman}
         if not callable(cell) and cell not in cells:

@@ -31,17 +31,17 @@ import jax
 import jax.numpy as jnp
 
 from seqjax import decoding
-from seqjax.checks import check_positive, check_rate
+from seqjax.core.checks import check_positive, check_rate
 from seqjax.data.vocab import EOS_ID, GO_ID, PAD_ID
 from seqjax.layers.dense import dense, uniform_init
 from seqjax.layers.dropout import Dropout
 from seqjax.layers.embedding import Embedding
-from seqjax.masking import sequence_mask
+from seqjax.core.masking import sequence_mask
 from seqjax.models.seq2seq import attention_weights, check_source
-from seqjax.positional import check_length, positions_by_name
+from seqjax.layers.positional import check_length, positions_by_name
 from seqjax.train.losses import cross_entropy
-from seqjax.transformer import Decoder, DecoderLayer, DecoderState, Encoder, EncoderLayer
-from seqjax.types import Array, Params, PRNGKey
+from seqjax.attention.transformer import Decoder, DecoderLayer, DecoderState, Encoder, EncoderLayer
+from seqjax.core.types import Array, Params, PRNGKey
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,7 +29,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from seqjax.types import path_string as path_string  # re-exported: it lived here
+from seqjax.core.types import path_string as path_string  # re-exported: it lived here
 
 
 class CheckpointError(RuntimeError):

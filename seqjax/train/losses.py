@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax.masking import sequence_mask
-from seqjax.types import Array
+from seqjax.core.masking import sequence_mask
+from seqjax.core.types import Array
 
 Sums = dict[str, Array]
 

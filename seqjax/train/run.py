@@ -206,7 +206,7 @@ class Run:
         names = sorted({k for m in lines for k in m if k not in ("step", "split", *skip)})
         if not names:
             return None
-        from seqjax.plots import pyplot
+        from seqjax.core.plots import pyplot
 
         plt = pyplot()
 

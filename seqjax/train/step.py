@@ -30,8 +30,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from seqjax.cell import cast_params
-from seqjax.types import Params, PRNGKey
+from seqjax.cells.protocol import cast_params
+from seqjax.core.types import Params, PRNGKey
 
 
 class TrainState(NamedTuple):
@@ -89,7 +89,7 @@ def freeze(optimizer: optax.GradientTransformation, frozen: Callable[[str], bool
 
         optimizer = train.freeze(train.optimizer(1e-3, name="adamw"), lambda path: path.startswith("embed"))
     """
-    from seqjax.types import path_string
+    from seqjax.core.types import path_string
 
     def labels(params):
         return jax.tree_util.tree_map_with_path(lambda path, _: "frozen" if frozen(path_string(path)) else "trained", params)

@@ -30,10 +30,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from seqjax.checks import check_choice, check_positive
+from seqjax.core.checks import check_choice, check_positive
 from seqjax.layers.dense import uniform_init
-from seqjax.masking import sequence_mask
-from seqjax.types import Array, DType, Params, PRNGKey, path_string
+from seqjax.core.masking import sequence_mask
+from seqjax.core.types import Array, DType, Params, PRNGKey, path_string
 
 
 Padding = str | int | tuple[int, int]
@@ -200,7 +200,7 @@ def max_norm(max_value: float = 3.0, *, where=lambda path: True, axis: int = 0) 
     (the slices along ``axis``: with ``w [in, out]`` and ``axis=0``, each output unit's column)
     of the parameters whose path ``where(path)`` accepts has an L2 norm of at most ``max_value``;
     longer ones are scaled back onto the ball (Hinton et al. 2012, Kim 2014: s = 3 on the softmax
-    weights). Paths read like ``"head/w"`` (``seqjax.types.path_string``)."""
+    weights). Paths read like ``"head/w"`` (``seqjax.core.types.path_string``)."""
     if not max_value > 0:
         raise ValueError(f"max_norm's max_value must be > 0, got {max_value!r}")
 
@@ -277,7 +277,7 @@ class ConvRNN:
     cell reads ``conv_length(lengths)`` features per sentence.
 
     Params: ``{"conv": {"w": [k, d / groups, f], "b": [f]}, "cell": ...}``. ``__call__`` returns
-    ``unroll``'s ``(ys, final_state)``, so any pooling of ``seqjax.pooling`` applies.
+    ``unroll``'s ``(ys, final_state)``, so any pooling of ``seqjax.sequences.pooling`` applies.
     """
 
     input_size: int
@@ -311,7 +311,7 @@ class ConvRNN:
                 "cell": self.cell.init(kr)}
 
     def __call__(self, params: Params, xs: Array, lengths: Array | None = None, *, key: PRNGKey | None = None):
-        from seqjax.unroll import unroll
+        from seqjax.sequences.unroll import unroll
 
         conv = dict(stride=self.stride, padding=self.padding, dilation=self.dilation)
         # zeros past each sentence, as the convolution's own padding: the first conv_length(length)

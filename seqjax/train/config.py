@@ -95,11 +95,11 @@ def parse_config(config, argv: list[str] | None = None, description: str = ""):
 
 
 def run_main(main, config, description: str = "", argv=None):
-    """Keeps freed host memory for the next step (``seqjax.host_memory``; ``SEQJAX_KEEP_FREED_MEMORY=0``
+    """Keeps freed host memory for the next step (``seqjax.core.host_memory``; ``SEQJAX_KEEP_FREED_MEMORY=0``
     turns it off), parses ``--field=value`` overrides, runs ``main(config)``, and turns the errors
     a user can fix (missing or malformed data, a diverged run, unreadable checkpoints) into one
     clear line and exit status 1 instead of a traceback."""
-    from seqjax import host_memory
+    from seqjax.core import host_memory
     from seqjax.data.files import DataFormatError, DataNotFoundError
     from seqjax.train.checkpoint import CheckpointError
     from seqjax.train.loop import NonFiniteError

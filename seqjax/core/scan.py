@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import jax
 
-from seqjax.types import Array
+from seqjax.core.types import Array
 
 SCAN_MODES = ("associative", "sequential")
 

@@ -35,13 +35,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from seqjax.checks import check_choice, check_positive, check_rate
+from seqjax.core.checks import check_choice, check_positive, check_rate
 from seqjax.layers.dense import dense, uniform_init
 from seqjax.layers.dropout import Dropout
 from seqjax.layers.normalization import LayerNorm
-from seqjax.masking import Constant
-from seqjax.multi_head_attention import KVCache, MultiHeadAttention, attention_mask
-from seqjax.types import Array, DType, Params, PRNGKey
+from seqjax.core.masking import Constant
+from seqjax.attention.multi_head import KVCache, MultiHeadAttention, attention_mask
+from seqjax.core.types import Array, DType, Params, PRNGKey
 
 # "gelu_tanh": GELU's tanh approximation (GPT-2's ``gelu_new``, PyTorch's ``GELU(approximate="tanh")``)
 FF_ACTIVATIONS = {"relu": jax.nn.relu, "gelu": lambda x: jax.nn.gelu(x, approximate=False),

@@ -21,7 +21,7 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
-from seqjax.types import Array, State
+from seqjax.core.types import Array, State
 
 
 @jax.tree_util.register_pytree_node_class

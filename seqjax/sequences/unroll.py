@@ -24,10 +24,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax.cell import Cell, cast_params
+from seqjax.cells.protocol import Cell, cast_params
 from seqjax.kernels.options import DEFAULT, ScanOptions
-from seqjax.masking import reverse_within_lengths, select, zero_where_invalid
-from seqjax.types import Array, Params, PRNGKey, State
+from seqjax.core.masking import reverse_within_lengths, select, zero_where_invalid
+from seqjax.core.types import Array, Params, PRNGKey, State
 
 
 def run(cell: Cell, params: Params, state: State, xs: Array, lengths: Array | None, *, reverse: bool = False,

@@ -34,10 +34,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from seqjax.attention import scaled_dot_product_attention
-from seqjax.checks import check_positive, check_rate
+from seqjax.attention.scores import scaled_dot_product_attention
+from seqjax.core.checks import check_positive, check_rate
 from seqjax.layers.dense import INITIALIZERS, dense, uniform_init
-from seqjax.types import Array, DType, Params, PRNGKey
+from seqjax.core.types import Array, DType, Params, PRNGKey
 
 
 class KVCache(NamedTuple):

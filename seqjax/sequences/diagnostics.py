@@ -17,8 +17,8 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, cast_params
-from seqjax.types import Array, Params, State
+from seqjax.cells.protocol import Cell, cast_params
+from seqjax.core.types import Array, Params, State
 
 
 def gradient_norms_through_time(

@@ -35,8 +35,8 @@ import jax.numpy as jnp
 
 from seqjax.kernels.options import DEFAULT, ScanOptions
 from seqjax.layers.dense import uniform_init
-from seqjax.masking import is_constant, masked_scan
-from seqjax.types import Array, DType, Params, PRNGKey, State
+from seqjax.core.masking import is_constant, masked_scan
+from seqjax.core.types import Array, DType, Params, PRNGKey, State
 
 
 class RNNState(NamedTuple):
@@ -146,7 +146,7 @@ class Cell:
         return state[0]
 
     def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = DEFAULT) -> tuple[Array, State]:
-        """Runs the cell over time-major ``xs [t, b, d]``; see ``seqjax.masking.masked_scan``."""
+        """Runs the cell over time-major ``xs [t, b, d]``; see ``seqjax.core.masking.masked_scan``."""
         params = self.prepare_loop(params)
         if options.resolved().hoist:
             return masked_scan(functools.partial(self.recur, params), state, self.project(params, xs), lengths, unroll=options.unroll, remat=options.remat)

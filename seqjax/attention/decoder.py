@@ -39,12 +39,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from seqjax.attention import ATTENTIONS, Memory
-from seqjax.cell import Cell, frozen
-from seqjax.checks import check_choice
+from seqjax.attention.scores import ATTENTIONS, Memory
+from seqjax.cells.protocol import Cell, frozen
+from seqjax.core.checks import check_choice
 from seqjax.layers.dense import dense, uniform_init
-from seqjax.masking import Constant, sequence_mask
-from seqjax.types import Array, DType, Params, PRNGKey, State
+from seqjax.core.masking import Constant, sequence_mask
+from seqjax.core.types import Array, DType, Params, PRNGKey, State
 
 
 class AttentionState(NamedTuple):

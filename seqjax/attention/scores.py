@@ -13,7 +13,7 @@ The scores, each a pure function below (all return ``(context, weights)``):
     general             s_t = qᵀ W x_t                            Luong et al. 2015
     scaled dot-product  softmax(Q Kᵀ / √d_k) V                    Vaswani et al. 2017 (``jax.nn.dot_product_attention``)
 
-Padding: ``mask [b, t]`` (True at real positions; ``seqjax.masking.sequence_mask(lengths, t)``)
+Padding: ``mask [b, t]`` (True at real positions; ``seqjax.core.masking.sequence_mask(lengths, t)``)
 sets padded scores to the dtype's lowest value before the softmax and the weights there to
 exactly zero after it, so extra padding never changes a context. A row with no real position
 gets all-zero weights and a zero context.
@@ -33,10 +33,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from seqjax.checks import check_choice, check_positive
+from seqjax.core.checks import check_choice, check_positive
 from seqjax.layers.dense import dense, uniform_init
 from seqjax.layers.dropout import dropout_mask
-from seqjax.types import Array, DType, Params, PRNGKey
+from seqjax.core.types import Array, DType, Params, PRNGKey
 
 
 def masked_softmax(scores: Array, mask: Array | None) -> Array:

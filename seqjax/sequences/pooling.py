@@ -23,11 +23,11 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from seqjax.attention import masked_softmax
-from seqjax.checks import check_positive
+from seqjax.attention.scores import masked_softmax
+from seqjax.core.checks import check_positive
 from seqjax.layers.dense import dense, uniform_init
-from seqjax.masking import sequence_mask
-from seqjax.types import Array, DType, Params, PRNGKey, State
+from seqjax.core.masking import sequence_mask
+from seqjax.core.types import Array, DType, Params, PRNGKey, State
 
 
 def _mask(ys: Array, lengths: Array | None) -> Array:
@@ -64,7 +64,7 @@ def masked_max(ys: Array, lengths: Array | None) -> Array:
 def final_output(cell, state: State) -> Array:
     """``cell.final_output(state)``: the summary vector of a sequence from ``unroll``'s final state
     (the first field ``h``; ``[forward; backward]`` for a ``Bidirectional``, each direction's final
-    state; the last layer's for a ``Stack``). Every cell answers it (``seqjax.cell.RecurrentCell``)."""
+    state; the last layer's for a ``Stack``). Every cell answers it (``seqjax.cells.protocol.RecurrentCell``)."""
     return cell.final_output(state)
 
 

@@ -13,13 +13,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from seqjax.cell import Cell, frozen
+from seqjax.cells.protocol import Cell, frozen
 from seqjax.kernels.options import DEFAULT
-from seqjax.checks import check_rate
+from seqjax.core.checks import check_rate
 from seqjax.layers.dropout import dropout_mask
-from seqjax.masking import masked_scan, valid_steps
-from seqjax.types import Array, Params, PRNGKey, State
-from seqjax.unroll import run
+from seqjax.core.masking import masked_scan, valid_steps
+from seqjax.core.types import Array, Params, PRNGKey, State
+from seqjax.sequences.unroll import run
 
 
 def _mask_shape(batch_size: int | None, size: int) -> tuple[int, ...]:
