@@ -26,6 +26,7 @@ and, for "attend", ``attention/*.png`` (where the decoder looked for each word);
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 import json
 import pathlib
 import time
@@ -33,11 +34,14 @@ import time
 import jax
 import numpy as np
 
+from seqjax.train.config import check_config
 from seqjax import data, decoding, train
 
 from seqjax.core import plots
 from seqjax.data import pairs, shapes
 from seqjax.models.captioner import KINDS, Captioner
+
+from experiments.harness import Devices
 
 # -----------------------------------------------------------------------------
 # config
@@ -45,9 +49,9 @@ from seqjax.models.captioner import KINDS, Captioner
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    models: tuple[str, ...] = ("init", "attend")
+    models: tuple[Literal["init", "attend"], ...] = ("init", "attend")
     held_out: tuple[str, ...] = tuple("-".join(c) for c in shapes.HELD_OUT)  # attribute combinations never trained on
-    cell: str = "gru"
+    cell: Literal["gru", "lstm", "elman"] = "gru"
     image_size: int = 48            # at 32 a small square and a small circle differ by a few pixels (README)
     channels: tuple[int, ...] = (3, 32, 64, 64)   # image channels, then one 3x3 conv + 2x2 pool per entry
     embed: int = 64
@@ -66,6 +70,8 @@ class Config:
     log_every: int = 100
     eval_every: int = 500
     save_every: int = 500
+    data_parallel: bool = False     # shard the batch over this process's devices
+    distributed: bool = False       # one of several processes (seqjax.train.launch, SLURM, a TPU pod): see experiments/harness.py
     seed: int = 0
     out_dir: str = "runs/caption"
 
@@ -88,10 +94,11 @@ def held_out(config: Config) -> tuple[tuple[str, ...], ...]:
     return shapes.check_held_out(tuple(c.split("-")) for c in config.held_out)
 
 
-def make_batches(config: Config, vocab: data.Vocab) -> data.Generated:
-    """Batch ``i`` is new training scenes drawn from ``(seed, i)``: endless and resumable."""
+def make_batches(config: Config, vocab: data.Vocab, shard=None) -> data.Generated:
+    """Batch ``i`` is new training scenes drawn from ``(seed, i)``: endless and resumable (``shard``: this process's rows)."""
     return data.Generated(lambda i: collate(*shapes.shape_captions(config.batch, seed=config.seed * 1_000_003 + i, split="train",
-                                                                    image_size=config.image_size, held_out=held_out(config)), vocab))
+                                                                    image_size=config.image_size, held_out=held_out(config)), vocab),
+                          shard=shard)
 
 
 def test_sets(config: Config, size: int) -> dict[str, tuple[np.ndarray, list[str]]]:
@@ -124,7 +131,7 @@ def exact_match(model, params, config, vocab, sets: dict, method: str) -> dict[s
 # the experiment
 
 
-def train_one(config: Config, kind: str, vocab: data.Vocab, sets: dict, quick: dict) -> dict:
+def train_one(config: Config, kind: str, vocab: data.Vocab, sets: dict, quick: dict, devices: Devices) -> dict:
     out = pathlib.Path(config.out_dir) / kind
     run = train.Run(out, config, checkpoint_every=config.save_every, keep=2)
     run.check_vocab(vocab, "vocab.json")
@@ -133,21 +140,26 @@ def train_one(config: Config, kind: str, vocab: data.Vocab, sets: dict, quick: d
     optimizer = train.optimizer(config.learning_rate, clip_norm=config.clip_norm, warmup_steps=config.warmup_steps,
                                 decay_steps=config.steps, name="adamw" if config.weight_decay else "adam",
                                 weight_decay=config.weight_decay)
-    state = train.TrainState.create(model.init(jax.random.fold_in(key, 0)), optimizer, jax.random.fold_in(key, 1))
+    state = devices.put_state(train.TrainState.create(model.init(jax.random.fold_in(key, 0)), optimizer, jax.random.fold_in(key, 1)))
     print(f"\n== {kind}: {sum(x.size for x in jax.tree_util.tree_leaves(state.params)):,} parameters")
     started = time.perf_counter()
-    state = train.fit(state, train.make_train_step(model.loss, optimizer), make_batches(config, vocab), steps=config.steps, run=run,
-                      evaluate=lambda s: {f"exact {k}": v for k, v in exact_match(model, s.params, config, vocab, quick, "greedy").items()},
-                      eval_every=config.eval_every, log_every=config.log_every, meta=lambda: {"config": dataclasses.asdict(config)})
+    state = train.fit(state, train.make_train_step(model.loss, optimizer), make_batches(config, vocab, devices.shard), steps=config.steps,
+                      run=run, evaluate=lambda s: {f"exact {k}": v for k, v in exact_match(model, devices.local(s.params), config, vocab,
+                                                                                          quick, "greedy").items()},
+                      eval_every=config.eval_every, log_every=config.log_every, place_batch=devices.place_batch,
+                      meta=lambda: {"config": dataclasses.asdict(config)})
     seconds = time.perf_counter() - started
-    train.save_params(out / "model", state.params, {"config": dataclasses.asdict(config), "kind": kind, "vocab": list(vocab.tokens)})
-
+    params = devices.local(state.params)
     result = {"train_seconds_this_process": seconds, "steps": int(state.step)}
     for method in ("greedy", "beam"):
-        result[method] = exact_match(model, state.params, config, vocab, sets, method)
+        result[method] = exact_match(model, params, config, vocab, sets, method)
+    if not devices.primary:  # process 0 writes the run's files
+        run.close()
+        return result
+    train.save_params(out / "model", params, {"config": dataclasses.asdict(config), "kind": kind, "vocab": list(vocab.tokens)})
     images, truth = sets["held-out combinations"]
     shown = images[:12]
-    texts, weights = caption(model, state.params, shown, vocab, "greedy", 1, attention=model.attends)
+    texts, weights = caption(model, params, shown, vocab, "greedy", 1, attention=model.attends)
     plots.caption_grid(shown, texts, out / "captions.png", truth=truth[:12])
     for i in range(4 if model.attends else 0):
         words = texts[i].split() + ["<EOS>"]
@@ -157,10 +169,11 @@ def train_one(config: Config, kind: str, vocab: data.Vocab, sets: dict, quick: d
 
 
 def main(config: Config) -> dict:
+    check_config(config)
+    devices = Devices.start(config)
     print(config)
-    unknown = [m for m in config.models if m not in KINDS]
-    if unknown or not config.models:
-        raise SystemExit(f"error: --models must name some of {KINDS}, got {config.models!r}")
+    if not config.models:
+        raise SystemExit(f"error: --models must name some of {KINDS}, got none")
     if config.test_images < 1:
         raise SystemExit(f"error: --test_images must be >= 1, got {config.test_images}")
     try:
@@ -172,7 +185,7 @@ def main(config: Config) -> dict:
     quick = {name: (images[:200], truth[:200]) for name, (images, truth) in sets.items()}
     print(f"vocabulary {len(vocab)} words; held out in training: "
           f"{', '.join(' '.join(c) for c in held_out(config))}; {config.test_images} test images per set")
-    results = {kind: train_one(config, kind, vocab, sets, quick) for kind in config.models}
+    results = {kind: train_one(config, kind, vocab, sets, quick, devices) for kind in config.models}
 
     print(f"\nexact match (whole caption), {config.test_images} test images per set:")
     print("| model | set | greedy | beam | training s |\n|---|---|---|---|---|")
@@ -180,6 +193,8 @@ def main(config: Config) -> dict:
         for name in sets:
             print(f"| {kind} | {name} | {100 * r['greedy'][name]:.2f}% | {100 * r['beam'][name]:.2f}% | "
                   f"{r['train_seconds_this_process']:.0f} |")
+    if not devices.primary:
+        return results
     path = pathlib.Path(config.out_dir) / "results.json"
     path.write_text(json.dumps(results, indent=1))
     print(f"wrote {path} and {config.out_dir}/<model>/captions.png, attend/attention/*.png")

@@ -26,6 +26,7 @@ that was never interrupted. The text comes from ``--data`` (a file, or a folder 
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 import functools
 
 import jax
@@ -33,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import seqjax
+from seqjax.train.config import check_config
 from seqjax import data, train
 from seqjax.models import RecurrentLM, TransformerLM
 
@@ -43,8 +45,8 @@ from seqjax.models import RecurrentLM, TransformerLM
 @dataclasses.dataclass(frozen=True)
 class Config:
     data: str = ""               # tinyshakespeare/input.txt, or a folder holding it; "" = search the data dirs
-    model: str = "rnn"           # rnn | transformer
-    cell: str = "lstm"           # rnn: lstm | gru | elman | min_gru | min_lstm
+    model: Literal["rnn", "transformer"] = "rnn"
+    cell: Literal["lstm", "gru", "elman", "min_gru", "min_lstm"] = "lstm"  # rnn
     layers: int | None = None    # None: 1 (rnn), 4 (transformer)
     embed: int = 64              # rnn: the characters' embedding (a transformer's is --hidden)
     hidden: int | None = None    # None: 256 (rnn), 128 (transformer: d_model)
@@ -57,7 +59,7 @@ class Config:
     learning_rate: float | None = None  # None: 2e-3 (rnn), 1e-3 (transformer)
     clip_norm: float = 1.0
     warmup_steps: int = 100
-    precision: str = "float32"   # float32 | bfloat16 (bfloat16 compute, float32 params)
+    precision: Literal["float32", "bfloat16"] = "float32"  # bfloat16: bfloat16 compute, float32 params
     remat: bool = False          # recompute each step in the backward pass (less memory)
     cudnn: bool = False          # LSTM layers on cuDNN's kernel (CUDA GPUs, float32; seqjax.cudnn); sampling steps the cell
     data_parallel: bool = False  # shard the batch over all local devices
@@ -82,8 +84,7 @@ MODEL_DEFAULTS = {"rnn": dict(layers=1, hidden=256, learning_rate=2e-3), "transf
 
 def resolve(config: Config) -> Config:
     """The config with every field left at None set to ``--model``'s default (what gets printed and saved)."""
-    if config.model not in MODEL_DEFAULTS:
-        raise SystemExit(f"error: --model must be one of {sorted(MODEL_DEFAULTS)}, got {config.model!r}")
+    check_config(config)
     if config.model == "transformer" and (config.cudnn or config.remat):
         raise SystemExit("error: --cudnn and --remat are options of the recurrent model (--model=rnn)")
     config = dataclasses.replace(config, **{k: v for k, v in MODEL_DEFAULTS[config.model].items() if getattr(config, k) is None})
@@ -98,8 +99,6 @@ def resolve(config: Config) -> Config:
 
 
 def make_cell(config: Config, vocab_size: int):
-    if config.cell not in CELLS:
-        raise SystemExit(f"error: --cell must be one of {sorted(CELLS)}, got {config.cell!r}")
     sizes = [config.embed] + [config.hidden] * config.layers
     layers = [CELLS[config.cell](sizes[i], sizes[i + 1]) for i in range(config.layers)]
     return layers[0] if config.layers == 1 else seqjax.Stack(tuple(layers))
@@ -207,9 +206,7 @@ def main(config: Config) -> dict:
         loss_fn, evaluate_bpc = make_loss(model, config), make_evaluate(model, ids[split:], config)
     draw = functools.partial(sample, model)
     print(f"{sum(x.size for x in jax.tree_util.tree_leaves(state.params)):,} parameters")
-    compute_dtype = {"float32": None, "bfloat16": jnp.bfloat16}.get(config.precision, "bad")
-    if compute_dtype == "bad":
-        raise SystemExit(f"error: --precision must be float32 or bfloat16, got {config.precision!r}")
+    compute_dtype = {"float32": None, "bfloat16": jnp.bfloat16}[config.precision]
     train_step = train.make_train_step(loss_fn, optimizer, compute_dtype=compute_dtype)
     batches = data.TokenStream(ids[:split], config.batch, config.window, seed=config.seed, shard=train.distributed.shard())
     place = None

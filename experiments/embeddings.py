@@ -35,10 +35,12 @@ sentence per line; every line is lowercased and split on spaces.
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 import json
 import pathlib
 import time
 
+from seqjax.train.config import check_config
 from seqjax import data
 from seqjax.embeddings import Vectors, debias, evaluate_analogies, evaluate_similarity, retrofit
 from seqjax.embeddings.plots import proximity_plot, vector_heatmap
@@ -59,7 +61,7 @@ class Config:
                                    "week", "month", "one", "two", "three", "four", "city", "country", "state", "government")
     graph: str = ""                                  # a graph file, or wordnet[:folder] (its synonyms), to retrofit to ("" = none)
     iterations: int = 10
-    train: str = ""                                  # skipgram, glove or next_word: train on --corpus ("": load --vectors)
+    train: Literal["", "skipgram", "glove", "next_word"] = ""  # train on --corpus ("": load --vectors)
     corpus: str = "multi30k"                         # multi30k, shakespeare, lee, or a text file (a sentence per line)
     min_count: int = 3
     dim: int = 100
@@ -88,6 +90,7 @@ def objective(config: Config):
 
 def check(config: Config) -> None:
     """Every setting that can be checked before anything is read or written; a bad one exits with its name."""
+    check_config(config)
     if config.train:
         try:
             objective(config)

@@ -15,6 +15,7 @@ training in any task; exact match is measured on them, with greedy decoding and 
     python -m experiments.numbers --translate="quatre cent douze"     # with the trained run in --out_dir
     python -m experiments.numbers --translate="412" --language=fr     # digits → French words
     python -m experiments.numbers --translate_file=phrases.txt        # one phrase a line in, one answer a line out
+    python -m seqjax.train.launch --processes=2 -- python -m experiments.numbers --distributed=true   # 2 processes
 
 It writes ``--out_dir``: checkpoints (kill it and rerun: it resumes), ``model/`` (parameters and
 vocabularies), ``results.json``, ``attention/*.png`` (one heatmap per task) and ``curves.png``.
@@ -26,6 +27,7 @@ import dataclasses
 import json
 import pathlib
 import time
+from typing import Literal
 
 import jax
 import numpy as np
@@ -36,16 +38,18 @@ from seqjax.core import plots
 from seqjax.data import numbers, pairs
 from seqjax.models import Seq2Seq
 
+from experiments.harness import Devices
+
 # -----------------------------------------------------------------------------
 # config
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    cell: str = "gru"
+    cell: Literal["gru", "lstm", "elman"] = "gru"
     embed: int = 64
     hidden: int = 128
-    attention: str = "additive"
+    attention: Literal["additive", "dot", "general", "scaled_dot", "none"] = "additive"
     batch: int = 128
     steps: int = 1500
     learning_rate: float = 3e-3
@@ -59,7 +63,9 @@ class Config:
     save_every: int = 500
     translate: str = ""             # answer this phrase (or number) with the trained run in out_dir, then stop
     translate_file: str = ""        # answer every line of this file, one line out per line in
-    language: str = "en"            # en | fr: the language of digits -> words answers
+    language: Literal["en", "fr"] = "en"  # the language of digits -> words answers
+    data_parallel: bool = False     # shard the batch over this process's devices
+    distributed: bool = False       # one of several processes (seqjax.train.launch, SLURM, a TPU pod): see experiments/harness.py
     seed: int = 0
     out_dir: str = "runs/numbers"
 
@@ -113,8 +119,8 @@ def held_out_numbers(config: Config) -> np.ndarray:
     return np.sort(np.concatenate(chosen))
 
 
-def make_batches(config: Config, src_vocab, tgt_vocab, held: np.ndarray) -> data.Generated:
-    """Batch ``i`` is a function of ``(seed, i)`` only: endless and resumable."""
+def make_batches(config: Config, src_vocab, tgt_vocab, held: np.ndarray, shard=None) -> data.Generated:
+    """Batch ``i`` is a function of ``(seed, i)`` only: endless and resumable (``shard``: this process's rows)."""
 
     def make(i: int) -> dict:
         rng = np.random.default_rng([config.seed, 1, i])
@@ -129,7 +135,7 @@ def make_batches(config: Config, src_vocab, tgt_vocab, held: np.ndarray) -> data
             examples.append((src_vocab.encode(source), tgt_vocab.encode(target)))
         return pairs.collate_pairs(examples, BUCKETS)
 
-    return data.Generated(make)
+    return data.Generated(make, shard=shard)
 
 
 # -----------------------------------------------------------------------------
@@ -170,8 +176,6 @@ def load_trained(out_dir: str):
 
 def translate_lines(config: Config, lines: list[str]) -> list[str]:
     """Digits -> words in ``config.language``; anything else is read as words -> digits."""
-    if config.language not in ("en", "fr"):
-        raise SystemExit(f"error: --language must be en or fr, got {config.language!r}")
     trained, model, params, src_vocab, tgt_vocab = load_trained(config.out_dir)
     sources = []
     for number, line in enumerate(lines, 1):
@@ -199,6 +203,7 @@ def main(config: Config) -> dict:
         texts = translate_lines(config, lines)
         print("\n".join(texts))
         return {"translations": texts}
+    devices = Devices.start(config)
     print(config)
     src_vocab, tgt_vocab = vocabularies()
     held = held_out_numbers(config)
@@ -216,31 +221,36 @@ def main(config: Config) -> dict:
     key = jax.random.key(config.seed)
     optimizer = train.optimizer(config.learning_rate, clip_norm=config.clip_norm, warmup_steps=config.warmup_steps,
                                 decay_steps=config.steps)
-    state = train.TrainState.create(model.init(jax.random.fold_in(key, 0)), optimizer, jax.random.fold_in(key, 1))
+    state = devices.put_state(train.TrainState.create(model.init(jax.random.fold_in(key, 0)), optimizer, jax.random.fold_in(key, 1)))
     train_step = train.make_train_step(model.loss, optimizer)
     quick = {task: picked[:: max(1, len(picked) // 100)] for task in TASKS}  # ~100 per task while training
 
     started = time.perf_counter()
-    state = train.fit(state, train_step, make_batches(config, src_vocab, tgt_vocab, held), steps=config.steps, run=run,
-                      evaluate=lambda s: exact_match(model, s.params, config, src_vocab, tgt_vocab, quick, "greedy"),
-                      eval_every=config.eval_every, log_every=config.log_every, meta=lambda: {"config": dataclasses.asdict(config)})
+    state = train.fit(state, train_step, make_batches(config, src_vocab, tgt_vocab, held, devices.shard), steps=config.steps,
+                      run=run, evaluate=lambda s: exact_match(model, devices.local(s.params), config, src_vocab, tgt_vocab, quick, "greedy"),
+                      eval_every=config.eval_every, log_every=config.log_every, place_batch=devices.place_batch,
+                      meta=lambda: {"config": dataclasses.asdict(config)})
     seconds = time.perf_counter() - started
-    train.save_params(run.dir / "model", state.params, {"config": dataclasses.asdict(config), "src_vocab": list(src_vocab.tokens),
-                                                        "tgt_vocab": list(tgt_vocab.tokens)})
-
+    params = devices.local(state.params)
     results = {"train_seconds_this_process": seconds, "steps": int(state.step), "held_out_numbers": len(held)}
     for method in ("greedy", "beam"):
-        results[method] = exact_match(model, state.params, config, src_vocab, tgt_vocab, evaluation, method)
+        results[method] = exact_match(model, params, config, src_vocab, tgt_vocab, evaluation, method)
+    if not devices.primary:  # process 0 writes the run's files
+        run.close()
+        return results
+    train.save_params(run.dir / "model", params, {"config": dataclasses.asdict(config), "src_vocab": list(src_vocab.tokens),
+                                                  "tgt_vocab": list(tgt_vocab.tokens)})
     print(f"\nheld-out exact match over {len(picked)} numbers per task (2 to 6 digits), training {seconds:.0f} s in this process:")
     print("| task | greedy | beam |\n|---|---|---|")
     for name in results["greedy"]:
         print(f"| {name} | {100 * results['greedy'][name]:.2f}% | {100 * results['beam'][name]:.2f}% |")
     for task in TASKS:  # one attention heatmap per task
         source, _ = example(int(picked[-1]), task, np.random.default_rng(0))
-        (text,), (weights,) = answer(model, state.params, [source], src_vocab, tgt_vocab, "greedy", 1, attention=True)
-        shown = text.replace("-", " - ").split() if task[0] == "digits" else list(text)
-        shown += ["<EOS>"] if len(shown) < BUCKETS[-1] else []  # no <EOS> when it never stopped
-        plots.attention_heatmap(weights, source, shown, run.dir / "attention" / f"{task[0]}_{task[1]}.png", title=f"{' '.join(source)} → {text}")
+        (tokens,), (weights,) = decoding.generate_all(model, params, [src_vocab.encode(source)], batch_size=1, buckets=BUCKETS,
+                                                      max_length=BUCKETS[-1], attention=True,
+                                                      render=lambda ids: [tgt_vocab.tokens[i] for i in ids])
+        shown, text = tokens + ["<EOS>"] * (len(tokens) < BUCKETS[-1]), render(tokens)  # no <EOS> when it never stopped
+        plots.attention_heatmap(weights[: len(shown)], source, shown, run.dir / "attention" / f"{task[0]}_{task[1]}.png", title=f"{' '.join(source)} → {text}")
     (run.dir / "results.json").write_text(json.dumps(results, indent=1))
     print(f"wrote {run.dir / 'results.json'}, {run.dir / 'attention'}/*.png, {run.plot()}")
     run.close()

@@ -28,6 +28,7 @@ and per-class accuracy.
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 import json
 import pathlib
 import time
@@ -36,11 +37,14 @@ import jax
 import numpy as np
 
 import seqjax
+from seqjax.train.config import check_config
 from seqjax import data, train
 from seqjax.core import plots
 from seqjax.sequences.conv import TextCNN
 from seqjax.data import labelled
 from seqjax.models import Classifier
+
+from experiments.harness import Devices
 
 # -----------------------------------------------------------------------------
 # config
@@ -55,7 +59,7 @@ class Config:
     classes: str = ""               # a file of class names, one per line ("" = DBpedia's 14, or the labels found)
     header: bool = False            # the CSVs start with a header row
     test_fraction: float = 0.1
-    models: tuple[str, ...] = ("word_cnn", "word_bigru", "char_cnn")
+    models: tuple[Literal["word_cnn", "word_bigru", "char_cnn"], ...] = ("word_cnn", "word_bigru", "char_cnn")
     limit: int = 0                  # use at most this many training rows (0: all), for quick runs
     max_words: int = 100            # texts are cut to this many words ...
     max_chars: int = 400            # ... or characters
@@ -68,6 +72,8 @@ class Config:
     batch: int = 64
     learning_rate: float = 1e-3
     dropout: float = 0.5
+    data_parallel: bool = False     # shard the batch over this process's devices
+    distributed: bool = False       # one of several processes (seqjax.train.launch, SLURM, a TPU pod): see experiments/harness.py
     seed: int = 0
     out_dir: str = "runs/ontology"
 
@@ -140,10 +146,11 @@ def evaluate(eval_step, params, examples, cut: int) -> dict:
 
 
 def main(config: Config) -> dict:
+    check_config(config)
+    devices = Devices.start(config)
     print(config)
-    unknown = [m for m in config.models if m not in MODELS]
-    if unknown or not config.models:
-        raise SystemExit(f"error: --models must name some of {MODELS}, got {config.models!r}")
+    if not config.models:
+        raise SystemExit(f"error: --models must name some of {MODELS}, got none")
     if not 0 < config.test_fraction < 1:
         raise SystemExit(f"error: --test_fraction must lie in (0, 1), got {config.test_fraction}")
     roles = config.columns
@@ -166,19 +173,21 @@ def main(config: Config) -> dict:
         cut = config.max_words if level == "word" else config.max_chars
         model = build(name, config, len(vocab), len(classes))
         optimizer = train.optimizer(config.learning_rate, clip_norm=5.0)
-        state = train.TrainState.create(model.init(jax.random.key(config.seed)), optimizer, jax.random.key(config.seed + 1))
-        batches = labelled.labelled_batches(train_ex, config.batch, buckets=buckets(cut), seed=config.seed)
+        state = devices.put_state(train.TrainState.create(model.init(jax.random.key(config.seed)), optimizer, jax.random.key(config.seed + 1)))
+        batches = labelled.labelled_batches(train_ex, config.batch, buckets=buckets(cut), seed=config.seed, shard=devices.shard)
         steps = config.epochs * max(1, len(train_ex) // config.batch)
         eval_step = train.make_eval_step(model.loss)
         print(f"\n== {name}: vocabulary {len(vocab):,} {level}s, {steps:,} steps")
         started = time.perf_counter()
         losses = []
         state = train.fit(state, train.make_train_step(model.loss, optimizer), batches, steps=steps,
-                          log_every=max(1, min(200, steps // 5)), on_log=lambda step, metrics: losses.append(metrics["loss"]))
+                          log_every=max(1, min(200, steps // 5)), on_log=lambda step, metrics: losses.append(metrics["loss"]),
+                          place_batch=devices.place_batch)
         seconds = time.perf_counter() - started
-        metrics = evaluate(eval_step, state.params, test_ex, cut)
-        plots.confusion_matrix(metrics["confusion"], classes, out / name / "confusion.png",
-                               title=f"{name}: test accuracy {100 * metrics['accuracy']:.2f}%")
+        metrics = evaluate(eval_step, devices.local(state.params), test_ex, cut)
+        if devices.primary:
+            plots.confusion_matrix(metrics["confusion"], classes, out / name / "confusion.png",
+                                   title=f"{name}: test accuracy {100 * metrics['accuracy']:.2f}%")
         results[name] = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
                          "per_class_accuracy": dict(zip(classes, metrics["per_class_accuracy"])),
                          "confusion": metrics["confusion"], "train_losses": losses, "train_seconds": seconds, "steps": steps}
@@ -190,6 +199,8 @@ def main(config: Config) -> dict:
     for i, name in enumerate(classes):
         print(f"| {name} | " + " | ".join(f"{100 * r['per_class_accuracy'][name]:.1f}" for r in results.values()) + " |")
     print("| **all** | " + " | ".join(f"**{100 * r['accuracy']:.2f}**" for r in results.values()) + " |")
+    if not devices.primary:
+        return results
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"classes": classes, "models": results}, indent=1))
     print(f"wrote {out / 'results.json'} and {out}/<model>/confusion.png")

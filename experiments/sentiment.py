@@ -21,6 +21,7 @@ error bars are written at the end.
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 import json
 import pathlib
 import time
@@ -30,12 +31,15 @@ import numpy as np
 import optax
 
 import seqjax
+from seqjax.train.config import check_config
 from seqjax import data, train
 from seqjax.core import plots
 from seqjax.sequences.conv import ConvRNN, TextCNN, max_norm
 from seqjax.data import labelled
+from seqjax.embeddings import Vectors
 from seqjax.models import Classifier
-from seqjax.sequences.pooling import POOLINGS
+
+from experiments.harness import Devices
 
 # -----------------------------------------------------------------------------
 # config
@@ -52,7 +56,7 @@ class Config:
     batch: int = 50
     embed: int = 300
     hidden: int = 150               # recurrent state size (per direction for bilstm)
-    pooling: str = "max"            # how the recurrent models read their outputs: final | last | mean | max | attention
+    pooling: Literal["final", "last", "mean", "max", "attention"] = "max"  # how the recurrent models read their outputs
     feature_maps: int = 100
     region_sizes: tuple[int, ...] = (3, 4, 5)
     dropout: float = 0.5
@@ -60,6 +64,8 @@ class Config:
     max_norm: float = 3.0           # Kim's constraint on the output weights (0: off)
     dev_fraction: float = 0.1
     limit: int = 0                  # use only this many examples (0: all 10,662), for quick runs
+    data_parallel: bool = False     # shard the batch over this process's devices
+    distributed: bool = False       # one of several processes (seqjax.train.launch, SLURM, a TPU pod): see experiments/harness.py
     seed: int = 0
     out_dir: str = "runs/sentiment"
 
@@ -96,25 +102,20 @@ def make_optimizer(config: Config) -> optax.GradientTransformation:
 # one (model, fold): train with the dev split choosing the epoch, then test
 
 
-def run_fold(model, params0, config, steps, train_ex, dev_ex, test_ex, fold: int) -> dict:
+def run_fold(model, params0, config, steps, train_ex, dev_ex, test_ex, fold: int, devices: Devices) -> dict:
     optimizer = make_optimizer(config)
     per_epoch = max(1, len(train_ex) // config.batch)
-    batches = labelled.labelled_batches(train_ex, config.batch, buckets=BUCKETS, seed=config.seed + fold)
-    state = train.TrainState.create(params0, optimizer, jax.random.key(config.seed * 1000 + fold))
-    best = {"dev_accuracy": -1.0}
-
-    def evaluate(state):
-        dev = accuracy(steps["eval"], state.params, dev_ex)
-        if dev > best["dev_accuracy"]:
-            best.update(dev_accuracy=dev, epoch=int(state.step) // per_epoch, params=state.params)
-        return {"dev_accuracy": dev}
-
+    batches = labelled.labelled_batches(train_ex, config.batch, buckets=BUCKETS, seed=config.seed + fold, shard=devices.shard)
+    state = devices.put_state(train.TrainState.create(params0, optimizer, jax.random.key(config.seed * 1000 + fold)))
+    best = train.EarlyStopping("dev_accuracy", mode="max")  # the dev split chooses the epoch; patience None: all epochs run
     started = time.perf_counter()
     losses = []
-    train.fit(state, steps["train"], batches, steps=config.epochs * per_epoch, evaluate=evaluate, eval_every=per_epoch,
-              log_every=max(1, per_epoch // 2), on_log=lambda step, metrics: losses.append(metrics["loss"]))
-    test = accuracy(steps["eval"], best["params"], test_ex)
-    return {"test_accuracy": test, "dev_accuracy": best["dev_accuracy"], "best_epoch": best["epoch"],
+    train.fit(state, steps["train"], batches, steps=config.epochs * per_epoch, eval_every=per_epoch, early_stopping=best,
+              evaluate=lambda s: {"dev_accuracy": accuracy(steps["eval"], devices.local(s.params), dev_ex)},
+              log_every=max(1, per_epoch // 2), on_log=lambda step, metrics: losses.append(metrics["loss"]),
+              place_batch=devices.place_batch)
+    test = accuracy(steps["eval"], devices.local(best.best_state.params), test_ex)
+    return {"test_accuracy": test, "dev_accuracy": best.best, "best_epoch": best.best_step // per_epoch,
             "train_losses": losses, "seconds": time.perf_counter() - started}
 
 
@@ -128,6 +129,8 @@ def accuracy(eval_step, params, examples) -> float:
 
 
 def main(config: Config) -> dict:
+    check_config(config)
+    devices = Devices.start(config)
     print(config)
     if not 1 <= config.run_folds <= config.folds:
         raise SystemExit(f"error: --run_folds must lie in [1, --folds={config.folds}], got {config.run_folds}")
@@ -136,8 +139,6 @@ def main(config: Config) -> dict:
         raise SystemExit(f"error: --models must name some of {known}, got {config.models!r}")
     if any(m in PRETRAINED for m in config.models) and not config.vectors:
         raise SystemExit("error: the models cnn_static, cnn_non_static and cnn_multichannel need --vectors (a GloVe-format file)")
-    if config.pooling not in POOLINGS:
-        raise SystemExit(f"error: --pooling must be one of {POOLINGS}, got {config.pooling!r}")
     if not 0 < config.dev_fraction < 1:
         raise SystemExit(f"error: --dev_fraction must lie in (0, 1), got {config.dev_fraction}")
     pairs = data.datasets.mr(config.data or None)
@@ -154,7 +155,7 @@ def main(config: Config) -> dict:
         if vectors.shape[1] != config.embed:
             raise SystemExit(f"error: {config.vectors} has {vectors.shape[1]}-dimensional vectors but --embed={config.embed}; "
                              f"set --embed={vectors.shape[1]}")
-        pretrained, found = labelled.vectors_for(vocab, words, vectors, seed=config.seed)
+        pretrained, found = Vectors(words, vectors).embedding_matrix(vocab.tokens, seed=config.seed, scale=0.25)  # Kim's U(-0.25, 0.25)
         print(f"--vectors: {found:,} of the {len(vocab):,} vocabulary words have a vector ({100 * found / len(vocab):.1f}%)")
         names += [n for n in PRETRAINED if n not in names]
     print(f"{len(examples):,} sentences, vocabulary {len(vocab):,}; {config.folds} folds, running {config.run_folds}")
@@ -180,14 +181,17 @@ def main(config: Config) -> dict:
             train_idx = np.setdiff1d(train_idx, dev_idx)
             params0 = model.init(jax.random.key(config.seed * 100 + fold), pretrained=pretrained)
             result = run_fold(model, params0, config, steps, [examples[i] for i in train_idx], [examples[i] for i in dev_idx],
-                              [examples[i] for i in np.flatnonzero(folds == fold)], fold)
+                              [examples[i] for i in np.flatnonzero(folds == fold)], fold, devices)
             results.setdefault(name, {})[str(fold)] = result
-            results_path.write_text(json.dumps(results, indent=1))
+            if devices.primary:
+                results_path.write_text(json.dumps(results, indent=1))
             print(f"{name} fold {fold + 1}/{config.folds}: test {100 * result['test_accuracy']:.2f}% "
                   f"(dev {100 * result['dev_accuracy']:.2f}% at epoch {result['best_epoch']}), {result['seconds']:.0f} s", flush=True)
 
     table = summary(results, names)
     print("\n" + markdown(table))
+    if not devices.primary:
+        return {"table": table, "results": results}
     plot(table, out / "accuracy.png")
     (out / "summary.json").write_text(json.dumps(table, indent=1))
     print(f"wrote {results_path}, {out / 'summary.json'}, {out / 'accuracy.png'}")

@@ -24,20 +24,22 @@ parameters with the vocabularies), ``hypotheses.{greedy,beam}.en``, ``attention/
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 import json
 import pathlib
 import re
 import time
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 
 from seqjax import data, decoding, train
 
 from seqjax.core import plots
 from seqjax.data import pairs
 from seqjax.models import Seq2Seq, Transformer
+
+from experiments.harness import Devices
+from seqjax.train.config import check_config
 
 # -----------------------------------------------------------------------------
 # config
@@ -46,11 +48,11 @@ from seqjax.models import Seq2Seq, Transformer
 @dataclasses.dataclass(frozen=True)
 class Config:
     data: str = ""                  # a folder holding multi30k/*.gz (or the multi30k folder); "" = search the data dirs
-    model: str = "rnn"              # rnn | transformer
-    cell: str = "gru"               # rnn: gru | lstm
+    model: Literal["rnn", "transformer"] = "rnn"
+    cell: Literal["gru", "lstm"] = "gru"  # rnn
     embed: int = 256
     hidden: int = 512               # per direction in the encoder; the decoder's size
-    attention: str = "additive"     # additive | general | scaled_dot | none
+    attention: Literal["additive", "dot", "general", "scaled_dot", "none"] = "additive"
     readout_hidden: int = 512       # Bahdanau's deep output: tanh layer between [y; a] and the vocabulary (0: none)
     d_model: int = 256              # transformer: model size (the PyTorch tutorial's: 256, 8 heads, 3+3 layers, 512)
     heads: int = 8
@@ -77,6 +79,8 @@ class Config:
     heatmaps: int = 3               # attention plots of the first test sentences
     translate: str = ""             # translate this German sentence with the trained run in out_dir, then stop
     translate_file: str = ""        # translate every line of this file (one output line per input line)
+    data_parallel: bool = False     # shard the batch over this process's devices
+    distributed: bool = False       # one of several processes (seqjax.train.launch, SLURM, a TPU pod): see experiments/harness.py
     seed: int = 0
     out_dir: str = "runs/translate"
 
@@ -118,8 +122,7 @@ MODEL_DEFAULTS = {"rnn": dict(dropout=0.5, label_smoothing=0.0, learning_rate=1e
 
 def resolve(config: Config) -> Config:
     """The config with every field left at None set to ``--model``'s default (what gets printed and saved)."""
-    if config.model not in MODEL_DEFAULTS:
-        raise SystemExit(f"error: --model must be one of {sorted(MODEL_DEFAULTS)}, got {config.model!r}")
+    check_config(config)
     unset = {k: v for k, v in MODEL_DEFAULTS[config.model].items() if getattr(config, k) is None}
     config = dataclasses.replace(config, **unset)
     try:  # the model's own checks (heads dividing --d_model, rates), before any data is read or anything written
@@ -183,6 +186,7 @@ def main(config: Config) -> dict:
         print("\n".join(translations))
         return {"translations": translations}
     config = resolve(config)
+    devices = Devices.start(config)
     print(config)
     where = config.data or None
     train_pairs, val_pairs = data.datasets.multi30k("train", where), data.datasets.multi30k("val", where)
@@ -201,20 +205,22 @@ def main(config: Config) -> dict:
     key = jax.random.key(config.seed)
     optimizer = train.optimizer(config.learning_rate, clip_norm=config.clip_norm, warmup_steps=config.warmup_steps,
                                 decay_steps=config.steps)
-    state = train.TrainState.create(model.init(jax.random.fold_in(key, 0)), optimizer, jax.random.fold_in(key, 1))
+    state = devices.put_state(train.TrainState.create(model.init(jax.random.fold_in(key, 0)), optimizer, jax.random.fold_in(key, 1)))
     train_step = train.make_train_step(model.loss, optimizer)
-    batches = pairs.pair_batches(train_ex, config.batch, buckets=config.buckets, seed=config.seed)
+    batches = pairs.pair_batches(train_ex, config.batch, buckets=config.buckets, seed=config.seed, shard=devices.shard)
     eval_step = train.make_eval_step(model.loss)
     val_batches = [pairs.collate_pairs(val_ex[i: i + config.batch], config.buckets) for i in range(0, len(val_ex), config.batch)]
 
     # training (resumes from the newest checkpoint in out_dir)
     started = time.perf_counter()
     state = train.fit(state, train_step, batches, steps=config.steps, run=run, log_every=config.log_every,
-                      evaluate=lambda s: train.evaluate(eval_step, s.params, val_batches), eval_every=config.eval_every,
-                      meta=lambda: {"config": dataclasses.asdict(config)})
+                      evaluate=lambda s: train.evaluate(eval_step, devices.local(s.params), val_batches), eval_every=config.eval_every,
+                      place_batch=devices.place_batch, meta=lambda: {"config": dataclasses.asdict(config)})
     train_seconds = time.perf_counter() - started
-    train.save_params(run.dir / "model", state.params, {"config": dataclasses.asdict(config), "src_vocab": list(src_vocab.tokens),
-                                                        "tgt_vocab": list(tgt_vocab.tokens)})
+    params = devices.local(state.params)
+    if devices.primary:  # process 0 writes the run's files; every process decodes the test set alike
+        train.save_params(run.dir / "model", params, {"config": dataclasses.asdict(config), "src_vocab": list(src_vocab.tokens),
+                                                      "tgt_vocab": list(tgt_vocab.tokens)})
 
     # translation of the test set: greedy and beam search, BLEU both ways
     sources = [src_vocab.encode(tokenize(s)) for s, _ in test_pairs]
@@ -223,19 +229,23 @@ def main(config: Config) -> dict:
                "compilations_of_the_train_step": train_step.compilations}
     for method in ("greedy", "beam"):
         started = time.perf_counter()
-        outputs, weights = translate_all(model, state.params, sources, config, method, attention=method == "greedy")
+        outputs, weights = translate_all(model, params, sources, config, method, attention=method == "greedy")
         seconds = time.perf_counter() - started
         hypotheses = [[tgt_vocab.tokens[i] for i in ids] for ids in outputs]
-        (run.dir / f"hypotheses.{method}.en").write_text("".join(detokenize(h) + "\n" for h in hypotheses), encoding="utf-8")
+        if devices.primary:
+            (run.dir / f"hypotheses.{method}.en").write_text("".join(detokenize(h) + "\n" for h in hypotheses), encoding="utf-8")
         results[method] = {**bleu(hypotheses, references), "seconds": seconds}
         print(f"{method:>6}: sacreBLEU {results[method]['sacrebleu_cased']:.2f} (cased, detokenised), "
               f"BLEU {results[method]['bleu_lowercased_tokens']:.2f} (lowercased tokens); {seconds:.1f} s for {len(sources)} sentences")
-        if method == "greedy":
+        if method == "greedy" and devices.primary:
             for i in range(min(config.heatmaps, len(sources))):
                 source_tokens = [src_vocab.tokens[j] for j in sources[i]]
                 shown = hypotheses[i] + (["<EOS>"] if len(hypotheses[i]) < config.max_length else [])
                 plots.attention_heatmap(weights[i], source_tokens, shown, run.dir / "attention" / f"test_{i}.png",
                                         title=detokenize(hypotheses[i]))
+    if not devices.primary:
+        run.close()
+        return results
     for i in range(min(3, len(sources))):
         print(f"  de: {test_pairs[i][0]}\n  en: {references[i]}\n  ->  {(run.dir / 'hypotheses.beam.en').read_text().splitlines()[i]}")
     final = [m for m in run.metrics() if m["split"] == "eval"][-1]

@@ -26,6 +26,7 @@ a JSON of the numbers. Each cell's training has its own run directory
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 import json
 import pathlib
 import time
@@ -36,6 +37,7 @@ import numpy as np
 import optax
 
 import seqjax
+from seqjax.train.config import check_config
 from seqjax import data, train
 from seqjax.core import plots
 
@@ -45,7 +47,7 @@ from seqjax.core import plots
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    cells: tuple[str, ...] = ("elman", "gru", "lstm", "min_gru")
+    cells: tuple[Literal["elman", "gru", "lstm", "min_gru"], ...] = ("elman", "gru", "lstm", "min_gru")
     seq_len: int = 30          # T: the first token must be carried T-1 steps
     vocab: int = 8             # token 0 is the query marker, 1..vocab-1 are content
     hidden: int = 64
@@ -139,6 +141,7 @@ def train_cell(cell, params, config: Config, key, run_dir: pathlib.Path):
 
 
 def main(config: Config) -> dict:
+    check_config(config)
     print(config)
     out_dir = pathlib.Path(config.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -147,8 +150,6 @@ def main(config: Config) -> dict:
     results = {"config": dataclasses.asdict(config), "cells": {}}
     for index, name in enumerate(config.cells):
         start = time.perf_counter()
-        if name not in CELLS:
-            raise SystemExit(f"error: unknown cell {name!r} in --cells; choose from {sorted(CELLS)}")
         cell = CELLS[name](config)
         params = init_model(cell, jax.random.fold_in(key, index), config)
         norms_init = gradient_flow(cell, params, eval_xs, eval_targets)

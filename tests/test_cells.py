@@ -141,9 +141,6 @@ def test_jit_vmap_grad(name, key):
     grads = jax.jit(jax.grad(lambda p: jnp.mean(seqjax.unroll(cell, p, xs)[0] ** 2)))(params)
     assert jax.tree_util.tree_structure(grads) == jax.tree_util.tree_structure(params)
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree_util.tree_leaves(grads))
-    # tree_map works on params as plain data
-    doubled = jax.tree_util.tree_map(lambda p: 2 * p, params)
-    assert jax.tree_util.tree_structure(doubled) == jax.tree_util.tree_structure(params)
 
 
 def test_elman_is_the_lectures_basic_rnn(key):

@@ -139,6 +139,32 @@ def test_the_char_lm_command_runs_as_two_processes_as_it_runs_on_one(tmp_path):
     assert (tmp_path / "two" / "samples" / "step_10.txt").exists() and (tmp_path / "two" / "checkpoints" / "10").exists()
 
 
+@pytest.mark.slow
+def test_the_numbers_experiment_runs_as_two_processes_as_it_runs_on_one(tmp_path):
+    # the main job, through experiments/harness.py: generated batches sharded by rows, decoding on local params
+    args = ["--steps=6", "--batch=8", "--embed=8", "--hidden=8", "--log_every=1", "--eval_every=3", "--save_every=3",
+            "--eval_per_length=2", "--beam_width=2", "--warmup_steps=0", "--learning_rate=1e-2"]
+    experiment = [sys.executable, "-m", "experiments.numbers", *args]
+    one = subprocess.run([*experiment, "--data_parallel=true", f"--out_dir={tmp_path / 'one'}"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300, env={**ENV, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    two = subprocess.run([sys.executable, "-m", "seqjax.train.launch", "--processes=2", "--local_devices=2", "--", *experiment,
+                          "--distributed=true", f"--out_dir={tmp_path / 'two'}"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300, env=ENV)
+    assert one.returncode == 0 and two.returncode == 0, (one.stdout + one.stderr + two.stdout)[-3000:]
+    assert "data parallel over 4 devices in 2 process(es)" in two.stdout and "data parallel over 4 devices in 1 process(es)" in one.stdout
+    metrics = [list(map(json.loads, (tmp_path / name / "metrics.jsonl").read_text().splitlines())) for name in ("one", "two")]
+    for split in ("train", "eval"):
+        rows = [[m for m in runs if m["split"] == split] for runs in metrics]
+        assert len(rows[0]) == len(rows[1]) == (6 if split == "train" else 2)
+        for a, b in zip(*rows):
+            for name, value in a.items():
+                if isinstance(value, float) and not name.endswith(("_s", "seconds", "second", "time")):
+                    np.testing.assert_allclose(b[name], value, rtol=1e-5, err_msg=f"{split} {name}")
+    results = [json.loads((tmp_path / name / "results.json").read_text()) for name in ("one", "two")]
+    assert results[0]["greedy"] == results[1]["greedy"] and results[0]["beam"] == results[1]["beam"]
+    assert (tmp_path / "two" / "model" / "meta.json").exists() and (tmp_path / "two" / "checkpoints" / "6").exists()
+
+
 AGREEMENT = r"""
 import numpy as np
 from seqjax import train

@@ -7,7 +7,6 @@ newcomer reads the architecture here, and a change that breaks it fails this tes
 import ast
 import pathlib
 
-import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent / "seqjax"
 

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 import seqjax
-from seqjax.attention.multi_head import MultiHeadAttention
 from seqjax.attention.transformer import FF_ACTIVATIONS
 
 torch = pytest.importorskip("torch", reason="the converter audit needs the 'test' extra (torch==2.13.0, CPU)")

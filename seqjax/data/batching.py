@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+import jax
 import numpy as np
 
 from seqjax.data.vocab import PAD_ID
@@ -259,10 +260,14 @@ class Generated:
 
     Generated tasks (number phrases, shape captions, recall tasks) need no epochs or
     shuffling; making each batch a function of its index is what makes them resumable.
+    ``shard=(process, processes)`` gives this process its rows of every global batch (each process
+    makes the whole batch, padded alike, and keeps its contiguous block of rows).
     """
 
-    def __init__(self, make: Callable[[int], Any]):
-        self.make, self.epoch, self.index = make, 0, 0
+    def __init__(self, make: Callable[[int], Any], *, shard: tuple[int, int] | None = None):
+        if shard is not None and not (len(shard) == 2 and 0 <= shard[0] < shard[1]):
+            raise ValueError(f"shard={shard}: expected (process index, process count) with the index in [0, count)")
+        self.make, self.shard, self.epoch, self.index = make, shard, 0, 0
 
     def __iter__(self):
         return self
@@ -270,7 +275,17 @@ class Generated:
     def __next__(self):
         batch = self.make(self.index)
         self.index += 1
-        return batch
+        if self.shard is None:
+            return batch
+        index, count = self.shard
+
+        def rows(x):
+            if x.shape[0] % count:
+                raise ValueError(f"a generated batch of {x.shape[0]} rows does not divide over {count} processes")
+            n = x.shape[0] // count
+            return x[index * n:(index + 1) * n]
+
+        return jax.tree_util.tree_map(rows, batch)
 
     state = Batches.state
     restore = Batches.restore

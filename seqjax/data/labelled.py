@@ -1,10 +1,13 @@
-"""Labelled texts for classifiers: encoding, batches, stratified k-fold splits, word vectors for a vocabulary.
+"""Labelled texts for classifiers: encoding, batches, stratified k-fold splits.
 
     folds = stratified_folds(labels, k=10, seed=0)           # fold index of every example
     examples = encode_labelled(texts, labels, vocab, str.split)
     batches = labelled_batches(examples, 50, buckets=(16, 32, 64), seed=0)
     next(batches)   # {"ids": [b, t], "lengths": [b], "labels": [b]}
-    matrix, found = vectors_for(vocab, words, vectors, seed=0)  # pretrained rows for a task vocabulary
+
+Pretrained rows for a task vocabulary come from ``seqjax.embeddings.Vectors.embedding_matrix``
+(``vectors_for`` of earlier releases: ``Vectors(words, vectors).embedding_matrix(vocab.tokens,
+seed=0, scale=0.25)`` gives the same matrix).
 
 Kim (2014) evaluated MR by 10-fold cross-validation; ``stratified_folds`` deals each class's
 examples (shuffled by ``seed``) round-robin over the folds, so every fold has the class balance
@@ -64,25 +67,7 @@ def collate_labelled(examples: Sequence[tuple[list[int], int]], buckets: Sequenc
 
 
 def labelled_batches(examples: Sequence[tuple[list[int], int]], batch_size: int, *, buckets: Sequence[int] | None = None,
-                     seed: int = 0, shuffle: bool = True, epochs: int | None = None, drop_last: bool = True) -> Batches:
+                     seed: int = 0, shuffle: bool = True, epochs: int | None = None, drop_last: bool = True, shard: tuple[int, int] | None = None) -> Batches:
     """Resumable batches grouped by length (``Batches``), padded to ``buckets``."""
     return Batches(examples, batch_size, lambda chunk: collate_labelled(chunk, buckets), seed=seed, shuffle=shuffle,
-                   epochs=epochs, drop_last=drop_last, lengths=lambda e: len(e[0]))
-
-
-def vectors_for(vocab: Vocab, words: Sequence[str], vectors: np.ndarray, *, seed: int = 0, scale: float = 0.25,
-                lower: bool = False) -> tuple[np.ndarray, int]:
-    """A ``[len(vocab), d]`` matrix whose rows are the pretrained vectors of the vocabulary's words
-    (``words``/``vectors`` as ``seqjax.data.datasets.glove`` returns them), and U(-scale, scale)
-    for the words without one (Kim's choice, chosen to match the variance of word2vec's vectors),
-    and the count of vocabulary words found. Special tokens count as not found."""
-    index = {(w.lower() if lower else w): i for i, w in enumerate(words)}
-    rng = np.random.default_rng(seed)
-    matrix = rng.uniform(-scale, scale, (len(vocab), vectors.shape[1])).astype(np.float32)
-    found = 0
-    for row, token in enumerate(vocab.tokens):
-        i = index.get(token.lower() if lower else token)
-        if i is not None:
-            matrix[row] = vectors[i]
-            found += 1
-    return matrix, found
+                   epochs=epochs, drop_last=drop_last, shard=shard, lengths=lambda e: len(e[0]))

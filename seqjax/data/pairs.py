@@ -71,10 +71,10 @@ def collate_targets(targets: Sequence[list[int]], length: int) -> dict:
 
 
 def pair_batches(examples: Sequence[tuple[list[int], list[int]]], batch_size: int, *, buckets: Sequence[int] | None = None,
-                 seed: int = 0, shuffle: bool = True, epochs: int | None = None, drop_last: bool = True) -> Batches:
+                 seed: int = 0, shuffle: bool = True, epochs: int | None = None, drop_last: bool = True, shard: tuple[int, int] | None = None) -> Batches:
     """Resumable batches of pairs grouped by length (``Batches``), collated by ``collate_pairs``."""
     return Batches(examples, batch_size, lambda chunk: collate_pairs(chunk, buckets), seed=seed, shuffle=shuffle,
-                   epochs=epochs, drop_last=drop_last, lengths=lambda e: max(len(e[0]), len(e[1]) + 1))
+                   epochs=epochs, drop_last=drop_last, shard=shard, lengths=lambda e: max(len(e[0]), len(e[1]) + 1))
 
 
 def source_batches(sources: Sequence[list[int]], batch_size: int, buckets: Sequence[int] | None = None):

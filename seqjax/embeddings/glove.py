@@ -19,7 +19,7 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
-from seqjax.core.checks import check_finite, check_positive
+from seqjax.core.checks import check_positive
 from seqjax.embeddings.corpus import Corpus
 from seqjax.embeddings.sparse import adagrad_rows, chunked_step
 from seqjax.core.types import Params, PRNGKey

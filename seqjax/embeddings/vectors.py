@@ -113,16 +113,25 @@ class Vectors:
         """Cosine similarity of two words."""
         return float(self.unit[self._row(a)] @ self.unit[self._row(b)])
 
-    def embedding_matrix(self, vocabulary: Iterable[str], *, key: jax.Array | None = None, scale: float | None = None,
-                         lower: bool = False, zero_ids: Iterable[int] = ()) -> tuple[np.ndarray, int]:
+    def embedding_matrix(self, vocabulary: Iterable[str], *, key: jax.Array | None = None, seed: int | None = None,
+                         scale: float | None = None, lower: bool = False, zero_ids: Iterable[int] = ()) -> tuple[np.ndarray, int]:
         """``(matrix [len(vocabulary), dim], found)``: row i is the vector of the i-th word, or, for a
-        word these vectors lack, U(−scale, scale) from ``key`` (zeros without a key; ``scale``
-        defaults to the vectors' standard deviation, Kim 2014's choice); ``lower`` also tries the
-        lowercased word; rows ``zero_ids`` (padding) are zero. ``found`` counts the words found."""
+        word these vectors lack, U(−scale, scale) from ``key`` (a JAX key) or ``seed`` (NumPy's
+        ``default_rng``, as the data pipeline draws) (zeros with neither; ``scale`` defaults to the
+        vectors' standard deviation; Kim 2014 used 0.25); ``lower`` also tries the lowercased word;
+        rows ``zero_ids`` (padding) are zero. ``found`` counts the words found. The library's one
+        initialiser of an embedding table from pretrained vectors."""
+        if key is not None and seed is not None:
+            raise ValueError("embedding_matrix: pass key (JAX) or seed (NumPy), not both")
         vocabulary = list(vocabulary)
         scale = float(self.matrix.std()) if scale is None else scale
-        out = (np.array(jax.random.uniform(key, (len(vocabulary), self.dim), jnp.float32, -scale, scale)) if key is not None
-               else np.zeros((len(vocabulary), self.dim), np.float32))
+        shape = (len(vocabulary), self.dim)
+        if key is not None:
+            out = np.array(jax.random.uniform(key, shape, jnp.float32, -scale, scale))
+        elif seed is not None:
+            out = np.random.default_rng(seed).uniform(-scale, scale, shape).astype(np.float32)
+        else:
+            out = np.zeros(shape, np.float32)
         found = 0
         for i, word in enumerate(vocabulary):
             row = self.index.get(word, self.index.get(word.lower()) if lower else None)

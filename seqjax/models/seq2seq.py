@@ -41,7 +41,7 @@ from seqjax.data.vocab import GO_ID, PAD_ID
 from seqjax.layers.dense import dense, uniform_init
 from seqjax.layers.dropout import Dropout
 from seqjax.layers.embedding import Embedding
-from seqjax.core.masking import is_constant, masked_scan
+from seqjax.core.masking import masked_scan
 from seqjax.train.losses import cross_entropy
 from seqjax.core.types import Array, Params, PRNGKey, State
 from seqjax.sequences.unroll import unroll

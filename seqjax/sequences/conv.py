@@ -30,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from seqjax.core.checks import check_choice, check_positive
+from seqjax.core.checks import check_positive
 from seqjax.layers.dense import uniform_init
 from seqjax.core.masking import sequence_mask
 from seqjax.core.types import Array, DType, Params, PRNGKey, path_string

@@ -70,6 +70,25 @@ def help_text(config, description: str = "") -> str:
     return "\n".join(lines)
 
 
+def check_config(config) -> None:
+    """A ``SystemExit`` naming the field when a value is not of its field's type: a choice outside a
+    ``Literal``'s (``--model must be one of rnn, transformer; got 'cnn'``), a tuple of anything but
+    those choices, a non-finite float. The command line checks as it parses; an experiment's ``main``
+    calls this first, so a config built in Python is checked alike, before anything is written."""
+    hints = typing.get_type_hints(type(config))
+    for field in dataclasses.fields(config):
+        value, kind = getattr(config, field.name), hints[field.name]
+        values, inner = (value, typing.get_args(kind)[0]) if typing.get_origin(kind) is tuple and isinstance(value, tuple) else ((value,), kind)
+        if typing.get_origin(inner) is typing.Literal:
+            choices = typing.get_args(inner)
+            wrong = [v for v in values if v not in choices]
+            if wrong:
+                raise SystemExit(f"error: --{field.name} must be {'one' if values is not value else 'made'} of {', '.join(map(str, choices))}; "
+                                 f"got {value!r}")
+        elif kind is float and isinstance(value, float) and not math.isfinite(value):
+            raise SystemExit(f"error: --{field.name} expects a finite number, got {value!r}")
+
+
 def parse_config(config, argv: list[str] | None = None, description: str = ""):
     """Returns ``config`` with the ``--field=value`` overrides in ``argv`` applied; ``--help`` prints the fields."""
     argv = sys.argv[1:] if argv is None else argv

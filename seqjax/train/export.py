@@ -32,14 +32,16 @@ FORMAT = "seqjax.params/1"
 
 
 def save_params(directory: str | pathlib.Path, params, meta: dict | None = None) -> pathlib.Path:
-    """Writes ``params`` and a JSON ``meta`` (config, vocabularies: anything JSON-able) to ``directory``."""
+    """Writes ``params`` and a JSON ``meta`` (config, vocabularies: anything JSON-able) to ``directory``.
+    In a multi-process run the calling process writes alone (call it from one: ``distributed.is_primary()``)."""
     directory = pathlib.Path(directory).absolute()
     directory.parent.mkdir(parents=True, exist_ok=True)
     params = jax.device_get(params)
     record = {"format": FORMAT, "checksum": checksum(params), "shapes": tree_paths(params), "meta": meta or {}}
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
     try:
-        checkpointer = ocp.StandardCheckpointer()
+        alone = ocp.options.MultiprocessingOptions(primary_host=jax.process_index(), active_processes={jax.process_index()})
+        checkpointer = ocp.StandardCheckpointer(**({"multiprocessing_options": alone} if jax.process_count() > 1 else {}))
         checkpointer.save(staging / "params", params)
         checkpointer.wait_until_finished()  # it writes in the background; the folder is renamed only when whole
         checkpointer.close()

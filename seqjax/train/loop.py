@@ -34,7 +34,7 @@ class NonFiniteError(RuntimeError):
 @dataclasses.dataclass
 class EarlyStopping:
     """Watches one evaluation metric: ``fit`` keeps the best state in ``run.best`` (a checkpoint beside
-    the last K) and stops after ``patience`` evaluations without an improvement of at least
+    the last K; with no run, in memory as ``best_state``) and stops after ``patience`` evaluations without an improvement of at least
     ``min_delta`` (``patience=None``: never stops, only keeps the best). ``mode`` is "min" for a
     loss or perplexity, "max" for accuracy or BLEU. Its counters are saved in every checkpoint, so a
     resumed run stops where the uninterrupted one would, and a stopped run stays stopped."""
@@ -47,6 +47,7 @@ class EarlyStopping:
     best_step: int | None = None
     bad_evaluations: int = 0
     stopped: bool = False
+    best_state: object = dataclasses.field(default=None, repr=False, compare=False)  # fit without a run keeps it here
 
     def __post_init__(self):
         if self.mode not in ("min", "max"):
@@ -129,8 +130,11 @@ def fit(state, train_step: Callable, batches, *, steps: int, run: Run | None = N
             run.checkpoints.save(state, {"data": batches.state(), **watched, **(meta() if meta else {})}, force=force)
 
     def watch(results: dict) -> None:
-        if early_stopping is not None and early_stopping.update(step, results) and run is not None:
-            run.best.save(state, {"early_stopping": early_stopping.state(), **(meta() if meta else {})}, force=True)
+        if early_stopping is not None and early_stopping.update(step, results):
+            if run is not None:
+                run.best.save(state, {"early_stopping": early_stopping.state(), **(meta() if meta else {})}, force=True)
+            else:
+                early_stopping.best_state = state
 
     if early_stopping is not None and early_stopping.stopped:
         print(f"stopped early before (best {early_stopping.metric} {early_stopping.best:.4g} at step {early_stopping.best_step})", flush=True)
