@@ -1,7 +1,7 @@
 """One to many: captioning images of coloured shapes, with and without attention over the image.
 
 Images (48x48 by default) of one or two shapes are generated in code with a caption from a small
-grammar (``seqjax.data.shapes``): "a small red circle above a large blue square". Some
+grammar (``experiments.shape_scenes``): "a small red circle above a large blue square". Some
 combinations of attributes never appear in training (``--held_out``; by default four
 size-colour-shape triples such as "large red triangle", while large red circles and small red
 triangles are seen); the test images all contain at least one of them, so the score measures
@@ -26,22 +26,21 @@ and, for "attend", ``attention/*.png`` (where the decoder looked for each word);
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 import json
 import pathlib
 import time
+from typing import Literal
 
 import jax
 import numpy as np
 
-from seqjax.train.config import check_config
-from seqjax import data, decoding, train
-
-from seqjax.core import plots
-from seqjax.data import pairs, shapes
-from seqjax.models.captioner import KINDS, Captioner
-
+from experiments import shape_scenes as shapes
 from experiments.harness import Devices
+from seqjax import data, decoding, train
+from seqjax.core import plots
+from seqjax.data import pairs
+from seqjax.models.captioner import KINDS, Captioner
+from seqjax.train.config import check_config
 
 # -----------------------------------------------------------------------------
 # config

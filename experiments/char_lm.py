@@ -26,17 +26,18 @@ that was never interrupted. The text comes from ``--data`` (a file, or a folder 
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 import functools
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 import seqjax
-from seqjax.train.config import check_config
+from experiments.harness import Devices
 from seqjax import data, train
 from seqjax.models import RecurrentLM, TransformerLM
+from seqjax.train.config import check_config
 
 # -----------------------------------------------------------------------------
 # config
@@ -89,7 +90,7 @@ def resolve(config: Config) -> Config:
         raise SystemExit("error: --cudnn and --remat are options of the recurrent model (--model=rnn)")
     config = dataclasses.replace(config, **{k: v for k, v in MODEL_DEFAULTS[config.model].items() if getattr(config, k) is None})
     try:  # the model's own checks (heads dividing --hidden, sizes), before any data is read or anything written
-        make_transformer(config, 2) if config.model == "transformer" else make_cell(config, 2)
+        build_model(config, 2)
     except ValueError as error:
         raise SystemExit(f"error: {error}") from None
     return config
@@ -161,6 +162,11 @@ def sample(model: RecurrentLM | TransformerLM, params, vocab: data.Vocab, prime:
 # through its KV cache (past the context it re-reads the last `window` characters, as nanoGPT)
 
 
+def build_model(config: Config, vocab_size: int) -> RecurrentLM | TransformerLM:
+    """``--model``'s language model over ``vocab_size`` characters."""
+    return make_transformer(config, vocab_size) if config.model == "transformer" else RecurrentLM(vocab_size, make_cell(config, vocab_size))
+
+
 def make_transformer(config: Config, vocab_size: int) -> TransformerLM:
     return TransformerLM(vocab_size, d_model=config.hidden, num_heads=config.heads, num_layers=config.layers,
                          context=config.window, dropout=config.dropout)
@@ -178,9 +184,7 @@ def make_transformer_evaluate(model: TransformerLM, val_ids: np.ndarray, config:
 
 def main(config: Config) -> dict:
     config = resolve(config)
-    if config.distributed:  # before any other JAX call; the coordinator comes from the launcher or the cluster
-        index, count = train.distributed.initialize()
-        print(f"process {index} of {count}, {jax.local_device_count()} local devices", flush=True)
+    devices = Devices.start(config)  # before any other JAX call; the coordinator comes from the launcher or the cluster
     print(config)
     if config.cudnn and (why := seqjax.cudnn.unavailable("--cudnn=true")):
         raise SystemExit(f"error: {why}")
@@ -195,12 +199,11 @@ def main(config: Config) -> dict:
     key = jax.random.key(config.seed)
     optimizer = train.optimizer(config.learning_rate, clip_norm=config.clip_norm, warmup_steps=config.warmup_steps,
                                 decay_steps=config.steps)
+    model = build_model(config, len(vocab))
     if config.model == "transformer":
-        model = make_transformer(config, len(vocab))
         state = train.TrainState.create(model.init(jax.random.fold_in(key, 0)), optimizer, jax.random.fold_in(key, 1))
         loss_fn, evaluate_bpc = model.loss, make_transformer_evaluate(model, ids[split:], config)
     else:
-        model = RecurrentLM(len(vocab), make_cell(config, len(vocab)))
         state = train.TrainState.create(model.init(jax.random.fold_in(key, 0)), optimizer, jax.random.fold_in(key, 1),
                                         carry=model.cell.initial_state(config.batch))
         loss_fn, evaluate_bpc = make_loss(model, config), make_evaluate(model, ids[split:], config)
@@ -208,17 +211,13 @@ def main(config: Config) -> dict:
     print(f"{sum(x.size for x in jax.tree_util.tree_leaves(state.params)):,} parameters")
     compute_dtype = {"float32": None, "bfloat16": jnp.bfloat16}[config.precision]
     train_step = train.make_train_step(loss_fn, optimizer, compute_dtype=compute_dtype)
-    batches = data.TokenStream(ids[:split], config.batch, config.window, seed=config.seed, shard=train.distributed.shard())
-    place = None
-    if config.data_parallel or config.distributed:
-        dp = train.DataParallel()
-        state, place = dp.put_state(state), dp.put_batch
-        print(f"data parallel over {dp.size} devices in {jax.process_count()} process(es)")
+    batches = data.TokenStream(ids[:split], config.batch, config.window, seed=config.seed, shard=devices.shard)
+    state = devices.put_state(state)
 
     prime = "".join(c for c in config.prime if c in vocab) or text[0]
 
     def evaluate(train_state):
-        params = train.distributed.local_copy(train_state.params)  # every process evaluates on its own copy
+        params = devices.local(train_state.params)  # every process evaluates on its own copy
         results = evaluate_bpc(train_state._replace(params=params))
         step = int(train_state.step)
         text = draw(params, vocab, prime, config.sample_chars, config, jax.random.fold_in(key, 10**6 + step))
@@ -227,7 +226,7 @@ def main(config: Config) -> dict:
         return results
 
     state = train.fit(state, train_step, batches, steps=config.steps, run=run, evaluate=evaluate,
-                      eval_every=config.eval_every, log_every=config.log_every, place_batch=place,
+                      eval_every=config.eval_every, log_every=config.log_every, place_batch=devices.place_batch,
                       meta=lambda: {"config": dataclasses.asdict(config)})  # each checkpoint describes its run
     final = [m for m in run.metrics() if m["split"] == "eval"][-1]
     first = [m for m in run.metrics() if m["split"] == "train"][0]

@@ -35,15 +35,15 @@ sentence per line; every line is lowercased and split on spaces.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 import json
 import pathlib
 import time
+from typing import Literal
 
-from seqjax.train.config import check_config
 from seqjax import data
 from seqjax.embeddings import Vectors, debias, evaluate_analogies, evaluate_similarity, retrofit
 from seqjax.embeddings.plots import proximity_plot, vector_heatmap
+from seqjax.train.config import check_config
 
 # -----------------------------------------------------------------------------
 # config

@@ -1,7 +1,7 @@
 """Number phrases ↔ digits, in English and French: the lectures' numeric-phrase lab as sequence to sequence.
 
 One attention model learns four tasks at once, on numbers 0 to 999,999 generated in code
-(``seqjax.data.numbers``):
+(``experiments.number_phrases``):
 
     words → digits   "deux cent quarante" → 240, "one hundred and twenty-three thousand, four hundred and fifty-six" → 123456
                      (English or French, any spelling people write; no flag says which language)
@@ -32,13 +32,12 @@ from typing import Literal
 import jax
 import numpy as np
 
-from seqjax import data, decoding, train
-
-from seqjax.core import plots
-from seqjax.data import numbers, pairs
-from seqjax.models import Seq2Seq
-
+from experiments import number_phrases as numbers
 from experiments.harness import Devices
+from seqjax import data, decoding, train
+from seqjax.core import plots
+from seqjax.data import pairs
+from seqjax.models import Seq2Seq
 
 # -----------------------------------------------------------------------------
 # config

@@ -28,23 +28,22 @@ and per-class accuracy.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 import json
 import pathlib
 import time
+from typing import Literal
 
 import jax
 import numpy as np
 
 import seqjax
-from seqjax.train.config import check_config
+from experiments.harness import Devices
 from seqjax import data, train
 from seqjax.core import plots
-from seqjax.sequences.conv import TextCNN
 from seqjax.data import labelled
 from seqjax.models import Classifier
-
-from experiments.harness import Devices
+from seqjax.sequences.conv import TextCNN
+from seqjax.train.config import check_config
 
 # -----------------------------------------------------------------------------
 # config
@@ -122,7 +121,7 @@ def encode(rows, vocab: data.Vocab, level: str, config: Config, source: str) -> 
 # models
 
 
-def build(name: str, config: Config, vocab_size: int, classes: int) -> Classifier:
+def build_model(name: str, config: Config, vocab_size: int, classes: int) -> Classifier:
     if name == "word_cnn":
         return Classifier(vocab_size, classes, TextCNN(config.embed, (3, 4, 5), config.feature_maps), dropout=config.dropout)
     if name == "word_bigru":
@@ -171,7 +170,7 @@ def main(config: Config) -> dict:
         train_ex, test_ex = (encode(rows, vocab, level, config, source) for rows, source in ((train_rows, "training data"),
                                                                                             (test_rows, "test data")))
         cut = config.max_words if level == "word" else config.max_chars
-        model = build(name, config, len(vocab), len(classes))
+        model = build_model(name, config, len(vocab), len(classes))
         optimizer = train.optimizer(config.learning_rate, clip_norm=5.0)
         state = devices.put_state(train.TrainState.create(model.init(jax.random.key(config.seed)), optimizer, jax.random.key(config.seed + 1)))
         batches = labelled.labelled_batches(train_ex, config.batch, buckets=buckets(cut), seed=config.seed, shard=devices.shard)

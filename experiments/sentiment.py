@@ -21,25 +21,24 @@ error bars are written at the end.
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 import json
 import pathlib
 import time
+from typing import Literal
 
 import jax
 import numpy as np
 import optax
 
 import seqjax
-from seqjax.train.config import check_config
+from experiments.harness import Devices
 from seqjax import data, train
 from seqjax.core import plots
-from seqjax.sequences.conv import ConvRNN, TextCNN, max_norm
 from seqjax.data import labelled
 from seqjax.embeddings import Vectors
 from seqjax.models import Classifier
-
-from experiments.harness import Devices
+from seqjax.sequences.conv import ConvRNN, TextCNN, max_norm
+from seqjax.train.config import check_config
 
 # -----------------------------------------------------------------------------
 # config
@@ -77,7 +76,7 @@ PRETRAINED = ("cnn_static", "cnn_non_static", "cnn_multichannel")
 # models
 
 
-def build(name: str, config: Config, vocab_size: int) -> Classifier:
+def build_model(name: str, config: Config, vocab_size: int) -> Classifier:
     e, h = config.embed, config.hidden
     cnn = TextCNN(e, config.region_sizes, config.feature_maps)
     encoders = {"elman": seqjax.Elman(e, h), "gru": seqjax.GRU(e, h), "lstm": seqjax.LSTM(e, h),
@@ -170,7 +169,7 @@ def main(config: Config) -> dict:
         raise SystemExit(f"error: {results_path} holds results of another configuration; use another --out_dir")
     results["setting"] = setting
     for name in names:
-        model = build(name, config, len(vocab))
+        model = build_model(name, config, len(vocab))
         steps = {"train": train.make_train_step(model.loss, make_optimizer(config)), "eval": train.make_eval_step(model.loss)}
         for fold in range(config.run_folds):
             if str(fold) in results.get(name, {}):

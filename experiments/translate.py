@@ -24,21 +24,19 @@ parameters with the vocabularies), ``hypotheses.{greedy,beam}.en``, ``attention/
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 import json
 import pathlib
 import re
 import time
+from typing import Literal
 
 import jax
 
+from experiments.harness import Devices
 from seqjax import data, decoding, train
-
 from seqjax.core import plots
 from seqjax.data import pairs
 from seqjax.models import Seq2Seq, Transformer
-
-from experiments.harness import Devices
 from seqjax.train.config import check_config
 
 # -----------------------------------------------------------------------------

@@ -26,10 +26,10 @@ a JSON of the numbers. Each cell's training has its own run directory
 from __future__ import annotations
 
 import dataclasses
-from typing import Literal
 import json
 import pathlib
 import time
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -37,9 +37,9 @@ import numpy as np
 import optax
 
 import seqjax
-from seqjax.train.config import check_config
 from seqjax import data, train
 from seqjax.core import plots
+from seqjax.train.config import check_config
 
 # -----------------------------------------------------------------------------
 # config

@@ -6,10 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from experiments import shape_scenes as shapes
 from seqjax import train
-from seqjax.data import Vocab, pairs, shapes
+from seqjax.data import Vocab, pairs
 from seqjax.models.captioner import Captioner
-
 from tests.conftest import assert_close
 
 

@@ -1,10 +1,10 @@
-"""Number phrases (seqjax.data.numbers): a table of spellings written by hand from the rules, and a
+"""Number phrases (experiments.number_phrases): a table of spellings written by hand from the rules, and a
 parser written here from scratch that reads every spelling of random numbers back."""
 
 import numpy as np
 import pytest
 
-from seqjax.data import numbers
+from experiments import number_phrases as numbers
 
 ENGLISH = {
     0: "zero", 13: "thirteen", 21: "twenty-one", 40: "forty", 105: "one hundred five", 1000: "one thousand",
