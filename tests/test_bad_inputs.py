@@ -17,7 +17,7 @@ import pytest
 import seqjax
 from seqjax import data, decoding, train
 from seqjax.data import DataFormatError, DataNotFoundError, datasets
-from seqjax.data.labelled import collate_labelled
+from seqjax.data.labelled import collate_labelled, labelled_batches
 from seqjax.embeddings import Corpus, GloVe, SkipGram, Vectors, read_vectors
 from seqjax.train import CheckpointError
 
@@ -34,9 +34,10 @@ def write(folder: pathlib.Path, relpath: str, text: str) -> pathlib.Path:
     return path
 
 
-def _fit(**kw):
-    state = train.TrainState.create({"w": jnp.ones(2)}, train.optimizer(0.1), KEY)
-    step = train.make_train_step(lambda p, b, k: (jnp.sum(p["w"] ** 2), {}), train.optimizer(0.1))
+def _fit(loss=lambda p, b, k: (jnp.sum(p["w"] ** 2), {}), optimizer=None, **kw):
+    optimizer = optimizer or train.optimizer(0.1)
+    state = train.TrainState.create({"w": jnp.ones(2)}, optimizer, KEY)
+    step = train.make_train_step(loss, optimizer)
     batches = data.Batches([{"x": np.ones(1)}] * 4, 1, lambda b: b[0])
     return train.fit(state, step, kw.pop("batches", batches), **{"steps": 2, **kw})
 
@@ -112,6 +113,13 @@ TRAINING = [
     ("checkpoint interval", lambda tmp: train.Checkpointer(tmp / "c", every=0), ValueError, r"every and keep must be >= 1"),
     ("empty run directory", lambda tmp: train.Run(""), ValueError, r"the run directory must be named"),
     ("negative steps", lambda tmp: _fit(steps=-1), ValueError, r"steps must be >= 0"),
+    # a non-finite step: fit names which of loss, gradient and update it was, with advice for that one
+    ("NaN loss", lambda tmp: _fit(loss=lambda p, b, k: (jnp.sum(p["w"]) * jnp.nan, {})), train.NonFiniteError,
+     r"the loss was non-finite at step 1 \(loss=nan\): check that batch's inputs, lengths and labels"),
+    ("infinite gradient", lambda tmp: _fit(loss=lambda p, b, k: (jnp.sum(jnp.sqrt(p["w"] - 1.0)), {})), train.NonFiniteError,
+     r"the gradient was non-finite at step 1 \(loss=0.0, grad_norm=inf\): lower the learning rate or clip gradients \(train.optimizer"),
+    ("NaN optimizer hyperparameter", lambda tmp: _fit(optimizer=__import__("optax").adam(float("nan"))), train.NonFiniteError,
+     r"the update was non-finite at step 1 although the loss \(2.0\) and the gradient \(norm 2.82.*\) were finite: the optimizer"),
     ("log interval", lambda tmp: _fit(log_every=0), ValueError, r"log_every must be >= 1"),
     ("plain iterator with a run", lambda tmp: _fit(batches=iter([{"x": 1}] * 3), run=train.Run(tmp / "r", tensorboard=False)), TypeError,
      r"batches must have state\(\) and restore\(\)"),
@@ -160,6 +168,11 @@ DATA = [
     ("float labels in a batch", lambda tmp: collate_labelled([([1, 2], 1.7), ([3], 0)]), TypeError,
      r"labels must be int class ids, got float64 values \[1.7, 0.0\]"),
     ("float ids in a batch", lambda tmp: collate_labelled([([1, 5.7], 1)]), TypeError, r"seqs\[0\] must be a sequence of int token ids"),
+    ("text longer than every bucket", lambda tmp: labelled_batches([([1] * 9, 0), ([2], 1)], 1, buckets=(4,), truncate=False), ValueError,
+     r"example 0 has 9 tokens, more than the largest bucket \(4\), and truncate=False; 1 example\(s\) are that long"),
+    ("vocabulary of nothing", lambda tmp: data.Vocab.build([]), ValueError, r"Vocab.build: the corpus has no token: a vocabulary needs at least one word"),
+    ("vocabulary under min_freq", lambda tmp: data.Vocab.build([["a", "b"]], min_freq=2), ValueError,
+     r"the corpus has 2 distinct token\(s\), none seen min_freq=2 times"),
     ("empty MR file", lambda tmp: (write(tmp, "mr/rt-polarity.pos", ""), write(tmp, "mr/rt-polarity.neg", "bad\n"), datasets.mr(tmp)),
      DataFormatError, r"rt-polarity.pos: the file is empty"),
     ("empty WordSim file", lambda tmp: datasets.word_similarity("wordsim353", write(tmp, "w.tsv", "")), DataFormatError, r"w.tsv: the file is empty"),
@@ -363,3 +376,38 @@ def test_bidirectional_has_no_step():
     cell = seqjax.Bidirectional(LSTM)
     with pytest.raises(TypeError, match="whole sequence"):
         cell.step(cell.init(jax.random.key(0)), cell.initial_state(2), XS[:, 0])
+
+
+# --- outcomes that are not errors: what a metric counts, what a batch cuts ---
+
+
+def test_a_metric_never_counts_a_row_it_could_not_score():
+    # under jit lengths and labels cannot be checked: a row with a length past the padding (its logits NaN)
+    # or a label outside the classes is counted as invalid, and in no other metric
+    from seqjax.models import Classifier
+
+    model = Classifier(10, 2, seqjax.GRU(4, 4), dropout=0.0)
+    params = model.init(KEY)
+    ids = jnp.asarray(np.random.default_rng(0).integers(4, 10, (4, 5)), jnp.int32)
+    batch = {"ids": ids, "lengths": jnp.array([5, 9, 3, 2]), "labels": jnp.array([0, 1, 7, 1])}
+    got = train.evaluate(train.make_eval_step(model.loss), params, [batch])
+    predicted = np.asarray(model.predict(params, ids[jnp.array([0, 3])], jnp.array([5, 2])))  # the two rows that can be scored
+    assert got["invalid"] == 2.0 and got["examples"] == 2.0 and np.isnan(got["loss_nats"])
+    assert got["accuracy"] == float(np.mean(predicted == np.array([0, 1])))
+    assert np.sum(got["confusion"]) == 2  # the invalid rows are in no cell of the confusion matrix
+    clean = train.evaluate(train.make_eval_step(model.loss), params, [{k: v[jnp.array([0, 3])] for k, v in batch.items()}])
+    assert clean["invalid"] == 0.0 and {k: v for k, v in got.items() if k not in ("invalid", "loss_nats")} == \
+        {k: v for k, v in clean.items() if k not in ("invalid", "loss_nats")}
+
+
+def test_a_text_longer_than_every_bucket_is_cut_only_with_a_warning_that_counts_them():
+    examples = [([1] * 9, 0), ([2] * 12, 1), ([3], 0)]
+    with pytest.warns(UserWarning, match=r"2 of 3 texts are longer than the largest bucket \(4\) and are cut to it \(the longest has 12"):
+        batches = labelled_batches(examples, 3, buckets=(4,), shuffle=False)
+    assert next(batches)["ids"].shape == (3, 4)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert sorted(next(labelled_batches(examples, 3, buckets=(4,), shuffle=False, truncate=True))["lengths"].tolist()) == [1, 4, 4]
+

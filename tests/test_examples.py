@@ -78,7 +78,7 @@ def _training_inputs():
     return {"text": text, "cell": cell, "params": params, "key": jax.random.key(1), "config": Config()}
 
 
-INPUTS = {"Quickstart": dict, "Seq2Seq.recurrent": _seq2seq_inputs, "Classifier(vocab_size": _classifier_inputs,
+INPUTS = {"Quickstart": dict, "eine katze schläft": dict, "Seq2Seq.recurrent": _seq2seq_inputs, "Classifier(vocab_size": _classifier_inputs,
           "MultiHeadAttention(d_model": dict, "Vectors.load": _word_vector_inputs, "train_vectors": _training_vectors_inputs,
           "TokenStream(vocab.encode(text)": _training_inputs}
 

@@ -1,6 +1,6 @@
 """Data: vocabularies, padding and bucketing, resumable batch iterators, dataset loaders."""
 
-from seqjax.data import datasets as datasets
+from seqjax.data import datasets as datasets, labelled as labelled, pairs as pairs
 from seqjax.data.batching import Batches as Batches, Generated as Generated, TokenStream as TokenStream, bucket_length as bucket_length, mask as mask, pad as pad
 from seqjax.data.files import DataFormatError as DataFormatError, DataNotFoundError as DataNotFoundError, locate as locate
 from seqjax.data.vocab import (

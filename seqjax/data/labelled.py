@@ -16,6 +16,7 @@ of the whole set and the folds partition it.
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Sequence
 
 import numpy as np
@@ -67,7 +68,23 @@ def collate_labelled(examples: Sequence[tuple[list[int], int]], buckets: Sequenc
 
 
 def labelled_batches(examples: Sequence[tuple[list[int], int]], batch_size: int, *, buckets: Sequence[int] | None = None,
-                     seed: int = 0, shuffle: bool = True, epochs: int | None = None, drop_last: bool = True, shard: tuple[int, int] | None = None) -> Batches:
-    """Resumable batches grouped by length (``Batches``), padded to ``buckets``."""
+                     seed: int = 0, shuffle: bool = True, epochs: int | None = None, drop_last: bool = True,
+                     shard: tuple[int, int] | None = None, truncate: bool | None = None) -> Batches:
+    """Resumable batches grouped by length (``Batches``), padded to ``buckets``.
+
+    A text longer than the largest bucket is cut to it when ``truncate=True``; ``truncate=False``
+    makes it a ValueError naming the example; the default cuts and warns once, saying how many
+    texts were cut and by how much at most (a silent cut would change the task unseen)."""
+    if buckets:
+        largest = max(buckets)
+        long = [(i, len(ids)) for i, (ids, _) in enumerate(examples) if len(ids) > largest]
+        if long and truncate is False:
+            i, n = long[0]
+            raise ValueError(f"example {i} has {n} tokens, more than the largest bucket ({largest}), and truncate=False; "
+                             f"{len(long)} example(s) are that long: add a larger bucket or pass truncate=True")
+        if long and truncate is None:
+            warnings.warn(f"labelled_batches: {len(long)} of {len(examples)} texts are longer than the largest bucket ({largest}) "
+                          f"and are cut to it (the longest has {max(n for _, n in long)} tokens); pass truncate=True to "
+                          f"accept this, or truncate=False to make it an error", UserWarning, stacklevel=2)
     return Batches(examples, batch_size, lambda chunk: collate_labelled(chunk, buckets), seed=seed, shuffle=shuffle,
                    epochs=epochs, drop_last=drop_last, shard=shard, lengths=lambda e: len(e[0]))

@@ -76,6 +76,9 @@ class Vocab:
         for item in [corpus] if isinstance(corpus, str) else corpus:
             counts.update(tokenize(item) if isinstance(item, str) and tokenize else item)
         ranked = [t for t, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n >= min_freq and t not in head]
+        if not ranked:  # a vocabulary of the special tokens alone encodes every word as <UNK>
+            seen = f"{len(counts)} distinct token(s), none seen min_freq={min_freq} times" if counts else "no token"
+            raise ValueError(f"Vocab.build: the corpus has {seen}: a vocabulary needs at least one word")
         if max_size is not None:
             ranked = ranked[: max_size - len(head)]
         return cls(tuple(head) + tuple(ranked), level=level)

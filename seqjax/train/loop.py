@@ -28,7 +28,23 @@ from seqjax.train.run import Progress, Run
 
 
 class NonFiniteError(RuntimeError):
-    pass
+    """A train step whose loss, gradient or update was NaN or infinite; ``fit`` did not apply it."""
+
+
+FLAGS = ("finite", "loss_finite", "gradient_finite", "update_finite")  # train_step's checks, not metrics to log
+
+
+def non_finite_message(metrics: dict, step: int) -> str:
+    """Which of loss, gradient and update was non-finite at ``step``, with advice for that one."""
+    loss, norm = float(metrics["loss"]), float(metrics["grad_norm"])
+    if not bool(metrics.get("loss_finite", True)):
+        return (f"the loss was non-finite at step {step} (loss={loss}): check that batch's inputs, lengths and labels "
+                "(out-of-range lengths and labels give NaN under jit) and the loss function")
+    if not bool(metrics.get("gradient_finite", True)):
+        return (f"the gradient was non-finite at step {step} (loss={loss}, grad_norm={norm}): lower the learning rate "
+                "or clip gradients (train.optimizer(..., clip_norm=1.0), or optax.clip_by_global_norm in your chain)")
+    return (f"the update was non-finite at step {step} although the loss ({loss}) and the gradient (norm {norm}) were "
+            "finite: the optimizer made it, so check its hyperparameters (a NaN or infinite learning rate or schedule value)")
 
 
 @dataclasses.dataclass
@@ -148,11 +164,9 @@ def fit(state, train_step: Callable, batches, *, steps: int, run: Run | None = N
         state, metrics = train_step(state, place_batch(batch) if place_batch else batch)
         if not bool(metrics["finite"]):
             where = f"; the last good checkpoint is {run.checkpoints.directory}/{run.checkpoints.latest_step()}" if run and run.checkpoints.latest_step() is not None else ""
-            raise NonFiniteError(f"non-finite loss or gradient at step {step + 1} (loss={float(metrics['loss'])}, "
-                                 f"grad_norm={float(metrics['grad_norm'])}); the update was not applied{where}. "
-                                 "Lower the learning rate or clip gradients (--clip_norm).")
+            raise NonFiniteError(non_finite_message(metrics, step + 1) + f"; the update was not applied{where}.")
         step += 1
-        window = add(window, {k: v for k, v in metrics.items() if k != "finite"})
+        window = add(window, {k: v for k, v in metrics.items() if k not in FLAGS})
         window_steps += 1
         if step % log_every == 0 or step == steps:
             elapsed = time.perf_counter() - window_start - paused

@@ -10,8 +10,12 @@ big batch; ``summarize`` turns sums into the reported metrics::
     loss_bits  = loss_nats / ln 2                 (bits per token; bits per character for char models)
     perplexity = exp(loss_nats)
     accuracy   = correct / count
+    invalid    = counted positions that could not be scored
 
-Padding positions (``mask`` False) contribute nothing to any of them.
+Padding positions (``mask`` False) contribute nothing to any of them. A position that should count
+but cannot be scored (under ``jit``: a label outside the classes, or non-finite logits, which an
+out-of-range length gives) is counted in ``invalid`` and in no other metric: the loss is NaN (the
+train step does not apply it) and the accuracy is over the scored positions only, never a guess.
 """
 
 from __future__ import annotations
@@ -67,17 +71,20 @@ def cross_entropy(logits: Array, labels: Array, mask: Array | None = None, *, le
         raise ValueError(f"labels must lie in [0, {vocab}) (the classes) where counted; got {int(np.asarray(labels)[where])} "
                          f"at position {where} (mask, lengths or ignore_id leave positions out)")
     logits = logits.astype(jnp.float32)
+    scored = mask & ~out_of_range & jnp.all(jnp.isfinite(logits), axis=-1)
+    invalid = mask & ~scored  # counted, but nothing can be said of it: NaN loss, and no metric counts it
     log_probs = jax.nn.log_softmax(logits, axis=-1)
     safe = jnp.clip(labels, 0, vocab - 1).astype(jnp.int32)  # ignored ids (e.g. -100) must not index
     nll = -jnp.take_along_axis(log_probs, safe[..., None], axis=-1)[..., 0]
     # under jit the labels cannot be checked: a counted out-of-range label makes the loss NaN, which
     # the train step never applies (fit stops and names the step), instead of training on another class
-    nll = jnp.where(out_of_range, jnp.nan, jnp.where(mask, nll, 0.0))
-    weights = mask.astype(jnp.float32)
+    nll = jnp.where(invalid, jnp.nan, jnp.where(mask, nll, 0.0))
+    weights = scored.astype(jnp.float32)
     sums = {
         "nll": jnp.sum(nll),
         "correct": jnp.sum((jnp.argmax(logits, axis=-1) == labels).astype(jnp.float32) * weights),
         "count": jnp.sum(weights),
+        "invalid": jnp.sum(invalid.astype(jnp.float32)),
     }
     loss = nll
     if label_smoothing:
@@ -107,8 +114,11 @@ def classification_loss(logits: Array, labels: Array, *, label_smoothing: float 
             raise ValueError(f"labels must lie in [0, {classes}) (the classes), got values in [{low}, {high}]")
     loss, sums = cross_entropy(logits, labels, label_smoothing=label_smoothing)
     predicted = jnp.argmax(logits, axis=-1)
-    confusion = jax.nn.one_hot(labels, classes, dtype=jnp.float32).T @ jax.nn.one_hot(predicted, classes, dtype=jnp.float32)
-    return loss, {"nll": sums["nll"], "correct": sums["correct"], "examples": sums["count"], "confusion": confusion}
+    scored = (labels >= 0) & (labels < classes) & jnp.all(jnp.isfinite(logits), axis=-1)  # the rows cross_entropy scored
+    truth = jax.nn.one_hot(labels, classes, dtype=jnp.float32) * scored[:, None].astype(jnp.float32)
+    confusion = truth.T @ jax.nn.one_hot(predicted, classes, dtype=jnp.float32)
+    return loss, {"nll": sums["nll"], "correct": sums["correct"], "examples": sums["count"], "invalid": sums["invalid"],
+                  "confusion": confusion}
 
 
 def summarize(sums: Sums) -> dict[str, float]:
@@ -131,6 +141,8 @@ def summarize(sums: Sums) -> dict[str, float]:
         out["examples"] = sums["examples"]
     else:
         out["tokens"] = sums.get("count", 0.0)
+    if "invalid" in sums:
+        out["invalid"] = sums["invalid"]
     if confusion is not None:
         true, predicted, hits = confusion.sum(1), confusion.sum(0), np.diag(confusion)
         recall = np.divide(hits, true, out=np.zeros_like(hits), where=true > 0)

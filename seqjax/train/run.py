@@ -200,7 +200,7 @@ class Run:
             path.write_text(text)
         return path
 
-    def plot(self, path: str | pathlib.Path | None = None, skip=("time", "tokens", "finite")) -> pathlib.Path | None:
+    def plot(self, path: str | pathlib.Path | None = None, skip=("time", "tokens", "finite", "invalid")) -> pathlib.Path | None:
         """One panel per metric against the step, a line per split; returns the PNG's path."""
         lines = self.metrics() if self.primary else []
         names = sorted({k for m in lines for k in m if k not in ("step", "split", *skip)})

@@ -139,7 +139,8 @@ def make_train_step(loss_fn: Callable, optimizer: optax.GradientTransformation, 
       jit: False returns the plain Python function (for debugging).
 
     ``metrics`` holds the loss, the loss function's sums, ``grad_norm`` (before
-    clipping) and ``finite``.
+    clipping), ``finite`` and which part was finite: ``loss_finite``, ``gradient_finite``,
+    ``update_finite`` (the parameters after the optimizer's update).
     """
 
     def train_step(state: TrainState, batch) -> tuple[TrainState, dict]:
@@ -161,11 +162,13 @@ def make_train_step(loss_fn: Callable, optimizer: optax.GradientTransformation, 
         params = optax.apply_updates(state.params, updates)
         if stateful:  # truncated BPTT: the next batch starts from this value, with no gradient path back
             carry = jax.tree_util.tree_map(lambda new, old: jax.lax.stop_gradient(new).astype(old.dtype), carry, state.carry)
-        finite = jnp.isfinite(loss) & _all_finite(grads) & _all_finite(params)  # a NaN rate makes finite gradients non-finite updates
+        # which of the three was non-finite (fit names it): a NaN learning rate makes finite gradients a non-finite update
+        checks = {"loss_finite": jnp.isfinite(loss), "gradient_finite": _all_finite(grads), "update_finite": _all_finite(params)}
+        finite = checks["loss_finite"] & checks["gradient_finite"] & checks["update_finite"]
         keep_good = lambda new, old: jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new, old)  # noqa: E731
         new = TrainState(keep_good(state.step + 1, state.step), keep_good(params, state.params),
                          keep_good(opt_state, state.opt_state), state.key, keep_good(carry, state.carry))
-        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), "finite": finite, **sums}
+        metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), "finite": finite, **checks, **sums}
         return new, metrics
 
     if not jit:
