@@ -119,19 +119,26 @@ def test_a_sigterm_to_the_launcher_stops_every_process(tmp_path):
             os.kill(pid, 0)
 
 
+def _one_process_and_two(name: str, args: list[str], tmp_path):
+    """``experiments.<name>`` as one process on 4 host devices (out_dir ``one``) and as two processes of two
+    devices each (``two``), through the experiment harness's --data_parallel and --distributed."""
+    experiment = [sys.executable, "-m", f"experiments.{name}", *args]
+    one = subprocess.run([*experiment, "--data_parallel=true", f"--out_dir={tmp_path / 'one'}"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300, env={**ENV, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+    two = subprocess.run([sys.executable, "-m", "seqjax.train.launch", "--processes=2", "--local_devices=2", "--", *experiment,
+                          "--distributed=true", f"--out_dir={tmp_path / 'two'}"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300, env=ENV)
+    assert one.returncode == 0 and two.returncode == 0, (one.stdout + one.stderr + two.stdout + two.stderr)[-3000:]
+    return one, two
+
+
 @pytest.mark.slow
 def test_the_char_lm_command_runs_as_two_processes_as_it_runs_on_one(tmp_path):
     from tests.test_checkpoint import _text
 
     args = [f"--data={_text(tmp_path)}", "--steps=10", "--hidden=16", "--embed=8", "--batch=8", "--window=8", "--log_every=2",
             "--eval_every=0", "--eval_windows=1", "--sample_chars=10", "--save_every=5", "--warmup_steps=0", "--learning_rate=1e-2"]
-    experiment = [sys.executable, "-m", "experiments.char_lm", *args]
-    one = subprocess.run([*experiment, "--data_parallel=true", f"--out_dir={tmp_path / 'one'}"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=300, env={**ENV, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
-    two = subprocess.run([sys.executable, "-m", "seqjax.train.launch", "--processes=2", "--local_devices=2", "--", *experiment,
-                          "--distributed=true", f"--out_dir={tmp_path / 'two'}"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300, env=ENV)
-    assert one.returncode == 0 and two.returncode == 0, (one.stderr + two.stdout)[-3000:]
+    one, two = _one_process_and_two("char_lm", args, tmp_path)
     assert "process 0 of 2, 2 local devices" in two.stdout and "data parallel over 4 devices in 2 process(es)" in two.stdout
     final = [[m for m in map(json.loads, (tmp_path / name / "metrics.jsonl").read_text().splitlines()) if m["split"] == "eval"][-1]
              for name in ("one", "two")]
@@ -144,13 +151,7 @@ def test_the_numbers_experiment_runs_as_two_processes_as_it_runs_on_one(tmp_path
     # the main job, through experiments/harness.py: generated batches sharded by rows, decoding on local params
     args = ["--steps=6", "--batch=8", "--embed=8", "--hidden=8", "--log_every=1", "--eval_every=3", "--save_every=3",
             "--eval_per_length=2", "--beam_width=2", "--warmup_steps=0", "--learning_rate=1e-2"]
-    experiment = [sys.executable, "-m", "experiments.numbers", *args]
-    one = subprocess.run([*experiment, "--data_parallel=true", f"--out_dir={tmp_path / 'one'}"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=300, env={**ENV, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
-    two = subprocess.run([sys.executable, "-m", "seqjax.train.launch", "--processes=2", "--local_devices=2", "--", *experiment,
-                          "--distributed=true", f"--out_dir={tmp_path / 'two'}"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=300, env=ENV)
-    assert one.returncode == 0 and two.returncode == 0, (one.stdout + one.stderr + two.stdout)[-3000:]
+    one, two = _one_process_and_two("numbers", args, tmp_path)
     assert "data parallel over 4 devices in 2 process(es)" in two.stdout and "data parallel over 4 devices in 1 process(es)" in one.stdout
     metrics = [list(map(json.loads, (tmp_path / name / "metrics.jsonl").read_text().splitlines())) for name in ("one", "two")]
     for split in ("train", "eval"):
