@@ -6,7 +6,7 @@
 
 On a GPU, PyTorch runs there too (cuDNN's LSTM/GRU), and every contender multiplies in
 true float32 unless ``--matmul_precision=tensorfloat32`` lets all of them use TF32.
-``--cudnn=true`` runs seqjax's LSTM on cuDNN too (``unroll(..., cudnn=True)``; its GRU keeps
+``--cudnn=true`` runs seqjax's LSTM on cuDNN too (``ScanOptions(cudnn=True)``; its GRU keeps
 XLA's loop, since JAX exposes no cuDNN GRU).
 
 Shapes are batch x time x input x hidden. FLOPs count the matmuls only: a forward pass
@@ -54,7 +54,7 @@ class Config:
     floor: bool = True         # also time the floor (XLA's matmuls alone), see above
     matmul_precision: Precision = "float32"  # or "tensorfloat32" / "default" (GPUs only; benchmarks.common)
     compile_threads: int = 0   # contenders compiled (first call) this many at a time; 0: one per CPU core
-    cudnn: bool = False        # seqjax's LSTM on cuDNN (unroll(cudnn=True), CUDA GPUs); its GRU keeps XLA's loop
+    cudnn: bool = False        # seqjax's LSTM on cuDNN (ScanOptions(cudnn=True), CUDA GPUs); its GRU keeps XLA's loop
 
 
 def flops(kind: str, mode: str, b: int, t: int, d: int, h: int) -> float:

@@ -23,7 +23,7 @@ masked state cuDNN cannot see) and a default matmul precision cuDNN has no setti
 (bfloat16 passes, dot algorithms; see ``applies``) keep XLA's loop. ``jax.experimental.rnn``
 has no CPU kernel: ``unroll`` raises a ValueError for ``cudnn=True`` where ``available()`` is
 False. Its matmul precision follows ``jax_default_matmul_precision`` (``float32`` turns TF32
-off). The kernel has no batching rule: ``jax.vmap`` over ``unroll(..., cudnn=True)`` fails; the
+off). The kernel has no batching rule: ``jax.vmap`` over ``unroll`` with ``ScanOptions(cudnn=True)`` fails; the
 batch axis is the way to batch it.
 
 tests/test_cudnn.py checks everything here but the kernel on the CPU: the packing and the
