@@ -34,6 +34,7 @@ from typing import Literal
 import jax
 import numpy as np
 
+import seqjax
 from experiments import shape_scenes as shapes
 from experiments.harness import Devices
 from seqjax import data, decoding, train
@@ -155,7 +156,8 @@ def train_one(config: Config, kind: str, vocab: data.Vocab, sets: dict, quick: d
     if not devices.primary:  # process 0 writes the run's files
         run.close()
         return result
-    train.save_params(out / "model", params, {"config": dataclasses.asdict(config), "kind": kind, "vocab": list(vocab.tokens)})
+    seqjax.save_model(out / "model", model, params, vocabularies={"vocab": vocab},
+                      meta={"config": dataclasses.asdict(config), "kind": kind})  # seqjax.load(out / "model") rebuilds it
     images, truth = sets["held-out combinations"]
     shown = images[:12]
     texts, weights = caption(model, params, shown, vocab, "greedy", 1, attention=model.attends)

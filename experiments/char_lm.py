@@ -228,6 +228,9 @@ def main(config: Config) -> dict:
     state = train.fit(state, train_step, batches, steps=config.steps, run=run, evaluate=evaluate,
                       eval_every=config.eval_every, log_every=config.log_every, place_batch=devices.place_batch,
                       meta=lambda: {"config": dataclasses.asdict(config)})  # each checkpoint describes its run
+    if devices.primary:  # seqjax.load(out_dir / "model") rebuilds the model with its vocabulary, no experiment code needed
+        seqjax.save_model(run.dir / "model", model, devices.local(state.params), vocabularies={"vocab": vocab},
+                          meta={"config": dataclasses.asdict(config)})
     final = [m for m in run.metrics() if m["split"] == "eval"][-1]
     first = [m for m in run.metrics() if m["split"] == "train"][0]
     print(f"held-out {final['loss_bits']:.3f} bits/char = {final['loss_nats']:.3f} nats/char (perplexity {final['perplexity']:.2f}); "

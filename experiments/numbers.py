@@ -32,6 +32,7 @@ from typing import Literal
 import jax
 import numpy as np
 
+import seqjax
 from experiments import number_phrases as numbers
 from experiments.harness import Devices
 from seqjax import data, decoding, train
@@ -237,8 +238,8 @@ def main(config: Config) -> dict:
     if not devices.primary:  # process 0 writes the run's files
         run.close()
         return results
-    train.save_params(run.dir / "model", params, {"config": dataclasses.asdict(config), "src_vocab": list(src_vocab.tokens),
-                                                  "tgt_vocab": list(tgt_vocab.tokens)})
+    seqjax.save_model(run.dir / "model", model, params, vocabularies={"src": src_vocab, "tgt": tgt_vocab},
+                      meta={"config": dataclasses.asdict(config)})  # seqjax.load(run_dir / "model") rebuilds it
     print(f"\nheld-out exact match over {len(picked)} numbers per task (2 to 6 digits), training {seconds:.0f} s in this process:")
     print("| task | greedy | beam |\n|---|---|---|")
     for name in results["greedy"]:

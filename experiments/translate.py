@@ -32,6 +32,7 @@ from typing import Literal
 
 import jax
 
+import seqjax
 from experiments.harness import Devices
 from seqjax import data, decoding, train
 from seqjax.core import plots
@@ -217,8 +218,8 @@ def main(config: Config) -> dict:
     train_seconds = time.perf_counter() - started
     params = devices.local(state.params)
     if devices.primary:  # process 0 writes the run's files; every process decodes the test set alike
-        train.save_params(run.dir / "model", params, {"config": dataclasses.asdict(config), "src_vocab": list(src_vocab.tokens),
-                                                      "tgt_vocab": list(tgt_vocab.tokens)})
+        seqjax.save_model(run.dir / "model", model, params, vocabularies={"src": src_vocab, "tgt": tgt_vocab},
+                          meta={"config": dataclasses.asdict(config)})  # seqjax.load(run_dir / "model") rebuilds it
 
     # translation of the test set: greedy and beam search, BLEU both ways
     sources = [src_vocab.encode(tokenize(s)) for s, _ in test_pairs]

@@ -74,6 +74,7 @@ from seqjax.sequences.wrappers import (
 )
 from seqjax.core import moved as _moved
 from seqjax.sequences import pooling as pooling
+from seqjax.models.saved import Loaded as Loaded, load as load, save_model as save_model
 
 _moved.install()  # the module paths of the release before (seqjax/core/moved.py)
 

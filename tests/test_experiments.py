@@ -12,6 +12,8 @@ import jax
 import numpy as np
 import pytest
 
+import seqjax
+from seqjax import data
 from tests.test_checkpoint import _text
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -48,6 +50,9 @@ def test_char_lm_smoke(tmp_path):
     assert {"config.json", "vocab.json", "metrics.jsonl", "curves.png", "checkpoints", "samples"} <= {p.name for p in run.iterdir()}
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["step_20.txt", "step_40.txt"]
     assert json.loads((run / "config.json").read_text())["hidden"] == 32
+    loaded = seqjax.load(run / "model")  # the run's model rebuilt from JSON alone, with its vocabulary
+    assert loaded.model == char_lm.build_model(char_lm.resolve(config), len(loaded.vocabularies["vocab"]))
+    assert loaded.vocabularies["vocab"] == data.Vocab.load(run / "vocab.json") and loaded.meta["config"]["hidden"] == 32
 
 
 @pytest.mark.slow
@@ -98,6 +103,9 @@ def test_numbers_smoke_and_translate_without_retraining(tmp_path, capsys):
     assert all(0.0 <= v <= 1.0 for v in result["beam"].values())
     assert sorted(p.name for p in (run / "attention").iterdir()) == ["digits_en.png", "digits_fr.png", "words_en.png", "words_fr.png"]
     assert {"model", "results.json", "src_vocab.json", "tgt_vocab.json", "curves.png"} <= {p.name for p in run.iterdir()}
+    loaded = seqjax.load(run / "model")
+    assert loaded.model == numbers.build_model(config, loaded.vocabularies["src"], loaded.vocabularies["tgt"])
+    assert loaded.vocabularies["src"] == data.Vocab.load(run / "src_vocab.json")
     phrases = tmp_path / "phrases.txt"
     phrases.write_text("quatre cent douze\n412\none hundred and twelve\n")
     with jax.numpy_dtype_promotion("standard"):

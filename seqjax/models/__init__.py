@@ -17,3 +17,4 @@ from seqjax.models.seq2seq import Seq2Seq as Seq2Seq
 from seqjax.models.language_model import TransformerLM as TransformerLM
 from seqjax.models.recurrent_lm import RecurrentLM as RecurrentLM
 from seqjax.models.transformer import Transformer as Transformer
+from seqjax.models.saved import Loaded as Loaded, describe as describe, load as load, rebuild as rebuild, save_model as save_model

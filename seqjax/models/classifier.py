@@ -83,6 +83,14 @@ class Classifier:
     def _embedding(self, trainable: bool) -> Embedding:
         return Embedding(self.vocab_size, self.embed_size, padding_id=self.padding_id, trainable=trainable)
 
+    def param_shapes(self) -> Params:
+        """The parameter tree as ``jax.ShapeDtypeStruct`` leaves (a stand-in for a pretrained table; the
+        pretrained kinds check the table's values, so that init runs once, eagerly)."""
+        if self.embeddings == "rand":
+            return jax.eval_shape(self.init, jax.random.key(0))
+        params = self.init(jax.random.key(0), pretrained=np.zeros((self.vocab_size, self.embed_size), np.float32))
+        return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), params)
+
     def init(self, key: PRNGKey, *, pretrained: np.ndarray | Array | None = None) -> Params:
         """Random parameters; the embedding table(s) from ``pretrained [vocab_size, embed]`` for
         every kind but "rand" (which ignores it)."""
