@@ -29,3 +29,13 @@ def assert_close(actual, expected, dtype="float32"):
     assert len(actual_leaves) == len(expected_leaves)
     for a, e in zip(actual_leaves, expected_leaves):
         np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(e, np.float64), **TOL[str(dtype)])
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_compiled_code_after_each_module():
+    """Each compiled XLA executable maps its code into memory; a worker that keeps every executable of a
+    20-minute run passes the kernel's limit of memory maps (vm.max_map_count, 65,530 here: measured at
+    30,000 after 3 minutes of the cell tests) and XLA then crashes inside a compile. Dropping JAX's caches
+    after each module frees them; a function a later module needs is compiled again."""
+    yield
+    jax.clear_caches()
