@@ -77,6 +77,7 @@ class Config:
 
 
 MAX_WORDS = 13  # the longest caption is 12 words, then <EOS>
+GENERATE = {"method": "greedy", "max_length": MAX_WORDS, "batch_size": 250}  # how captions are decoded (saved with the model)
 
 # -----------------------------------------------------------------------------
 # data
@@ -118,9 +119,8 @@ def build_model(config: Config, kind: str, vocab: data.Vocab) -> Captioner:
 
 def caption(model, params, images, vocab, method: str, beam_width: int, attention: bool = False):
     """Captions (and, with ``attention``, each word's weights over the feature map), 250 images at a time."""
-    return decoding.generate_all(model, params, list(images), batch_size=250, collate=lambda chunk: (np.stack(chunk),),
-                                 max_length=MAX_WORDS, method=method, beam_width=beam_width, attention=attention,
-                                 render=lambda ids: " ".join(vocab.tokens[i] for i in pairs.strip_special(ids)))
+    return decoding.generate_all(model, params, list(images), collate=lambda chunk: (np.stack(chunk),), **GENERATE | {"method": method},
+                                 beam_width=beam_width, attention=attention, render=vocab.decode)
 
 
 def exact_match(model, params, config, vocab, sets: dict, method: str) -> dict[str, float]:
@@ -156,12 +156,13 @@ def train_one(config: Config, kind: str, vocab: data.Vocab, sets: dict, quick: d
     if not devices.primary:  # process 0 writes the run's files
         run.close()
         return result
-    seqjax.save_model(out / "model", model, params, vocabularies={"vocab": vocab},
-                      meta={"config": dataclasses.asdict(config), "kind": kind})  # seqjax.load(out / "model") rebuilds it
+    seqjax.save_model(out / "model", model, params, vocabularies={"vocab": vocab},  # seqjax.load(out).generate(images)
+                      meta={"config": dataclasses.asdict(config), "kind": kind, "generate": GENERATE | {"beam_width": config.beam_width}})
     images, truth = sets["held-out combinations"]
     shown = images[:12]
     texts, weights = caption(model, params, shown, vocab, "greedy", 1, attention=model.attends)
     plots.caption_grid(shown, texts, out / "captions.png", truth=truth[:12])
+    (out / "captions.txt").write_text("".join(t + "\n" for t in texts))  # the greedy captions of the images shown
     for i in range(4 if model.attends else 0):
         words = texts[i].split() + ["<EOS>"]
         plots.attention_over_image(shown[i], words, weights[i], out / "attention" / f"{i}.png", title=texts[i])

@@ -152,9 +152,14 @@ def make_evaluate(model: RecurrentLM, val_ids: np.ndarray, config: Config):
 def sample(model: RecurrentLM | TransformerLM, params, vocab: data.Vocab, prime: str, length: int, config: Config, key) -> str:
     """Feeds ``prime``, then samples ``length`` characters (``model.generate``: one compiled loop of
     ``seqjax.decoding``; temperature, top-k and top-p from the config)."""
-    out = model.generate(params, jnp.array(vocab.encode(prime))[None], key=key, max_length=length,
-                         temperature=config.temperature, top_k=config.top_k or None, top_p=config.top_p)
+    out = model.generate(params, jnp.array(vocab.encode(prime))[None], key=key, **sampling(config) | {"max_length": length})
     return prime + vocab.decode(np.asarray(out.tokens[0]))
+
+
+def sampling(config: Config) -> dict:
+    """How samples are drawn (saved with the model: ``seqjax.load(out_dir).generate([prime], key=key)``)."""
+    return {"method": "sample", "max_length": config.sample_chars, "temperature": config.temperature, "top_k": config.top_k or None,
+            "top_p": config.top_p}
 
 
 # -----------------------------------------------------------------------------
@@ -230,7 +235,7 @@ def main(config: Config) -> dict:
                       meta=lambda: {"config": dataclasses.asdict(config)})  # each checkpoint describes its run
     if devices.primary:  # seqjax.load(out_dir / "model") rebuilds the model with its vocabulary, no experiment code needed
         seqjax.save_model(run.dir / "model", model, devices.local(state.params), vocabularies={"vocab": vocab},
-                          meta={"config": dataclasses.asdict(config)})
+                          meta={"config": dataclasses.asdict(config), "generate": sampling(config)})
     final = [m for m in run.metrics() if m["split"] == "eval"][-1]
     first = [m for m in run.metrics() if m["split"] == "train"][0]
     print(f"held-out {final['loss_bits']:.3f} bits/char = {final['loss_nats']:.3f} nats/char (perplexity {final['perplexity']:.2f}); "

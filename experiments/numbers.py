@@ -72,21 +72,27 @@ class Config:
 
 TASKS = (("words", "en"), ("words", "fr"), ("digits", "en"), ("digits", "fr"))
 BUCKETS = (12, 24)
+GENERATE = {"method": "beam", "max_length": BUCKETS[-1], "batch_size": 256, "buckets": BUCKETS}  # how answers are decoded
 
 # -----------------------------------------------------------------------------
 # data: sources and targets of the four tasks, vocabularies, held-out numbers
 
 
+# How each side's text is split and written back, as data saved with the model (seqjax.load reads
+# raw text with them). Sources: a language tag, digits one by one, words lowercased (hyphens and
+# commas split them). Targets: digits joined ("240"), words with their hyphens ("vingt-deux").
+SOURCE = data.Tokenizer(r"<\w+>|\d|[^\W\d_]+", lower=True)
+TARGET = data.Tokenizer(r"\d|-|[^\s\d-]+", rules=((r"(?<=\d) (?=\d)", ""), (r" - ", "-")))
+
+
 def words_tokens(text: str) -> list[str]:
     """The target side of digits -> words: words and hyphens ("vingt - deux"), so hyphens are written back."""
-    return text.replace("-", " - ").split()
+    return TARGET(text)
 
 
 def render(tokens: list[str]) -> str:
     """Digits joined ("240"), words with their hyphens ("deux cent quarante", "vingt-deux")."""
-    if tokens and all(t.isdigit() for t in tokens):
-        return "".join(tokens)
-    return " ".join(tokens).replace(" - ", "-")
+    return TARGET.render(tokens)
 
 
 def example(n: int, task: tuple[str, str], rng: np.random.Generator | None) -> tuple[list[str], list[str]]:
@@ -106,7 +112,7 @@ def vocabularies() -> tuple[data.Vocab, data.Vocab]:
         for language in ("en", "fr"):
             source += [numbers.phrase_tokens(s) for s in numbers.spellings(n, language)]
             target.append(words_tokens(numbers.canonical(n, language)))
-    return data.Vocab.build(source), data.Vocab.build(target)
+    return data.Vocab.build(source, level=SOURCE), data.Vocab.build(target, level=TARGET)
 
 
 def held_out_numbers(config: Config) -> np.ndarray:
@@ -149,9 +155,9 @@ def build_model(config: Config, src_vocab, tgt_vocab) -> Seq2Seq:
 
 def answer(model, params, sources: list[list[str]], src_vocab, tgt_vocab, method: str, beam_width: int, attention=False):
     """Detokenised answers (and attention weights) for token lists, batched by 256."""
-    return decoding.generate_all(model, params, [src_vocab.encode(s) for s in sources], batch_size=256, buckets=BUCKETS,
-                                 max_length=BUCKETS[-1], method=method, beam_width=beam_width, attention=attention,
-                                 render=lambda ids: render([tgt_vocab.tokens[i] for i in pairs.strip_special(ids)]))
+    return decoding.generate_all(model, params, [src_vocab.encode(s) for s in sources], **GENERATE | {"method": method},
+                                 beam_width=beam_width, attention=attention,
+                                 render=tgt_vocab.decode)
 
 
 def exact_match(model, params, config: Config, src_vocab, tgt_vocab, evaluation: dict, method: str) -> dict[str, float]:
@@ -180,7 +186,7 @@ def translate_lines(config: Config, lines: list[str]) -> list[str]:
     sources = []
     for number, line in enumerate(lines, 1):
         digits = numbers.digit_tokens(line)
-        tokens = [f"<{config.language}>"] + digits if digits else numbers.phrase_tokens(line)
+        tokens = [f"<{config.language}>"] + digits if digits else SOURCE(line)
         if not tokens:
             raise SystemExit(f"error: line {number} is empty: nothing to translate")
         if digits and len(digits) > 6:
@@ -238,8 +244,8 @@ def main(config: Config) -> dict:
     if not devices.primary:  # process 0 writes the run's files
         run.close()
         return results
-    seqjax.save_model(run.dir / "model", model, params, vocabularies={"src": src_vocab, "tgt": tgt_vocab},
-                      meta={"config": dataclasses.asdict(config)})  # seqjax.load(run_dir / "model") rebuilds it
+    seqjax.save_model(run.dir / "model", model, params, vocabularies={"src": src_vocab, "tgt": tgt_vocab},  # seqjax.load(run_dir)
+                      meta={"config": dataclasses.asdict(config), "generate": GENERATE | {"beam_width": config.beam_width}})
     print(f"\nheld-out exact match over {len(picked)} numbers per task (2 to 6 digits), training {seconds:.0f} s in this process:")
     print("| task | greedy | beam |\n|---|---|---|")
     for name in results["greedy"]:

@@ -111,11 +111,17 @@ def load(config: Config) -> tuple[list, list, list[str]]:
     return train_rows, test_rows, names
 
 
-def encode(rows, vocab: data.Vocab, level: str, config: Config, source: str) -> list:
-    tokenize = data.word_tokenize if level == "word" else data.char_tokenize
-    cut = config.max_words if level == "word" else config.max_chars
-    texts = [" ".join(text.split()) for _, text in rows]  # one space between words: characters see no layout
-    return [(ids[:cut], y) for ids, y in labelled.encode_labelled(texts, [y for y, _ in rows], vocab, tokenize, source=source)]
+def tokenizer(level: str, config: Config) -> data.Tokenizer:
+    """Words (lowercased) or characters, one space for every run of whitespace (characters see no
+    layout), cut at ``--max_words`` / ``--max_chars``; saved with each model, so that
+    ``seqjax.load(out_dir / name).predict(texts)`` reads raw text as the run did."""
+    if level == "word":
+        return data.Tokenizer.word(squeeze_space=True, max_tokens=config.max_words)
+    return data.Tokenizer.char(squeeze_space=True, max_tokens=config.max_chars)
+
+
+def encode(rows, vocab: data.Vocab, source: str) -> list:
+    return labelled.encode_labelled([text for _, text in rows], [y for y, _ in rows], vocab, vocab.tokenizer, source=source)
 
 # -----------------------------------------------------------------------------
 # models
@@ -166,9 +172,8 @@ def main(config: Config) -> dict:
     for name in config.models:
         level = name.split("_")[0]
         vocab = data.Vocab.build([(data.word_tokenize if level == "word" else data.char_tokenize)(t) for _, t in train_rows],
-                                 max_size=config.vocab_size)
-        train_ex, test_ex = (encode(rows, vocab, level, config, source) for rows, source in ((train_rows, "training data"),
-                                                                                            (test_rows, "test data")))
+                                 max_size=config.vocab_size, level=tokenizer(level, config))
+        train_ex, test_ex = (encode(rows, vocab, source) for rows, source in ((train_rows, "training data"), (test_rows, "test data")))
         cut = config.max_words if level == "word" else config.max_chars
         model = build_model(name, config, len(vocab), len(classes))
         optimizer = train.optimizer(config.learning_rate, clip_norm=5.0)
@@ -184,7 +189,10 @@ def main(config: Config) -> dict:
                           place_batch=devices.place_batch)
         seconds = time.perf_counter() - started
         metrics = evaluate(eval_step, devices.local(state.params), test_ex, cut)
-        if devices.primary:
+        if devices.primary:  # the model, its vocabulary (with the tokenizer) and the class names: seqjax.load(out / name)
+            seqjax.save_model(out / name / "model", model, devices.local(state.params), vocabularies={"vocab": vocab},
+                              meta={"config": dataclasses.asdict(config), "classes": list(classes),
+                                    "predict": {"batch_size": 500, "buckets": buckets(cut)}})
             plots.confusion_matrix(metrics["confusion"], classes, out / name / "confusion.png",
                                    title=f"{name}: test accuracy {100 * metrics['accuracy']:.2f}%")
         results[name] = {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],

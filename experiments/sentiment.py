@@ -35,6 +35,7 @@ from experiments.harness import Devices
 from seqjax import data, train
 from seqjax.core import plots
 from seqjax.data import labelled
+from seqjax.data.tokenizer import SPACE_PATTERN
 from seqjax.embeddings import Vectors
 from seqjax.models import Classifier
 from seqjax.sequences.conv import ConvRNN, TextCNN, max_norm
@@ -70,6 +71,8 @@ class Config:
 
 
 BUCKETS = (16, 32, 64)
+TOKENIZER = data.Tokenizer(SPACE_PATTERN)  # MR is tokenised and lowercased already: its words are what lies between spaces
+CLASSES = ("negative", "positive")      # MR's labels 0 and 1
 PRETRAINED = ("cnn_static", "cnn_non_static", "cnn_multichannel")
 
 # -----------------------------------------------------------------------------
@@ -115,7 +118,7 @@ def run_fold(model, params0, config, steps, train_ex, dev_ex, test_ex, fold: int
               place_batch=devices.place_batch)
     test = accuracy(steps["eval"], devices.local(best.best_state.params), test_ex)
     return {"test_accuracy": test, "dev_accuracy": best.best, "best_epoch": best.best_step // per_epoch,
-            "train_losses": losses, "seconds": time.perf_counter() - started}
+            "train_losses": losses, "seconds": time.perf_counter() - started}, devices.local(best.best_state.params)
 
 
 def accuracy(eval_step, params, examples) -> float:
@@ -144,7 +147,7 @@ def main(config: Config) -> dict:
     if config.limit:
         pairs = [pairs[i] for i in np.random.default_rng(config.seed).permutation(len(pairs))[: config.limit]]
     texts, labels = [t for t, _ in pairs], np.array([y for _, y in pairs])
-    vocab = data.Vocab.build([t.split() for t in texts])  # every word of the data, as Kim's code
+    vocab = data.Vocab.build([t.split() for t in texts], level=TOKENIZER)  # every word of the data, as Kim's code
     examples = labelled.encode_labelled(texts, labels, vocab, str.split, 2, source="MR")
     folds = labelled.stratified_folds(labels, config.folds, config.seed)
     names = list(config.models)
@@ -179,10 +182,14 @@ def main(config: Config) -> dict:
             dev_idx = rng.choice(train_idx, int(config.dev_fraction * len(train_idx)), replace=False)
             train_idx = np.setdiff1d(train_idx, dev_idx)
             params0 = model.init(jax.random.key(config.seed * 100 + fold), pretrained=pretrained)
-            result = run_fold(model, params0, config, steps, [examples[i] for i in train_idx], [examples[i] for i in dev_idx],
+            result, params = run_fold(model, params0, config, steps, [examples[i] for i in train_idx], [examples[i] for i in dev_idx],
                               [examples[i] for i in np.flatnonzero(folds == fold)], fold, devices)
             results.setdefault(name, {})[str(fold)] = result
             if devices.primary:
+                if fold == 0:  # the first fold's model (the epoch the dev split chose): seqjax.load(path).predict(texts)
+                    seqjax.save_model(out / "models" / name, model, params, vocabularies={"vocab": vocab},
+                                      meta={"config": dataclasses.asdict(config), "fold": 0, "classes": CLASSES,
+                                            "predict": {"batch_size": 500, "buckets": BUCKETS}})
                 results_path.write_text(json.dumps(results, indent=1))
             print(f"{name} fold {fold + 1}/{config.folds}: test {100 * result['test_accuracy']:.2f}% "
                   f"(dev {100 * result['dev_accuracy']:.2f}% at epoch {result['best_epoch']}), {result['seconds']:.0f} s", flush=True)

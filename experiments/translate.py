@@ -26,7 +26,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-import re
 import time
 from typing import Literal
 
@@ -37,6 +36,7 @@ from experiments.harness import Devices
 from seqjax import data, decoding, train
 from seqjax.core import plots
 from seqjax.data import pairs
+from seqjax.data.tokenizer import DETOKENIZE
 from seqjax.models import Seq2Seq, Transformer
 from seqjax.train.config import check_config
 
@@ -85,20 +85,18 @@ class Config:
 
 
 # -----------------------------------------------------------------------------
-# tokens: words (with inner apostrophes) and single punctuation marks, case kept (seqjax.data.word_tokenize)
+# tokens: words (with inner apostrophes) and single punctuation marks, case kept; written back with no
+# space before closing punctuation or after opening brackets, hyphenated words joined ("T - shirt" ->
+# "T-shirt"). The vocabularies carry this tokenizer, so seqjax.load(run_dir) translates raw text.
+TOKENIZER = data.Tokenizer.word(lower=False, rules=DETOKENIZE)
 
 
 def tokenize(text: str) -> list[str]:
-    return data.word_tokenize(text, lower=False)
+    return TOKENIZER(text)
 
 
 def detokenize(tokens: list[str]) -> str:
-    """Tokens back to text: no space before closing punctuation or after opening brackets, and
-    hyphenated words joined again ("T - shirt" -> "T-shirt")."""
-    text = " ".join(tokens)
-    text = re.sub(r"(\w) - (?=\w)", r"\1-", text)
-    text = re.sub(r" ([.,!?;:%)\]}])", r"\1", text)
-    return re.sub(r"([(\[{$]) ", r"\1", text)
+    return TOKENIZER.render(tokens)
 
 
 def bleu(hypotheses: list[list[str]], references: list[str]) -> dict[str, float]:
@@ -141,11 +139,16 @@ def build_model(config: Config, src_size: int, tgt_size: int) -> Seq2Seq | Trans
                              readout_hidden=config.readout_hidden or None)
 
 
+def generate_settings(config: Config) -> dict:
+    """How the test set is decoded (beam search unless ``method`` says otherwise); saved with the model."""
+    return {"method": "beam", "batch_size": config.batch, "buckets": (16, 32, 48, 64), "max_length": config.max_length,
+            "beam_width": config.beam_width, "length_penalty": config.length_penalty}
+
+
 def translate_all(model, params, sources: list[list[int]], config: Config, method: str, attention: bool = False):
     """Generated ids for every source (in order), batched and bucketed; with the attention weights."""
-    return decoding.generate_all(model, params, sources, batch_size=config.batch, buckets=(16, 32, 48, 64), max_length=config.max_length,
-                                 method=method, beam_width=config.beam_width, length_penalty=config.length_penalty,
-                                 attention=attention, render=pairs.strip_special)
+    return decoding.generate_all(model, params, sources, **generate_settings(config) | {"method": method}, attention=attention,
+                                 render=pairs.strip_special)
 
 
 # -----------------------------------------------------------------------------
@@ -190,8 +193,8 @@ def main(config: Config) -> dict:
     where = config.data or None
     train_pairs, val_pairs = data.datasets.multi30k("train", where), data.datasets.multi30k("val", where)
     test_pairs = data.datasets.multi30k("test_2016_flickr", where)[: config.test_sentences or None]
-    src_vocab = data.Vocab.build([tokenize(s) for s, _ in train_pairs], min_freq=config.min_freq)
-    tgt_vocab = data.Vocab.build([tokenize(t) for _, t in train_pairs], min_freq=config.min_freq)
+    src_vocab = data.Vocab.build([tokenize(s) for s, _ in train_pairs], min_freq=config.min_freq, level=TOKENIZER)
+    tgt_vocab = data.Vocab.build([tokenize(t) for _, t in train_pairs], min_freq=config.min_freq, level=TOKENIZER)
     train_ex = pairs.encode_pairs(train_pairs, src_vocab, tgt_vocab, tokenize)
     val_ex = pairs.encode_pairs(val_pairs, src_vocab, tgt_vocab, tokenize)
     print(f"{len(train_ex):,} training pairs; vocabularies de {len(src_vocab):,}, en {len(tgt_vocab):,} (min_freq {config.min_freq}); "
@@ -219,7 +222,7 @@ def main(config: Config) -> dict:
     params = devices.local(state.params)
     if devices.primary:  # process 0 writes the run's files; every process decodes the test set alike
         seqjax.save_model(run.dir / "model", model, params, vocabularies={"src": src_vocab, "tgt": tgt_vocab},
-                          meta={"config": dataclasses.asdict(config)})  # seqjax.load(run_dir / "model") rebuilds it
+                          meta={"config": dataclasses.asdict(config), "generate": generate_settings(config)})  # seqjax.load(run_dir)
 
     # translation of the test set: greedy and beam search, BLEU both ways
     sources = [src_vocab.encode(tokenize(s)) for s, _ in test_pairs]

@@ -20,6 +20,32 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p.stem for p in (ROOT / "experiments").glob("*.py") if "\nclass Config:" in p.read_text())  # not the harness
 
 
+def _fresh_load(directory, call: str, tmp_path, **files):
+    """``seqjax.load(directory)`` (``loaded``; None: none) and ``call`` in a new interpreter run outside the
+    project (no experiment code can be imported there: that is checked), with ``files`` (arrays as
+    .npy, the rest as JSON) readable as ``inputs[name]``; the call's result, through JSON."""
+    folder = tmp_path / "fresh"
+    folder.mkdir(exist_ok=True)
+    for name, value in files.items():
+        if isinstance(value, np.ndarray):
+            np.save(folder / f"{name}.npy", value)
+        else:
+            (folder / f"{name}.json").write_text(json.dumps(value))
+    script = f"""
+import json, pathlib, sys
+import jax, numpy as np, seqjax
+folder = pathlib.Path({str(folder)!r})
+inputs = {{p.stem: np.load(p) if p.suffix == ".npy" else json.loads(p.read_text()) for p in folder.iterdir() if p.suffix in (".npy", ".json")}}
+loaded = seqjax.load({str(directory)!r}) if {directory is not None} else None
+result = {call}
+assert not any(name == "experiments" or name.startswith("experiments.") for name in sys.modules)
+print(json.dumps(result))
+"""
+    out = subprocess.run([sys.executable, "-c", script], cwd=folder, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_help_lists_the_config_fields(name):
     result = subprocess.run([sys.executable, "-m", f"experiments.{name}", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -53,6 +79,10 @@ def test_char_lm_smoke(tmp_path):
     loaded = seqjax.load(run / "model")  # the run's model rebuilt from JSON alone, with its vocabulary
     assert loaded.model == char_lm.build_model(char_lm.resolve(config), len(loaded.vocabularies["vocab"]))
     assert loaded.vocabularies["vocab"] == data.Vocab.load(run / "vocab.json") and loaded.meta["config"]["hidden"] == 32
+    # a fresh process draws the run's last sample again from raw text: the same prime, key and sampling settings
+    prime = "".join(c for c in config.prime if c in loaded.vocabularies["vocab"])
+    got = _fresh_load(run, f"loaded.generate([{prime!r}], key=jax.random.fold_in(jax.random.key(0), 10**6 + 40))", tmp_path)
+    assert got == [(run / "samples" / "step_40.txt").read_text()]
 
 
 @pytest.mark.slow
@@ -112,6 +142,8 @@ def test_numbers_smoke_and_translate_without_retraining(tmp_path, capsys):
         answers = numbers.main(dataclasses.replace(config, translate_file=str(phrases), language="fr"))["translations"]
     # one line out per line in, in order (a 40-step model is not yet right, but digits answer words and words digits)
     assert len(answers) == 3 and answers[0].isdigit() and not answers[1].isdigit() and answers[2].isdigit()
+    # the same answers from raw text in a fresh process with no experiment code (the language tag written out)
+    assert _fresh_load(run, "loaded.generate(['quatre cent douze', '<fr> 412', 'One hundred and twelve'])", tmp_path) == answers
     shutil.rmtree(run / "model")  # a run killed before it exported its model: the newest checkpoint answers
     with jax.numpy_dtype_promotion("standard"):
         assert len(numbers.main(dataclasses.replace(config, translate="douze"))["translations"]) == 1
@@ -153,6 +185,7 @@ def test_translate_smoke_bleu_and_translate_a_sentence(tmp_path):
         assert 0.0 <= result[method]["sacrebleu_cased"] <= 100.0 and 0.0 <= result[method]["bleu_lowercased_tokens"] <= 100.0
         assert len((run / f"hypotheses.{method}.en").read_text().splitlines()) == 12
     assert len(list((run / "attention").glob("*.png"))) == 3
+    _same_translations_from_raw_text(run, tmp_path)
     out = subprocess.run([sys.executable, "-m", "experiments.translate", f"--out_dir={run}", "--translate=Ein Hund schläft, Zebra."],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -177,10 +210,22 @@ def test_translate_transformer_smoke_and_translate_a_sentence(tmp_path):
         assert 0.0 <= result[method]["bleu_lowercased_tokens"] <= 100.0
         assert len((run / f"hypotheses.{method}.en").read_text().splitlines()) == 12
     assert len(list((run / "attention").glob("*.png"))) == 3  # the last layer's cross-attention
+    _same_translations_from_raw_text(run, tmp_path)
     out = subprocess.run([sys.executable, "-m", "experiments.translate", f"--out_dir={run}", "--translate=Ein Hund schläft."],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "using" in out.stdout and len(out.stdout.strip().splitlines()) == 2
+
+
+def _same_translations_from_raw_text(run, tmp_path):
+    """The test set's German sentences, translated in a fresh process by ``seqjax.load(run)``, are the
+    experiment's hypotheses files line for line (beam search: the saved method; and greedy)."""
+    import gzip
+
+    german = gzip.decompress((tmp_path / "data" / "multi30k" / "test_2016_flickr.de.gz").read_bytes()).decode().splitlines()
+    got = _fresh_load(run, "[loaded.generate(inputs['german']), loaded.generate(inputs['german'], method='greedy')]", tmp_path,
+                      german=german)
+    assert got == [(run / f"hypotheses.{method}.en").read_text().splitlines() for method in ("beam", "greedy")]
 
 
 def test_translate_detokenizer_and_bleu():
@@ -233,7 +278,17 @@ def test_sentiment_smoke_folds_resume_and_vectors(tmp_path, capsys):
             losses = fold["train_losses"]
             assert np.all(np.isfinite(losses)) and losses[-1] < losses[0], (name, losses)
     assert max(row["mean"] for row in result["table"]) > 80  # the words give the label away
-    assert {"results.json", "summary.json", "accuracy.png"} <= {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"results.json", "summary.json", "accuracy.png", "models"} <= {p.name for p in (tmp_path / "run").iterdir()}
+    # each model of the first fold, loaded in a fresh process, classifies that fold's raw test texts as the run scored them
+    pairs = seqjax.data.datasets.mr(str(data / "mr"))
+    fold = seqjax.data.labelled.stratified_folds([y for _, y in pairs], 3, 0)
+    texts, labels = [t for (t, _), f in zip(pairs, fold) if f == 0], np.array([y for (_, y), f in zip(pairs, fold) if f == 0])
+    got = _fresh_load(None, "{n: seqjax.load(f'" + str(tmp_path / "run" / "models") + "/{n}').predict(inputs['texts']) "
+                      "for n in inputs['names']}", tmp_path, texts=texts, names=names)
+    for name in names:
+        assert set(got[name]) <= {"negative", "positive"}
+        accuracy = np.mean((np.array(got[name]) == "positive") == labels)
+        assert accuracy == pytest.approx(result["results"][name]["0"]["test_accuracy"], abs=1e-6), name
     with jax.numpy_dtype_promotion("standard"):  # a rerun finds every fold done and trains nothing
         again = sentiment.main(dataclasses.replace(config, models=("cnn_rand",)))
     assert "fold" not in capsys.readouterr().out.split("running 2")[1].split("| model")[0]
@@ -276,6 +331,18 @@ def test_ontology_smoke_on_a_dbpedia_folder_and_on_your_own_csv(tmp_path):
         assert len(r["per_class_accuracy"]) == 14 and np.asarray(r["confusion"]).sum() == 40
         assert (tmp_path / "run" / name / "confusion.png").stat().st_size > 10_000
     assert results["word_cnn"]["accuracy"] > 0.5
+    # every model, loaded in a fresh process, classifies the raw test rows as the run scored them (accuracy and confusion)
+    rows = seqjax.data.datasets.dbpedia("test", str(tmp_path / "data"))
+    texts, labels = [f"{title}. {content}" for _, title, content in rows], [y for y, _, _ in rows]
+    got = _fresh_load(None, "{n: seqjax.load(f'" + str(tmp_path / "run") + "/{n}/model').predict(inputs['texts']) "
+                      "for n in inputs['names']}", tmp_path, texts=texts, names=list(results))
+    classes = seqjax.data.datasets.dbpedia_classes()
+    for name, r in results.items():
+        predicted = [classes.index(c) for c in got[name]]
+        assert np.mean(np.array(predicted) == labels) == pytest.approx(r["accuracy"], abs=1e-6), name
+        confusion = np.zeros((14, 14), int)
+        np.add.at(confusion, (labels, predicted), 1)
+        assert (confusion == np.asarray(r["confusion"])).all(), name
     # your own CSV: a header, the label in another column, classes found in the file, a held-out tenth
     own = tmp_path / "own.csv"
     own.write_text("id,text,label\n" + "".join(f'{i},"{"great fun" if i % 2 else "dull plot"} {i}",{"pos" if i % 2 else "neg"}\n'
@@ -307,6 +374,11 @@ def test_caption_smoke(tmp_path):
         assert (tmp_path / kind / "captions.png").stat().st_size > 10_000
         assert (tmp_path / kind / "model").is_dir()
     assert len(list((tmp_path / "attend" / "attention").glob("*.png"))) == 4
+    # both captioners, loaded in a fresh process, caption the images the run showed as the run did
+    images = caption.test_sets(config, config.test_images)["held-out combinations"][0][:12]
+    got = _fresh_load(None, "[seqjax.load(f'" + str(tmp_path) + "/{k}/model').generate(inputs['images']) for k in ('init', 'attend')]",
+                      tmp_path, images=np.asarray(images))
+    assert got == [(tmp_path / kind / "captions.txt").read_text().splitlines() for kind in ("init", "attend")]
     assert json.loads((tmp_path / "results.json").read_text()).keys() == {"init", "attend"}
 
 

@@ -113,3 +113,103 @@ def test_a_missing_or_corrupt_piece_is_named(tmp_path):
     with pytest.raises(TypeError, match=r"model: .*Mine is not a class of the seqjax package"):
         seqjax.save_model(tmp_path / "mine", Mine(), {"w": jnp.ones(2)})
     assert not (tmp_path / "mine").exists()
+
+
+# --- raw text in and out: tokenizers as data, Loaded.generate / predict ---------------------------------
+
+
+def test_a_tokenizer_is_data_that_splits_and_writes_text_as_the_functions_it_replaces():
+    text = "Don't stop:\n  the T-shirt's (red) Ü-Bahn, 42!"
+    assert data.Tokenizer.word()(text) == data.word_tokenize(text) and data.Tokenizer.char()(text) == list(text)
+    assert data.Tokenizer.word(lower=False)(text)[:3] == ["Don't", "stop", ":"]
+    cased = data.Tokenizer.word(lower=False, rules=seqjax.data.tokenizer.DETOKENIZE)
+    assert cased.render(cased("A man (in red) wears a T-shirt, fast.")) == "A man (in red) wears a T-shirt, fast."
+    squeezed = data.Tokenizer.char(squeeze_space=True, max_tokens=6)
+    assert squeezed(" a \n\t b c") == list("a b c") and squeezed("abcdefgh") == list("abcdef")
+    for tokenizer in (cased, squeezed, data.Tokenizer(r"<\w+>|\d", lower=True, rules=((r"(?<=\d) (?=\d)", ""),))):
+        assert rebuild(json.loads(json.dumps(describe(tokenizer)))) == tokenizer  # through JSON text: lists become tuples again
+    vocab = data.Vocab.build(["a b .", "b c"], level=cased)
+    assert vocab.decode(vocab.encode("b a .", add_eos=True)) == "b a." and vocab.tokenizer is cased
+    for bad, message in ((dict(pattern="(a)|b"), "no capturing groups"), (dict(pattern="("), "must be a regular expression"),
+                         (dict(max_tokens=0), "max_tokens must be a positive int"), (dict(rules=(("a",),)), r"rules\[0\] must be")):
+        with pytest.raises(ValueError, match=message):
+            data.Tokenizer(**bad)
+    with pytest.raises(ValueError, match="level must be one of"):
+        data.Vocab(("a",), level="subword")
+
+
+def test_a_vocabulary_with_a_tokenizer_survives_save_and_load(tmp_path):
+    tokenizer = data.Tokenizer(r"\d|[^\W\d_]+", lower=True, rules=((r"(?<=\d) (?=\d)", ""),))
+    vocab = data.Vocab.build(["two 4 0", "forty"], level=tokenizer)
+    vocab.save(tmp_path / "v.json")
+    assert data.Vocab.load(tmp_path / "v.json") == vocab and data.Vocab.load(tmp_path / "v.json").decode([4, 5]) != ""
+    (tmp_path / "bad.json").write_text(json.dumps({"format": "seqjax.vocab/1", "tokens": ["a"], "level": {"type": "os.system", "args": {}}}))
+    with pytest.raises(ValueError, match=r"bad.json: level: 'os.system' is not a class of the seqjax package"):
+        data.Vocab.load(tmp_path / "bad.json")
+
+
+def _words(n, offset=0):
+    return [f"w{i + offset}" for i in range(n)]
+
+
+def test_loaded_models_read_and_write_raw_text_as_the_array_calls_do(tmp_path):
+    src = data.Vocab(data.vocab.SPECIALS + tuple(_words(10)), level=data.Tokenizer.word(lower=True))
+    tgt = data.Vocab(data.vocab.SPECIALS + tuple(_words(8, 100)), level=data.Tokenizer(join="-"))
+    model, params = MODELS["seq2seq (attention)"]
+    seqjax.save_model(tmp_path / "s2s", model, params, vocabularies={"src": src, "tgt": tgt},
+                      meta={"generate": {"method": "beam", "beam_width": 3, "max_length": 6, "batch_size": 2}})
+    texts = ["w1 W2 w3", "w4", "w0 w9 w5 w6 w7", "w8 unknown"]
+    loaded = seqjax.load(tmp_path / "s2s")
+    for method in ("beam", "greedy"):
+        got = loaded.generate(texts, method=method) if method == "greedy" else loaded.generate(texts)
+        for text, answer in zip(texts, got):  # each as the array call decodes it alone
+            ids = np.asarray([src.encode(text)])
+            out = model.generate(params, ids, np.asarray([ids.shape[1]]), max_length=6, method=method, beam_width=3)
+            best = np.asarray(out.tokens[0, 0] if method == "beam" else out.tokens[0])
+            assert answer == tgt.decode(best) and "<" not in answer, (method, text)
+    lm, lm_params = MODELS["recurrent LM"]
+    chars = data.Vocab(tuple("abcdefghijkl"), level="char")
+    seqjax.save_model(tmp_path / "lm", lm, lm_params, vocabularies={"vocab": chars}, meta={"generate": {"max_length": 5}})
+    lm_loaded = seqjax.load(tmp_path / "lm")
+    prompts = ["abc", "k", "def"]
+    got = lm_loaded.generate(prompts)  # greedy, the default; prompts of two lengths in two batches
+    for prompt, text in zip(prompts, got):
+        out = lm.generate(lm_params, jnp.asarray([chars.encode(prompt)]), max_length=5, method="greedy")
+        assert text == prompt + chars.decode(np.asarray(out.tokens[0]))
+    sampled = lm_loaded.generate(["abc"], method="sample", key=KEY)
+    want = lm.generate(lm_params, jnp.asarray([chars.encode("abc")]), max_length=5, method="sample", key=KEY)
+    assert sampled == ["abc" + chars.decode(np.asarray(want.tokens[0]))]
+    with pytest.raises(ValueError, match=r"prompts\[1\] has 1 token\(s\) outside the vocabulary, which has no <UNK>: \['z'\]"):
+        lm_loaded.generate(["abc", "z"])
+    with pytest.raises(TypeError, match="prompts must be a list of strings, got one string"):
+        lm_loaded.generate("abc")
+    with pytest.raises(TypeError, match="does not classify; use generate"):
+        lm_loaded.predict(["abc"])
+
+
+def test_a_loaded_classifier_predicts_class_names_from_raw_text(tmp_path):
+    vocab = data.Vocab.build(["good fine great bad awful poor"], level=data.Tokenizer.word(max_tokens=4))
+    model = Classifier(len(vocab), 2, TextCNN(6, (1, 2), 4), dropout=0.0)
+    params = model.init(KEY)
+    with pytest.raises(ValueError, match=r"meta\['classes'\] must name the model's 2 classes"):
+        seqjax.save_model(tmp_path / "c", model, params, vocabularies={"vocab": vocab}, meta={"classes": ["one"]})
+    with pytest.raises(ValueError, match=r"meta\['generate'\] has unknown option\(s\) \['beams'\]"):
+        seqjax.save_model(tmp_path / "c", model, params, vocabularies={"vocab": vocab}, meta={"generate": {"beams": 2}})
+    assert not (tmp_path / "c").exists()  # checked before anything is written
+    seqjax.save_model(tmp_path / "c", model, params, vocabularies={"vocab": vocab}, meta={"classes": ["neg", "pos"]})
+    loaded = seqjax.load(tmp_path / "c")
+    texts = ["Good, great!", "awful poor bad", "fine", "good good good good bad bad"]
+    logits = loaded.logits(texts, batch_size=3)
+    for text, row in zip(texts, logits):  # one text at a time, ids cut at the tokenizer's 4 tokens
+        ids = np.asarray([vocab.encode(text)])
+        assert ids.shape[1] <= 4
+        np.testing.assert_allclose(row, np.asarray(model.logits(params, ids, np.asarray([ids.shape[1]])))[0], rtol=1e-5, atol=1e-6)
+    assert loaded.predict(texts) == [["neg", "pos"][i] for i in logits.argmax(-1)]
+    np.testing.assert_allclose(loaded.probabilities(texts).sum(-1), 1.0, rtol=1e-6)
+    with pytest.raises(TypeError, match="a Classifier does not generate text; use predict"):
+        loaded.generate(texts)
+    with pytest.raises(ValueError, match=r"texts\[1\] has no token \('  '\)"):
+        loaded.predict(["good", "  "])
+    seqjax.save_model(tmp_path / "bare", model, params)
+    with pytest.raises(ValueError, match="was saved without the vocabulary 'vocab'"):
+        seqjax.load(tmp_path / "bare").predict(["good"])

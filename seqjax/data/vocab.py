@@ -9,8 +9,10 @@ tokens of sequence-to-sequence work come first, at fixed ids::
     <GO>  = 3   start of decoding ("beginning of sequence")
 
 then the corpus tokens by descending frequency (ties in first-seen order), after the
-``min_freq`` and ``max_size`` cuts. ``save``/``load`` write a small JSON file, which is
-stored with every run so that a checkpoint can be decoded later.
+``min_freq`` and ``max_size`` cuts. A vocabulary's ``level`` says how it splits text and writes
+it back: "word", "char", or any ``seqjax.data.Tokenizer``. ``save``/``load`` write a small JSON
+file (the tokens and the level), which is stored with every run so that a checkpoint can be
+decoded later.
 """
 
 from __future__ import annotations
@@ -19,29 +21,39 @@ import collections
 import dataclasses
 import json
 import pathlib
-import re
 from typing import Iterable, Sequence
 
 import numpy as np
+
+from seqjax.core.describe import describe, rebuild
+from seqjax.data.tokenizer import LEVELS, Tokenizer
 
 PAD, UNK, EOS, GO = "<PAD>", "<UNK>", "<EOS>", "<GO>"
 SPECIALS = (PAD, UNK, EOS, GO)
 PAD_ID, UNK_ID, EOS_ID, GO_ID = range(4)
 
-_WORD = re.compile(r"\w+(?:'\w+)?|[^\w\s]", re.UNICODE)
 
 
 def char_tokenize(text: str) -> list[str]:
-    """Every character is a token (spaces and newlines included)."""
-    return list(text)
+    """Every character is a token (spaces and newlines included): ``Tokenizer.char()``."""
+    return LEVELS["char"](text)
 
 
 def word_tokenize(text: str, lower: bool = True) -> list[str]:
-    """Words (with inner apostrophes: ``don't``) and single punctuation marks."""
-    return _WORD.findall(text.lower() if lower else text)
+    """Words (with inner apostrophes: ``don't``) and single punctuation marks: ``Tokenizer.word(lower)``."""
+    return (LEVELS["word"] if lower else Tokenizer.word(lower=False))(text)
 
 
 TOKENIZERS = {"char": char_tokenize, "word": word_tokenize}
+
+
+def as_tokenizer(level: "str | Tokenizer") -> Tokenizer:
+    """The ``Tokenizer`` a vocabulary ``level`` names ("word", "char") or is; a ValueError otherwise."""
+    if isinstance(level, Tokenizer):
+        return level
+    if isinstance(level, str) and level in LEVELS:
+        return LEVELS[level]
+    raise ValueError(f"level must be one of {sorted(LEVELS)} or a seqjax.data.Tokenizer, got {level!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,18 +61,17 @@ class Vocab:
     """Token <-> id mapping. Build with ``Vocab.build``; ``len(vocab)`` is the embedding size."""
 
     tokens: tuple[str, ...]
-    level: str = "word"  # "char" or "word": how ``encode`` splits text
+    level: str | Tokenizer = "word"  # "word", "char" or a Tokenizer: how ``encode`` splits text and ``decode`` writes it
 
     def __post_init__(self):
-        if self.level not in TOKENIZERS:
-            raise ValueError(f"level must be one of {sorted(TOKENIZERS)}, got {self.level!r}")
+        as_tokenizer(self.level)
         if len(set(self.tokens)) != len(self.tokens):
             duplicates = sorted(t for t, n in collections.Counter(self.tokens).items() if n > 1)
             raise ValueError(f"tokens must be unique, got duplicates {duplicates[:5]}")
         object.__setattr__(self, "_index", {t: i for i, t in enumerate(self.tokens)})
 
     @classmethod
-    def build(cls, corpus: Iterable[Sequence[str]] | str, *, level: str = "word", min_freq: int = 1,
+    def build(cls, corpus: Iterable[Sequence[str]] | str, *, level: str | Tokenizer = "word", min_freq: int = 1,
               max_size: int | None = None, specials: bool = True) -> "Vocab":
         """Counts tokens over ``corpus`` (a text, or an iterable of token lists / texts).
 
@@ -72,9 +83,9 @@ class Vocab:
         if max_size is not None and max_size < len(head):
             raise ValueError(f"max_size must be at least {len(head)} (the special tokens), got {max_size}")
         counts: collections.Counter[str] = collections.Counter()
-        tokenize = TOKENIZERS[level] if level in TOKENIZERS else None
+        tokenize = as_tokenizer(level)
         for item in [corpus] if isinstance(corpus, str) else corpus:
-            counts.update(tokenize(item) if isinstance(item, str) and tokenize else item)
+            counts.update(tokenize(item) if isinstance(item, str) else item)
         ranked = [t for t, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n >= min_freq and t not in head]
         if not ranked:  # a vocabulary of the special tokens alone encodes every word as <UNK>
             seen = f"{len(counts)} distinct token(s), none seen min_freq={min_freq} times" if counts else "no token"
@@ -90,6 +101,11 @@ class Vocab:
         return token in self._index
 
     @property
+    def tokenizer(self) -> Tokenizer:
+        """How this vocabulary splits text (``encode``) and writes tokens back (``decode``)."""
+        return as_tokenizer(self.level)
+
+    @property
     def has_specials(self) -> bool:
         return self.tokens[: len(SPECIALS)] == SPECIALS
 
@@ -103,7 +119,7 @@ class Vocab:
 
     def encode(self, text: str | Sequence[str], *, add_go: bool = False, add_eos: bool = False) -> list[int]:
         """Text (split at this vocab's level) or a token list -> ids, optionally framed by <GO>/<EOS>."""
-        tokens = TOKENIZERS[self.level](text) if isinstance(text, str) else text
+        tokens = self.tokenizer(text) if isinstance(text, str) else text
         ids = [self.id(t) for t in tokens]
         if add_go or add_eos:
             if not self.has_specials:
@@ -127,10 +143,22 @@ class Vocab:
                 if i in (PAD_ID, GO_ID):
                     continue
             out.append(token)
-        return ("" if self.level == "char" else " ").join(out)
+        return self.tokenizer.render(out)
+
+    def as_json(self) -> dict:
+        """The tokens and the level (a Tokenizer as its description): what ``save`` and ``seqjax.save_model`` write."""
+        return {"level": self.level if isinstance(self.level, str) else describe(self.level), "tokens": list(self.tokens)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Vocab":
+        """The vocabulary ``as_json`` wrote (a ValueError naming what is wrong otherwise)."""
+        if not isinstance(data, dict) or not isinstance(data.get("tokens"), list):
+            raise ValueError(f"a vocabulary must be {{'tokens': [...], 'level': ...}}, got {str(data)[:80]}")
+        level = data.get("level", "word")
+        return cls(tuple(data["tokens"]), level=rebuild(level, "level") if isinstance(level, dict) else level)
 
     def save(self, path: str | pathlib.Path) -> None:
-        pathlib.Path(path).write_text(json.dumps({"format": "seqjax.vocab/1", "level": self.level, "tokens": list(self.tokens)}))
+        pathlib.Path(path).write_text(json.dumps({"format": "seqjax.vocab/1", **self.as_json()}))
 
     @classmethod
     def load(cls, path: str | pathlib.Path) -> "Vocab":
@@ -141,4 +169,7 @@ class Vocab:
             raise ValueError(f"{path}: not a seqjax vocabulary file (expected JSON written by Vocab.save): {error}") from None
         if not isinstance(data, dict) or data.get("format") != "seqjax.vocab/1" or not isinstance(data.get("tokens"), list):
             raise ValueError(f"{path}: not a seqjax vocabulary file (expected keys format='seqjax.vocab/1', level, tokens)")
-        return cls(tuple(data["tokens"]), level=data.get("level", "word"))
+        try:
+            return cls.from_json(data)
+        except (ValueError, TypeError) as error:
+            raise ValueError(f"{path}: {error}") from None
