@@ -11,7 +11,7 @@ import dataclasses
 import json
 import pathlib
 
-from benchmarks import compile_counts, generation, parallel_scan, rnn_step, seq2seq, targets, transformer, unroll_options, word2vec
+from benchmarks import compile_counts, first_call, generation, parallel_scan, rnn_step, seq2seq, targets, transformer, unroll_options, word2vec
 from benchmarks.common import Precision, run_main, set_matmul_precision
 
 SUITES = {
@@ -20,6 +20,7 @@ SUITES = {
     "parallel_scan": (parallel_scan, "python -m benchmarks.parallel_scan"),
     "generation": (generation, "python -m benchmarks.generation"),
     "compile_counts": (compile_counts, "python -m benchmarks.compile_counts"),
+    "first_call": (first_call, "python -m benchmarks.first_call"),
     "seq2seq": (seq2seq, "python -m benchmarks.seq2seq"),
     "transformer": (transformer, "python -m benchmarks.transformer"),
     "word2vec": (word2vec, "python -m benchmarks.word2vec"),
@@ -29,7 +30,7 @@ SUITES = {
 @dataclasses.dataclass(frozen=True)
 class Config:
     rerun: bool = True
-    suites: tuple[str, ...] = ("rnn_step", "unroll_options", "parallel_scan", "generation", "compile_counts", "seq2seq", "transformer", "word2vec")
+    suites: tuple[str, ...] = ("rnn_step", "unroll_options", "parallel_scan", "generation", "compile_counts", "first_call", "seq2seq", "transformer", "word2vec")
     results: str = "benchmarks/results"   # the suites' JSON files: read, and written when rerun
     out: str = "BENCHMARKS.md"
     matmul_precision: Precision = "float32"  # for every suite (benchmarks.common.set_matmul_precision)

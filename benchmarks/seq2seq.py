@@ -204,7 +204,7 @@ def _log_softmax(x):
 
 
 def python_beam(step, prepare, reorder, params, source, lengths, k, max_length, alpha):
-    """The algorithm of ``seqjax.decoding.beam_search``, with NumPy between jitted steps."""
+    """The algorithm of ``seqjax.decoding.beam``, with NumPy between jitted steps."""
     b = len(source)
     state = decoding.tile_beams(prepare(params, source, lengths), k)
     penalty = lambda n: ((5.0 + n) / 6.0) ** alpha  # noqa: E731
@@ -259,7 +259,7 @@ def decode_rows(config: Config) -> tuple[list[dict], dict]:
             f"beam {k}, Python loop of a jitted step": lambda: [python_beam(step, prepare, reorder, params, s, n, k, L, 0.6)
                                                                for _, s, n in batches]}
     outputs = {name: run() for name, run in runs.items()}  # compiles, and the answers to compare
-    strip = lambda rows: [pairs.strip_special(r) for r in rows]  # noqa: E731
+    strip = lambda rows: [pairs.strip_specials(r) for r in rows]  # noqa: E731
     same_greedy = np.mean([a == b for x, y in zip(outputs["greedy, seqjax.decoding"], outputs["greedy, Python loop of a jitted step"])
                            for a, b in zip(strip(np.asarray(x)), strip(y))])
     same_beam = np.mean([a == b for x, y in zip(outputs[f"beam {k}, seqjax.decoding"], outputs[f"beam {k}, Python loop of a jitted step"])

@@ -112,10 +112,10 @@ def make_loss(model: RecurrentLM, config: Config):
     from zero) wanders off into garbage after a short prime: observed at 1,500 steps."""
 
     def loss_fn(params, batch, key, carry):
-        fresh = model.cell.initial_state(batch["inputs"].shape[0])
-        restart = batch["reset"] | (jax.random.uniform(key, (batch["inputs"].shape[0],)) < config.reset_prob)
+        fresh = model.cell.initial_state(batch["ids"].shape[0])
+        restart = batch["reset"] | (jax.random.uniform(key, (batch["ids"].shape[0],)) < config.reset_prob)
         carry = jax.tree_util.tree_map(lambda f, c: jnp.where(restart[:, None], f, c), fresh, carry)
-        logits, carry = model.logits(params, batch["inputs"], carry, options=seqjax.ScanOptions(remat=config.remat, cudnn=config.cudnn))
+        logits, carry = model.logits(params, batch["ids"], carry, options=seqjax.ScanOptions(remat=config.remat, cudnn=config.cudnn))
         loss, sums = train.cross_entropy(logits, batch["targets"])
         return loss, (sums, carry)
 
@@ -136,7 +136,7 @@ def make_evaluate(model: RecurrentLM, val_ids: np.ndarray, config: Config):
 
     @jax.jit
     def eval_window(params, state, batch):
-        logits, state = model.logits(params, batch["inputs"], state, options=seqjax.ScanOptions(cudnn=config.cudnn))
+        logits, state = model.logits(params, batch["ids"], state, options=seqjax.ScanOptions(cudnn=config.cudnn))
         return train.cross_entropy(logits, batch["targets"])[1], state
 
     def evaluate(train_state):

@@ -84,24 +84,24 @@ MODELS = ("word_cnn", "word_bigru", "char_cnn")
 
 
 def load(config: Config) -> tuple[list, list, list[str]]:
-    """``(train rows, test rows, class names)``; rows are ``(label, text)``."""
+    """``(train rows, test rows, class names)``; rows are ``(text, label)``."""
     names = None
     if config.classes:
         names = [line.strip() for line in pathlib.Path(config.classes).read_text(encoding="utf-8").splitlines() if line.strip()]
         if len(names) < 2:
             raise SystemExit(f"error: --classes={config.classes} names {len(names)} class(es); a classifier needs at least 2")
     if config.train_file:
-        train_rows, names = data.datasets.labelled_csv(config.train_file, config.columns, classes=names, header=config.header)
+        train_rows, names = data.datasets.labelled_texts(config.train_file, config.columns, classes=names, header=config.header)
         if config.test_file:
-            test_rows, _ = data.datasets.labelled_csv(config.test_file, config.columns, classes=names, header=config.header)
+            test_rows, _ = data.datasets.labelled_texts(config.test_file, config.columns, classes=names, header=config.header)
         else:
-            folds = labelled.stratified_folds([y for y, _ in train_rows], max(2, round(1 / config.test_fraction)), config.seed)
+            folds = labelled.stratified_folds([y for _, y in train_rows], max(2, round(1 / config.test_fraction)), config.seed)
             test_rows = [r for r, f in zip(train_rows, folds) if f == 0]
             train_rows = [r for r, f in zip(train_rows, folds) if f != 0]
     else:
         names = names or data.datasets.dbpedia_classes()
         path = config.data or None
-        train_rows, test_rows = ([(y, f"{title}. {content}") for y, title, content in data.datasets.dbpedia(split, path)]
+        train_rows, test_rows = ([(f"{title}. {content}", y) for y, title, content in data.datasets.dbpedia(split, path)]
                                  for split in ("train", "test"))
         if len(names) != 14:
             raise SystemExit(f"error: DBpedia has 14 classes, --classes names {len(names)}")
@@ -121,7 +121,7 @@ def tokenizer(level: str, config: Config) -> data.Tokenizer:
 
 
 def encode(rows, vocab: data.Vocab, source: str) -> list:
-    return labelled.encode_labelled([text for _, text in rows], [y for y, _ in rows], vocab, vocab.tokenizer, source=source)
+    return labelled.encode_labelled([text for text, _ in rows], [y for _, y in rows], vocab, vocab.tokenizer, source=source)
 
 # -----------------------------------------------------------------------------
 # models
@@ -171,7 +171,7 @@ def main(config: Config) -> dict:
     results = {}
     for name in config.models:
         level = name.split("_")[0]
-        vocab = data.Vocab.build([(data.word_tokenize if level == "word" else data.char_tokenize)(t) for _, t in train_rows],
+        vocab = data.Vocab.build([(data.word_tokenize if level == "word" else data.char_tokenize)(t) for t, _ in train_rows],
                                  max_size=config.vocab_size, level=tokenizer(level, config))
         train_ex, test_ex = (encode(rows, vocab, source) for rows, source in ((train_rows, "training data"), (test_rows, "test data")))
         cut = config.max_words if level == "word" else config.max_chars

@@ -148,7 +148,7 @@ def generate_settings(config: Config) -> dict:
 def translate_all(model, params, sources: list[list[int]], config: Config, method: str, attention: bool = False):
     """Generated ids for every source (in order), batched and bucketed; with the attention weights."""
     return decoding.generate_all(model, params, sources, **generate_settings(config) | {"method": method}, attention=attention,
-                                 render=pairs.strip_special)
+                                 render=pairs.strip_specials)
 
 
 # -----------------------------------------------------------------------------

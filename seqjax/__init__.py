@@ -19,7 +19,7 @@ section gives the layers they stand in):
                Bidirectional, VariationalDropout [sequences/wrappers]; last, final_output,
                masked_mean, masked_max, AttentionPooling [sequences/pooling]; conv1d, TextCNN,
                ConvRNN, ImageCNN, max_norm [sequences/conv]; gradient_norms_through_time [sequences/diagnostics]
-  decoding     seqjax.decoding: greedy, sample, beam_search over any Generator; generate, generate_all
+  decoding     seqjax.decoding: greedy, sample, beam over any Generator; generate, generate_all
   train        seqjax.train: TrainState, make_train_step, cross_entropy, Checkpointer, Run, fit,
                DataParallel, distributed; the command line of experiments [train/config]
   data         seqjax.data: Vocab, pad, Batches, TokenStream, datasets (loaders with checked downloads)

@@ -119,6 +119,15 @@ def test_compile_counts_tiny(tmp_path):
     assert rows["buckets + length grouping"]["padding_pct"] <= rows["pad to max_len"]["padding_pct"]
 
 
+@pytest.mark.slow
+def test_first_call_benchmark_tiny(tmp_path):
+    from benchmarks import first_call
+
+    rows = first_call.main(first_call.Config(batch=2, length=8, repeats=2, eager_repeats=1, out=str(tmp_path / "f.json")))
+    assert len(rows) == len(first_call.cases(first_call.Config())) and all(r["max_abs_diff"] < 1e-4 for r in rows)
+    assert all(r["first_s"] > 0 and r["repeated_ms"] > 0 and r["op_by_op_ms"] > 0 for r in rows)
+
+
 def _matmul_flops(jaxpr) -> int:
     """2·m·n·k summed over every dot_general of a jaxpr, a scan's body counted once per step."""
     total = 0

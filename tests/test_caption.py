@@ -133,4 +133,4 @@ def test_a_tiny_captioner_learns_two_captions_exactly(key, kind):
     for method in ("greedy", "beam"):
         out = model.generate(state.params, images, max_length=10, method=method, beam_width=3)
         tokens = np.asarray(out.tokens if method == "greedy" else out.tokens[:, 0])
-        assert [" ".join(vocab.tokens[i] for i in pairs.strip_special(row)) for row in tokens] == captions
+        assert [" ".join(vocab.tokens[i] for i in pairs.strip_specials(row)) for row in tokens] == captions

@@ -142,13 +142,13 @@ def test_token_stream_rows_continue_across_batches_and_resume():
     stream = data.TokenStream(ids, batch_size=4, window=10, seed=0)
     a, b = next(stream), next(stream)
     assert a["reset"] and not b["reset"]
-    np.testing.assert_array_equal(a["targets"][:, :-1], a["inputs"][:, 1:])  # targets are the next tokens
-    np.testing.assert_array_equal(b["inputs"][:, 0], a["targets"][:, -1])    # each row continues
+    np.testing.assert_array_equal(a["targets"][:, :-1], a["ids"][:, 1:])  # targets are the next tokens
+    np.testing.assert_array_equal(b["ids"][:, 0], a["targets"][:, -1])    # each row continues
     saved = stream.state()
-    rest = [next(stream)["inputs"] for _ in range(30)]  # crosses an epoch boundary
+    rest = [next(stream)["ids"] for _ in range(30)]  # crosses an epoch boundary
     resumed = data.TokenStream(ids, batch_size=4, window=10, seed=0)
     resumed.restore(saved)
-    np.testing.assert_array_equal(np.stack(rest), np.stack([next(resumed)["inputs"] for _ in range(30)]))
+    np.testing.assert_array_equal(np.stack(rest), np.stack([next(resumed)["ids"] for _ in range(30)]))
     with pytest.raises(ValueError, match="too short"):
         data.TokenStream(np.arange(30), batch_size=4, window=10)
 
@@ -177,4 +177,4 @@ def test_pairs_teacher_forcing_batches():
     assert np.array_equal(next(resumed)["source"], first[4]["source"])  # 3 batches an epoch: batch 5 is epoch 1, index 1
     order = [(start, ids[:, 0].tolist(), n.tolist()) for start, ids, n in pairs.source_batches([[4], [5, 6], [7]], 2)]
     assert order == [(0, [4, 5], [1, 2]), (2, [7, 7], [1, 1])]  # in order; the last batch filled with copies
-    assert pairs.strip_special([GO_ID, 5, 6, EOS_ID, 7, PAD_ID]) == [5, 6]
+    assert pairs.strip_specials([GO_ID, 5, 6, EOS_ID, 7, PAD_ID]) == [5, 6]

@@ -171,29 +171,31 @@ def test_dbpedia_csv_and_errors(tmp_path):
     assert len(datasets.dbpedia_classes()) == 14
 
 
-def test_labelled_csv_roles_classes_and_errors(tmp_path):
+def test_labelled_texts_roles_classes_and_errors(tmp_path):
     # a multi-line quoted text: the next row's errors still name the line it starts on
     write(tmp_path / "own.csv", b'label,text,source\npos,"great\nfilm",x\nneg,awful,y\npos,fine,z\n')
-    rows, classes = datasets.labelled_csv(tmp_path / "own.csv", ("label", "text", "-"), header=True)
-    assert classes == ["neg", "pos"] and rows == [(1, "great\nfilm"), (0, "awful"), (1, "fine")]
-    rows, classes = datasets.labelled_csv(tmp_path / "own.csv", ("label", "text", "text"), header=True, classes=["pos", "neg"])
-    assert rows[1] == (1, "awful y")
+    rows, classes = datasets.labelled_texts(tmp_path / "own.csv", ("label", "text", "-"), header=True)
+    assert classes == ["neg", "pos"] and rows == [("great\nfilm", 1), ("awful", 0), ("fine", 1)]
+    rows, classes = datasets.labelled_texts(tmp_path / "own.csv", ("label", "text", "text"), header=True, classes=["pos", "neg"])
+    assert rows[1] == ("awful y", 1)
+    with pytest.warns(DeprecationWarning, match="labelled_texts, which returns \\(text, label\\)"):
+        assert datasets.labelled_csv(tmp_path / "own.csv", ("label", "text", "text"), header=True, classes=["pos", "neg"])[0][1] == (1, "awful y")
     write(tmp_path / "numbers.csv", b'10,a\n9,b\n')
-    assert datasets.labelled_csv(tmp_path / "numbers.csv")[1] == ["9", "10"]  # numeric order
+    assert datasets.labelled_texts(tmp_path / "numbers.csv")[1] == ["9", "10"]  # numeric order
     write(tmp_path / "empty_text.csv", b'pos,"ok"\nneg,"  "\n')
     with pytest.raises(DataFormatError, match="empty_text.csv, line 2: the text is empty"):
-        datasets.labelled_csv(tmp_path / "empty_text.csv")
+        datasets.labelled_texts(tmp_path / "empty_text.csv")
     write(tmp_path / "fields.csv", b'pos,"two\nlines"\nneg\n')
     with pytest.raises(DataFormatError, match="fields.csv, line 3: expected 2 fields"):
-        datasets.labelled_csv(tmp_path / "fields.csv")
+        datasets.labelled_texts(tmp_path / "fields.csv")
     write(tmp_path / "unknown.csv", b'pos,a\nmaybe,b\n')
     with pytest.raises(DataFormatError, match="unknown.csv, line 2: label 'maybe' is not one of the 2 classes"):
-        datasets.labelled_csv(tmp_path / "unknown.csv", classes=["neg", "pos"])
+        datasets.labelled_texts(tmp_path / "unknown.csv", classes=["neg", "pos"])
     write(tmp_path / "latin.csv", b'pos,caf\xe9\n')
     with pytest.raises(DataFormatError, match="latin.csv, line 1: cannot decode"):
-        datasets.labelled_csv(tmp_path / "latin.csv")
+        datasets.labelled_texts(tmp_path / "latin.csv")
     with pytest.raises(ValueError, match="one 'label'"):
-        datasets.labelled_csv(tmp_path / "own.csv", ("text", "text", "-"))
+        datasets.labelled_texts(tmp_path / "own.csv", ("text", "text", "-"))
 
 
 # --- the real files -------------------------------------------------------------------------

@@ -30,7 +30,7 @@ STATE = jnp.zeros(5, jnp.int32)
 def test_beam_width_one_equals_greedy(seed):
     table = random_table(seed)
     g = decoding.greedy(bigram, table, STATE, START, max_length=8, eos_id=EOS)
-    b = decoding.beam_search(bigram, table, STATE, START, beam_width=1, max_length=8, eos_id=EOS)
+    b = decoding.beam(bigram, table, STATE, START, beam_width=1, max_length=8, eos_id=EOS)
     assert np.array_equal(np.asarray(b.tokens[:, 0]), np.asarray(g.tokens))
     assert np.array_equal(np.asarray(b.lengths[:, 0]), np.asarray(g.lengths))
     np.testing.assert_allclose(np.asarray(b.log_probs[:, 0]), np.asarray(g.log_probs), rtol=1e-6)
@@ -123,9 +123,9 @@ def test_beam_search_as_wide_as_every_prefix_finds_the_best_sequence():
     # 3 possible tokens and at most 4 steps: at most 24 candidates per step, so a beam of 24 keeps them all
     step, allowed = prefix_model()
     max_length, alpha, starts = 4, 0.6, [1, 3, 5, 7]
-    out = decoding.beam_search(step, None, jnp.zeros(4, jnp.int32), jnp.array(starts), beam_width=24, max_length=max_length,
+    out = decoding.beam(step, None, jnp.zeros(4, jnp.int32), jnp.array(starts), beam_width=24, max_length=max_length,
                                eos_id=EOS, length_penalty=alpha, early_stopping="exact")
-    greedy = decoding.beam_search(step, None, jnp.zeros(4, jnp.int32), jnp.array(starts), beam_width=1, max_length=max_length,
+    greedy = decoding.beam(step, None, jnp.zeros(4, jnp.int32), jnp.array(starts), beam_width=1, max_length=max_length,
                                   eos_id=EOS, length_penalty=alpha)
     misses = 0
     for row, start in enumerate(starts):
@@ -163,7 +163,7 @@ def every_hypothesis(logp, vocab, max_length, alpha):
 
 
 def plain_beam(logp, vocab, k, max_length, alpha, rule):
-    """Beam search as ``beam_search``'s docstring words it, one sentence, Python lists and float64.
+    """Beam search as ``beam``'s docstring words it, one sentence, Python lists and float64.
     ``rule=None`` never stops early: what "exact" promises to equal."""
     alive, finished = [((), 0.0)], []
     for i in range(max_length):
@@ -233,7 +233,7 @@ def test_beam_search_against_every_sequence_and_a_plain_loop(vocab, max_length, 
     for rule in EARLY_STOPPING:
         for k in widths:
             for alpha in (0.0, 0.6, 1.0):
-                out = decoding.beam_search(positional_bigram, None, state, starts, beam_width=k, max_length=max_length,
+                out = decoding.beam(positional_bigram, None, state, starts, beam_width=k, max_length=max_length,
                                            eos_id=EOS, length_penalty=alpha, early_stopping=rule)
                 for row, logp in enumerate(logps):
                     what = f"rule={rule} k={k} alpha={alpha} sentence={row}"
@@ -255,7 +255,7 @@ def test_early_stopping_finished_never_returns_a_live_prefix():
     # prefix [1, 1] must not be ranked as if it had ended
     table = jnp.log(jnp.array([[.1, .5, .3, .1], [.1, .6, .2, .1], [.25] * 4, [.1, .5, .3, .1]]))
     for rule in EARLY_STOPPING:
-        out = decoding.beam_search(bigram, table, jnp.zeros(1, jnp.int32), jnp.array([0]), beam_width=2, max_length=6,
+        out = decoding.beam(bigram, table, jnp.zeros(1, jnp.int32), jnp.array([0]), beam_width=2, max_length=6,
                                    eos_id=2, early_stopping=rule)
         got = hypotheses(out, 0)
         assert [h[2] for h in got] == [(2,), (1, 2)], rule
@@ -266,10 +266,10 @@ def test_early_stopping_finished_never_returns_a_live_prefix():
 def test_a_sentence_does_not_depend_on_the_others_in_its_batch():
     state, starts, _ = oracle_case(4, 6, seed=7, batch=4)
     for rule in EARLY_STOPPING:
-        together = decoding.beam_search(positional_bigram, None, state, starts, beam_width=2, max_length=6, eos_id=EOS,
+        together = decoding.beam(positional_bigram, None, state, starts, beam_width=2, max_length=6, eos_id=EOS,
                                         length_penalty=1.0, early_stopping=rule)
         for row in range(4):
-            alone = decoding.beam_search(positional_bigram, None, jax.tree_util.tree_map(lambda x: x[row:row + 1], state),
+            alone = decoding.beam(positional_bigram, None, jax.tree_util.tree_map(lambda x: x[row:row + 1], state),
                                          starts[row:row + 1], beam_width=2, max_length=6, eos_id=EOS, length_penalty=1.0,
                                          early_stopping=rule)
             assert_same_hypotheses(hypotheses(together, row), hypotheses(alone, 0), f"{rule} sentence {row}")
@@ -277,7 +277,7 @@ def test_a_sentence_does_not_depend_on_the_others_in_its_batch():
 
 def test_beam_width_beyond_the_vocabulary_leaves_empty_slots_last():
     table = random_table(1, vocab=4)
-    out = decoding.beam_search(bigram, table, STATE, START % 4, beam_width=6, max_length=1, eos_id=EOS)
+    out = decoding.beam(bigram, table, STATE, START % 4, beam_width=6, max_length=1, eos_id=EOS)
     assert np.all(np.isfinite(np.asarray(out.scores[:, :4]))) and np.all(np.asarray(out.scores[:, 4:]) == -np.inf)
     assert np.all(np.asarray(out.lengths[:, 4:]) == 0) and np.all(np.asarray(out.tokens[:, 4:]) == 0)
     assert sorted(np.asarray(out.tokens[0, :4, 0]).tolist()) == [0, 1, 2, 3]  # every one-token output
@@ -293,7 +293,7 @@ def test_beam_search_beats_greedy_where_greedy_is_wrong():
     table = jnp.log(jnp.asarray(p / p.sum(1, keepdims=True), jnp.float32))
     start, state = jnp.array([0]), jnp.zeros(1, jnp.int32)
     g = decoding.greedy(bigram, table, state, start, max_length=5, eos_id=EOS)
-    b = decoding.beam_search(bigram, table, state, start, beam_width=2, max_length=5, eos_id=EOS)
+    b = decoding.beam(bigram, table, state, start, beam_width=2, max_length=5, eos_id=EOS)
     assert list(np.asarray(b.tokens[0, 0, :2])) == [3, EOS] and float(b.log_probs[0, 0]) == pytest.approx(np.log(0.4), abs=1e-5)
     assert int(g.tokens[0, 0]) == 1 and float(g.log_probs[0]) < np.log(0.4)
 
@@ -307,7 +307,7 @@ def test_records_follow_each_hypothesis():
         n = int(g.lengths[row])
         assert np.array_equal(np.asarray(g.records[row, :n, 0]), np.arange(1, n + 1))  # the state after each step
         assert np.all(np.asarray(g.records[row, n:]) == 0)
-    b = decoding.beam_search(bigram, table, STATE, START, beam_width=3, max_length=5, eos_id=EOS, record=record)
+    b = decoding.beam(bigram, table, STATE, START, beam_width=3, max_length=5, eos_id=EOS, record=record)
     assert b.records.shape == (5, 3, 5, 2)
 
 
@@ -316,7 +316,7 @@ def test_decoding_errors():
     with pytest.raises(ValueError, match="max_length must be a positive int"):
         decoding.greedy(bigram, table, STATE, START, max_length=0)
     with pytest.raises(ValueError, match="beam_width must be a positive int"):
-        decoding.beam_search(bigram, table, STATE, START, beam_width=0, max_length=3, eos_id=EOS)
+        decoding.beam(bigram, table, STATE, START, beam_width=0, max_length=3, eos_id=EOS)
     with pytest.raises(ValueError, match="temperature must be a finite number >= 0"):
         decoding.sample(bigram, table, STATE, START, key=jax.random.key(0), max_length=3, temperature=-1.0)
     with pytest.raises(ValueError, match=r"top_p must lie in \(0, 1\]"):
@@ -324,4 +324,4 @@ def test_decoding_errors():
     with pytest.raises(ValueError, match=r"start_tokens must be an int array of shape \[batch\]"):
         decoding.greedy(bigram, table, STATE, START.astype(jnp.float32), max_length=3)
     with pytest.raises(ValueError, match="length_penalty"):
-        decoding.beam_search(bigram, table, STATE, START, beam_width=2, max_length=3, eos_id=EOS, length_penalty=-1.0)
+        decoding.beam(bigram, table, STATE, START, beam_width=2, max_length=3, eos_id=EOS, length_penalty=-1.0)

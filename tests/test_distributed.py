@@ -72,7 +72,7 @@ def test_each_process_reads_its_rows_of_the_same_global_batches():
     shards = [data.TokenStream(ids, 6, 10, seed=1, shard=(p, 3)) for p in range(3)]
     for _ in range(len(stream) + 2):
         batch, parts_ = next(stream), [next(s) for s in shards]
-        for name in ("inputs", "targets"):
+        for name in ("ids", "targets"):
             np.testing.assert_array_equal(np.concatenate([p[name] for p in parts_]), batch[name])
         assert all(p["reset"] == batch["reset"] for p in parts_)
     with pytest.raises(ValueError, match=r"batch_size=6 does not divide over 4 processes"):

@@ -102,7 +102,7 @@ params = {"embed": 0.1 * jax.random.normal(jax.random.key(0), (11, 4)), "cell": 
 ids = np.arange(4000) % 11
 
 def loss_fn(params, batch, key, carry):
-    ys, carry = seqjax.unroll(cell, params["cell"], params["embed"][batch["inputs"]], initial_state=carry)
+    ys, carry = seqjax.unroll(cell, params["cell"], params["embed"][batch["ids"]], initial_state=carry)
     loss, sums = train.cross_entropy(ys @ params["out"], batch["targets"])
     return loss, (sums, carry)
 

@@ -21,9 +21,9 @@ assert jax.device_count() == 4, jax.devices()
 cell = seqjax.LSTM(8, 16)
 
 def loss_fn(params, batch, key, carry):
-    fresh = cell.initial_state(batch["inputs"].shape[0])
+    fresh = cell.initial_state(batch["ids"].shape[0])
     carry = jax.tree_util.tree_map(lambda f, c: jnp.where(batch["reset"], f, c), fresh, carry)
-    ys, carry = seqjax.unroll(cell, params["cell"], params["embed"][batch["inputs"]], initial_state=carry)
+    ys, carry = seqjax.unroll(cell, params["cell"], params["embed"][batch["ids"]], initial_state=carry)
     loss, sums = train.cross_entropy(ys @ params["out"], batch["targets"])
     return loss, (sums, carry)
 
@@ -44,7 +44,7 @@ def trajectory(parallel):
         state, metrics = step(state, batch)
         losses.append(float(metrics["loss"]))
     devices = {"params": len(state.params["out"].sharding.device_set), "carry": len(state.carry.h.sharding.device_set),
-               "batch": len(batch["inputs"].sharding.device_set),
+               "batch": len(batch["ids"].sharding.device_set),
                "carry_shard_rows": state.carry.h.addressable_shards[0].data.shape[0]}
     return losses, devices
 

@@ -152,6 +152,7 @@ def _words(n, offset=0):
     return [f"w{i + offset}" for i in range(n)]
 
 
+@pytest.mark.slow  # ~18 s on 2 cores: every text decoded alone as well, both ways
 def test_loaded_models_read_and_write_raw_text_as_the_array_calls_do(tmp_path):
     src = data.Vocab(data.vocab.SPECIALS + tuple(_words(10)), level=data.Tokenizer.word(lower=True))
     tgt = data.Vocab(data.vocab.SPECIALS + tuple(_words(8, 100)), level=data.Tokenizer(join="-"))

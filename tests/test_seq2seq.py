@@ -129,7 +129,7 @@ def test_learns_to_reverse_and_beam_width_one_is_greedy(key):
     greedy = model.generate(state.params, source, lengths, max_length=8)
     beam = model.generate(state.params, source, lengths, max_length=8, method="beam", beam_width=1)
     assert np.array_equal(np.asarray(beam.tokens[:, 0]), np.asarray(greedy.tokens))
-    got = [pairs.strip_special(row) for row in np.asarray(greedy.tokens)]
+    got = [pairs.strip_specials(row) for row in np.asarray(greedy.tokens)]
     assert np.mean([g == t for g, (_, t) in zip(got, test)]) > 0.9
     wide = model.generate(state.params, source, lengths, max_length=8, method="beam", beam_width=3, attention=True)
     assert wide.records.shape == (64, 3, 8, source.shape[1])

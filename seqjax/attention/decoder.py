@@ -41,6 +41,7 @@ import numpy as np
 
 from seqjax.attention.scores import ATTENTIONS, Memory
 from seqjax.cells.protocol import Cell, frozen
+from seqjax.core.compiled import staged_check
 from seqjax.core.checks import check_choice
 from seqjax.layers.dense import dense, uniform_init
 from seqjax.core.masking import Constant, sequence_mask
@@ -153,6 +154,9 @@ class AttentionDecoder(Cell):
                     empty = " (an empty source sentence has nothing to attend to)" if values.min() < 1 else ""
                     raise ValueError(f"lengths must lie in [1, {s}] (the source axis of memory), got values in "
                                      f"[{values.min()}, {values.max()}]{empty}")
+            else:
+                staged_check(lambda: (lengths.min() >= 1) & (lengths.max() <= s), f"lengths must lie in [1, {s}] (the source axis "
+                             "of memory), got values in [{low}, {high}]", low=lengths.min, high=lengths.max)
             mask = sequence_mask(lengths, s)
         keys = self.attention.keys(params["attention"], memory)
         if cell_state is None:

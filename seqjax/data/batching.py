@@ -16,6 +16,7 @@ sampler would buy the same two integers at the price of a heavy dependency.)
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, Sequence
 
 import jax
@@ -246,13 +247,44 @@ class TokenStream:
         first, last = self.rows.indices(self.batch_size)[:2]
         rows = self.ids[offset + first * row: offset + last * row].reshape(last - first, row)
         start = self.index * self.window
-        batch = {"inputs": rows[:, start: start + self.window], "targets": rows[:, start + 1: start + self.window + 1],
-                 "reset": np.bool_(self.index == 0)}
+        batch = Batch(ids=rows[:, start: start + self.window], targets=rows[:, start + 1: start + self.window + 1],
+                      reset=np.bool_(self.index == 0))
         self.index += 1
         return batch
 
     state = Batches.state
     restore = Batches.restore
+
+
+RENAMED_KEYS = {"inputs": "ids"}  # a language model's batch: "inputs" until the conventions of issue 30
+
+
+class Batch(dict):
+    """A batch: a plain dict of arrays (a pytree like any dict) in which a key of an earlier release
+    (``RENAMED_KEYS``) still reads, for one release, with a DeprecationWarning naming the new key."""
+
+    def __missing__(self, key):
+        new = RENAMED_KEYS.get(key)
+        if new is None or new not in self:
+            raise KeyError(key)
+        warnings.warn(f"batch[{key!r}] is now batch[{new!r}] (the batch-key conventions in the README)", DeprecationWarning, stacklevel=2)
+        return self[new]
+
+
+jax.tree_util.register_pytree_node(Batch, lambda b: (tuple(b[k] for k in sorted(b)), tuple(sorted(b))),
+                                   lambda keys, values: Batch(zip(keys, values)))
+
+
+def batch_key(batch: dict, key: str):
+    """``batch[key]``, or the array under the key's earlier name with a DeprecationWarning (a batch a
+    user built by hand with the old key)."""
+    if key in batch:
+        return batch[key]
+    old = next((o for o, n in RENAMED_KEYS.items() if n == key and o in batch), None)
+    if old is None:
+        raise KeyError(f"the batch has no {key!r} (it has {sorted(batch)})")
+    warnings.warn(f"batch[{old!r}] is now batch[{key!r}] (the batch-key conventions in the README)", DeprecationWarning, stacklevel=3)
+    return batch[old]
 
 
 class Generated:

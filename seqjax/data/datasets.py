@@ -23,6 +23,7 @@ import gzip
 import io
 import os
 import pathlib
+import warnings
 import zlib
 
 import numpy as np
@@ -187,9 +188,18 @@ def dbpedia(split: str = "train", path: PathLike = None) -> list[tuple[int, str,
     return [(label, title, content.strip()) for label, (title, content) in rows]
 
 
-def labelled_csv(file: str | os.PathLike, columns: tuple[str, ...] = ("label", "text"), *, classes: list[str] | None = None,
-                 header: bool = False, join: str | None = " ") -> tuple[list[tuple[int, object]], list[str]]:
-    """Rows of a CSV of labelled texts: ``([(label index, text)], class names)``.
+def labelled_csv(file: str | os.PathLike, columns: tuple[str, ...] = ("label", "text"), **options) -> tuple[list[tuple[int, object]], list[str]]:
+    """``labelled_texts`` in the order of earlier releases, ``([(label, text)], classes)`` (one release, with a
+    DeprecationWarning: examples are ``(text, label)`` everywhere else, as ``encode_labelled(texts, labels)``)."""
+    warnings.warn("datasets.labelled_csv is now datasets.labelled_texts, which returns (text, label) rows (inputs first, "
+                  "as every dataset of seqjax.data)", DeprecationWarning, stacklevel=2)
+    rows, classes = labelled_texts(file, columns, **options)
+    return [(label, text) for text, label in rows], classes
+
+
+def labelled_texts(file: str | os.PathLike, columns: tuple[str, ...] = ("label", "text"), *, classes: list[str] | None = None,
+                   header: bool = False, join: str | None = " ") -> tuple[list[tuple[object, int]], list[str]]:
+    """Rows of a CSV of labelled texts: ``([(text, label index)], class names)``.
 
     ``columns`` names each column's role: "label" (exactly one), "text" (one or more; joined by
     ``join``, or kept as a tuple when ``join`` is None) or "-" (ignored); DBpedia's files are
@@ -234,7 +244,7 @@ def labelled_csv(file: str | os.PathLike, columns: tuple[str, ...] = ("label", "
             raise DataFormatError(file, number, f"label {label!r} is not one of the {len(classes)} classes "
                                                 f"(names, or numbers 1..{len(classes)}): {', '.join(classes[:14])}"
                                                 f"{' ...' if len(classes) > 14 else ''}")
-        out.append((i, texts if join is None else join.join(t.strip() for t in texts if t.strip())))
+        out.append((texts if join is None else join.join(t.strip() for t in texts if t.strip()), i))
     return out, list(classes)
 
 

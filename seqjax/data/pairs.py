@@ -21,6 +21,7 @@ learns to stop).
 
 from __future__ import annotations
 
+import warnings
 from typing import Callable, Sequence
 
 import numpy as np
@@ -89,6 +90,13 @@ def source_batches(sources: Sequence[list[int]], batch_size: int, buckets: Seque
 
 
 def strip_special(ids: Sequence[int] | np.ndarray) -> list[int]:
+    """``strip_specials`` under its earlier name (one release, with a DeprecationWarning)."""
+    warnings.warn("seqjax.data.pairs.strip_special is now strip_specials (as Vocab.decode(strip_specials=))", DeprecationWarning,
+                  stacklevel=2)
+    return strip_specials(ids)
+
+
+def strip_specials(ids: Sequence[int] | np.ndarray) -> list[int]:
     """Generated ids up to (not including) the first <EOS>, without <PAD>/<GO>."""
     out = []
     for i in np.asarray(ids).tolist():

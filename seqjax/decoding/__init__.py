@@ -10,7 +10,7 @@ language model, an attention seq2seq and a transformer with a key/value cache al
 
     out = greedy(model.step, params, state, start_tokens, max_length=50, eos_id=EOS_ID)
     out = sample(model.step, params, state, start_tokens, key=key, max_length=50, top_p=0.9)
-    out = beam_search(model.step, params, state, start_tokens, beam_width=5, max_length=50,
+    out = beam(model.step, params, state, start_tokens, beam_width=5, max_length=50,
                       eos_id=EOS_ID, length_penalty=0.6)
     out.tokens, out.lengths, out.scores        # [b, L] (beam: [b, k, L], best first), ...
 
@@ -35,4 +35,4 @@ per beam and never reorders them, since all beams of a sentence share the same c
 """
 
 from seqjax.decoding.generator import check_prompt as check_prompt, DecodeStart as DecodeStart, Generator as Generator, generate as generate, generate_all as generate_all, pad_token_lists as pad_token_lists
-from seqjax.decoding.search import EARLY_STOPPING as EARLY_STOPPING, METHODS as METHODS, Decoded as Decoded, StepFn as StepFn, beam_search as beam_search, check_method as check_method, decode as decode, filter_logits as filter_logits, greedy as greedy, length_penalty_of as length_penalty_of, reorder_beams as reorder_beams, sample as sample, tile_beams as tile_beams
+from seqjax.decoding.search import EARLY_STOPPING as EARLY_STOPPING, METHODS as METHODS, Decoded as Decoded, StepFn as StepFn, beam as beam, beam_search as beam_search, check_method as check_method, decode as decode, filter_logits as filter_logits, greedy as greedy, length_penalty_of as length_penalty_of, reorder_beams as reorder_beams, sample as sample, tile_beams as tile_beams

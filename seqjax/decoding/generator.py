@@ -23,6 +23,7 @@ hypothesis of each example cut at its end, rendered, with its attention weights 
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, NamedTuple, Protocol, Sequence, runtime_checkable
 
 import jax
@@ -68,11 +69,24 @@ def generate(model: Generator, params: Params, *inputs: Any, max_length: int, me
              top_p: float | None = None, eos_id: int | None = None, attention: bool = False,
              early_stopping: str = "heuristic") -> Decoded:
     """``model``'s output for ``inputs`` by ``method`` ("greedy", "beam" or "sample", with the options
-    of ``seqjax.decoding.greedy``, ``beam_search`` and ``sample``); ``eos_id`` overrides the model's.
+    of ``seqjax.decoding.greedy``, ``beam`` and ``sample``); ``eos_id`` overrides the model's.
     ``attention=True`` also returns each step's attention weights in ``records``."""
     return _start_and_decode(model, params, inputs, max_length=max_length, method=method, attention=attention, eos_id=eos_id,
                              beam_width=beam_width, length_penalty=length_penalty, key=key, temperature=temperature, top_k=top_k,
                              top_p=top_p, early_stopping=early_stopping)[1]
+
+
+def default_method(method: str | None, options: dict, model: str) -> str:
+    """``generate``'s method for a language model: "greedy" unless given, as for every model. Earlier
+    releases sampled by default; a call with a ``key`` and no ``method`` still samples for one release,
+    with a DeprecationWarning."""
+    if method is not None:
+        return method
+    if options.get("key") is not None:
+        warnings.warn(f"{model}.generate: the default method is now 'greedy', as for every model; this call passes key= "
+                      "and no method, so it samples as before; pass method='sample' to keep sampling", DeprecationWarning, stacklevel=3)
+        return "sample"
+    return "greedy"
 
 
 def check_prompt(prompt, vocab_size: int) -> Array:

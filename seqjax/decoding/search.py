@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -19,11 +20,29 @@ NEG_INF = -jnp.inf
 
 
 class Decoded(NamedTuple):
+    """What every method returns. The fields keep each method's natural shape (greedy and sampling
+    ``[b, L]``, beam search ``[b, k, L]``, best first); ``best`` and ``hypotheses`` give one shape for
+    every method, so that a caller never branches on the method."""
+
     tokens: Array      # [b, L] int32 (beam search: [b, k, L], best first)
     lengths: Array     # [b] (beam search: [b, k]) tokens up to and including EOS
     scores: Array      # [b] (beam search: [b, k]) what the method ranked by (see the module doc)
     log_probs: Array   # [b] (beam search: [b, k]) sum of the tokens' log-probabilities
     records: Any = None  # record(state) at every step, or None
+
+    @property
+    def is_beam(self) -> bool:
+        return self.lengths.ndim == 2
+
+    @property
+    def best(self) -> "Decoded":
+        """The best hypothesis of each sentence for every method: ``tokens [b, L]``, ``lengths [b]``, ..."""
+        return jax.tree_util.tree_map(lambda x: x[:, 0], self) if self.is_beam else self
+
+    @property
+    def hypotheses(self) -> "Decoded":
+        """Every hypothesis, best first, for every method: ``tokens [b, k, L]`` (k = 1 for greedy and sampling)."""
+        return self if self.is_beam else jax.tree_util.tree_map(lambda x: x[:, None], self)
 
 
 # --- checks --------------------------------------------------------------------------------------
@@ -201,7 +220,7 @@ EARLY_STOPPING = ("heuristic", "exact", "finished")
 
 def _sentence_done(rule: Array, finished: _Beams, alive: _Beams, length: Array, max_length: int, alpha: Array) -> Array:
     """``[b]``: whether each sentence's search may stop after ``length`` tokens, by the rule
-    ``EARLY_STOPPING[rule]`` (traced, so the three rules share one compilation; see ``beam_search``)."""
+    ``EARLY_STOPPING[rule]`` (traced, so the three rules share one compilation; see ``beam``)."""
     kth = finished.scores[:, -1]
     # the best live hypothesis: as it stands ("heuristic"), or the most it could still score ("exact":
     # log-probs only fall, and for α >= 0 a penalty lifts a negative score most at max_length)
@@ -275,9 +294,9 @@ def _beam_search(step_fn, params, state, start_tokens, length_penalty, early_sto
     return Decoded(best.seqs, best.lengths, best.scores, best.log_probs, best.records)
 
 
-def beam_search(step_fn: StepFn, params: Params, state: State, start_tokens: Array, *, beam_width: int, max_length: int,
-                eos_id: int | None, pad_id: int = 0, length_penalty: float = 0.0, record: Callable | None = None,
-                early_stopping: str = "heuristic") -> Decoded:
+def beam(step_fn: StepFn, params: Params, state: State, start_tokens: Array, *, beam_width: int, max_length: int,
+         eos_id: int | None, pad_id: int = 0, length_penalty: float = 0.0, record: Callable | None = None,
+         early_stopping: str = "heuristic") -> Decoded:
     """The ``beam_width`` best hypotheses per sentence, best first (see the module doc for scores).
 
     Each step extends every live hypothesis by every token and ranks the extensions. Those
@@ -325,6 +344,13 @@ def beam_search(step_fn: StepFn, params: Params, state: State, start_tokens: Arr
                         eos_id=eos_id, pad_id=pad_id, record=record)
 
 
+def beam_search(*args, **kwargs) -> Decoded:
+    """``beam`` under its earlier name (one release, with a DeprecationWarning): the loop functions are
+    named as the methods are, ``greedy``, ``sample`` and ``beam``."""
+    warnings.warn("seqjax.decoding.beam_search is now seqjax.decoding.beam (named as method='beam')", DeprecationWarning, stacklevel=2)
+    return beam(*args, **kwargs)
+
+
 METHODS = ("greedy", "beam", "sample")
 
 
@@ -337,7 +363,7 @@ def decode(method: str, step_fn: StepFn, params: Params, state: State, start_tok
            eos_id: int | None, pad_id: int = 0, beam_width: int = 5, length_penalty: float = 0.0, key: PRNGKey | None = None,
            temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
            record: Callable | None = None, early_stopping: str = "heuristic") -> Decoded:
-    """``greedy``, ``beam_search`` or ``sample`` by name (``method`` "greedy", "beam", "sample"), with
+    """``greedy``, ``beam`` or ``sample`` by name (``method`` "greedy", "beam", "sample"), with
     the arguments each takes: what every model's ``generate`` calls."""
     check_method(method)
     common = dict(max_length=max_length, eos_id=eos_id, pad_id=pad_id, record=record)
@@ -347,5 +373,5 @@ def decode(method: str, step_fn: StepFn, params: Params, state: State, start_tok
         if key is None:
             raise ValueError("method='sample' needs key=")
         return sample(step_fn, params, state, start_tokens, key=key, temperature=temperature, top_k=top_k, top_p=top_p, **common)
-    return beam_search(step_fn, params, state, start_tokens, beam_width=beam_width, length_penalty=length_penalty,
+    return beam(step_fn, params, state, start_tokens, beam_width=beam_width, length_penalty=length_penalty,
                        early_stopping=early_stopping, **common)

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from seqjax.core.checks import check_finite, check_positive
+from seqjax.core.compiled import staged_check
 from seqjax.core.types import Array, DType, Params, PRNGKey
 
 
@@ -86,6 +87,10 @@ class Embedding:
             low, high = int(values.min()), int(values.max())
             if low < 0 or high >= self.vocab_size:
                 raise ValueError(f"ids must lie in [0, {self.vocab_size}) (the vocabulary), got values in [{low}, {high}]")
+        elif ids.size:
+            staged_check(lambda: (ids.min() >= 0) & (ids.max() < self.vocab_size),
+                         f"ids must lie in [0, {self.vocab_size}) (the vocabulary), got values in [{{low}}, {{high}}]",
+                         low=ids.min, high=ids.max)
         xs = jnp.take(self._table(params), ids, axis=0)
         if self.padding_id is not None:
             xs = jnp.where((ids == self.padding_id)[..., None], jnp.zeros_like(xs), xs)

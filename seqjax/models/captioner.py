@@ -38,6 +38,7 @@ from seqjax import decoding
 from seqjax.attention.scores import AdditiveAttention
 from seqjax.attention.decoder import AttentionDecoder
 from seqjax.cells.protocol import Cell, replace_state_vectors, state_batch, state_vectors
+from seqjax.core.compiled import compiled
 from seqjax.core.checks import check_positive, check_rate
 from seqjax.sequences.conv import ImageCNN
 from seqjax.data.vocab import EOS_ID, GO_ID, PAD_ID, UNK_ID
@@ -155,6 +156,7 @@ class Captioner:
             raise ValueError(f"images must be floating point (values in [0, 1]), got {images.dtype}")
         return images
 
+    @compiled
     def encode(self, params: Params, images: Array) -> Array:
         """``images [b, s, s, channels]`` -> memory ``[b, h'·w', c]``: a feature per location, plus that location's embedding."""
         fmap = self.encoder(params["encoder"], images)
@@ -176,6 +178,7 @@ class Captioner:
     def readout(self, params: Params, ys: Array) -> Array:
         return dense(ys, params["readout"]["w"], params["readout"]["b"])
 
+    @compiled
     def logits(self, params: Params, images: Array, target_inputs: Array, target_lengths: Array, *, key: PRNGKey | None = None) -> Array:
         """Teacher-forced logits ``[b, t, vocab]`` for ``target_inputs [b, t]`` (<GO> first)."""
         keys = list(jax.random.split(key, 5)) if key is not None else [None] * 5
@@ -189,6 +192,7 @@ class Captioner:
         ys = ys.y if isinstance(ys, tuple) else ys
         return self.readout(params, drop(ys, key=keys[3]))
 
+    @compiled
     def loss(self, params: Params, batch: dict, key: PRNGKey | None = None):
         """``(mean loss, sums)`` over the real caption tokens (keys ``images``, ``target_inputs``,
         ``target_outputs``, ``target_lengths``)."""

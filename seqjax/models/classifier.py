@@ -33,6 +33,7 @@ import numpy as np
 
 from seqjax.sequences import pooling
 from seqjax.cells.protocol import Cell
+from seqjax.core.compiled import compiled
 from seqjax.core.checks import check_choice, check_positive, check_rate
 from seqjax.sequences.conv import ConvRNN, TextCNN
 from seqjax.layers.dense import dense, uniform_init
@@ -108,6 +109,7 @@ class Classifier:
                           "b": jnp.zeros((self.num_classes,))}
         return params
 
+    @compiled
     def encode(self, params: Params, ids: Array, lengths: Array, *, key: PRNGKey | None = None) -> Array:
         """``ids [b, t]`` with ``lengths [b]`` -> sentence features ``[b, features]`` (before dropout)."""
         k_drop, k_cell = jax.random.split(key) if key is not None else (None, None)
@@ -132,15 +134,18 @@ class Classifier:
             return pooling.masked_max(ys, lengths)
         return pooling.AttentionPooling(self.features, self.attention_size)(params["pool"], ys, lengths)[0]
 
+    @compiled
     def logits(self, params: Params, ids: Array, lengths: Array, *, key: PRNGKey | None = None) -> Array:
         k_encode, k_drop = jax.random.split(key) if key is not None else (None, None)
         features = Dropout(self.dropout)(self.encode(params, ids, lengths, key=k_encode), key=k_drop)
         return dense(features, params["head"]["w"].astype(features.dtype), params["head"]["b"].astype(features.dtype))
 
+    @compiled
     def loss(self, params: Params, batch: dict, key: PRNGKey | None = None):
         """``(mean loss, sums)`` for a batch with ``ids``, ``lengths`` and ``labels``."""
         logits = self.logits(params, batch["ids"], batch["lengths"], key=key)
         return classification_loss(logits, batch["labels"], label_smoothing=self.label_smoothing)
 
+    @compiled
     def predict(self, params: Params, ids: Array, lengths: Array) -> Array:
         return jnp.argmax(self.logits(params, ids, lengths), axis=-1)

@@ -8,8 +8,8 @@ in one pass that fills the key/value cache (``prefill``), then one token per ``s
 
     model = TransformerLM(vocab_size=65, d_model=128, num_heads=4, num_layers=4, context=64)
     params = model.init(key)
-    loss, sums = model.loss(params, {"inputs": ids[:, :-1], "targets": ids[:, 1:]})
-    out = model.generate(params, prompt, key=key, max_length=400, temperature=0.8)
+    loss, sums = model.loss(params, {"ids": ids[:, :-1], "targets": ids[:, 1:]})
+    out = model.generate(params, prompt, method="sample", key=key, max_length=400, temperature=0.8)
 
 Past ``context`` tokens the learned positions run out, so, as nanoGPT's ``generate`` crops its
 input, each further step reads the last ``context`` tokens again in one pass (``step`` switches
@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from seqjax import decoding
+from seqjax.core.compiled import compiled
 from seqjax.core.checks import check_positive, check_rate
 from seqjax.layers.dense import dense, uniform_init
 from seqjax.layers.dropout import Dropout
@@ -34,6 +35,7 @@ from seqjax.layers.positional import check_length, positions_by_name
 from seqjax.train.losses import cross_entropy
 from seqjax.attention.transformer import Decoder, DecoderLayer, DecoderState
 from seqjax.core.types import Array, Params, PRNGKey
+from seqjax.data.batching import batch_key
 
 
 class LMState(NamedTuple):
@@ -110,6 +112,7 @@ class TransformerLM:
 
     # --- training ----------------------------------------------------------------------------------
 
+    @compiled
     def logits(self, params: Params, ids: Array, *, key: PRNGKey | None = None) -> Array:
         """``ids [b, t]`` -> the next token's logits at every position ``[b, t, vocab_size]``."""
         if ids.ndim != 2:
@@ -119,10 +122,11 @@ class TransformerLM:
         x = self._inputs(params, ids, jnp.arange(ids.shape[1]), k_in)
         return self.readout(params, self.decoder(params["decoder"], x, key=k_dec))
 
+    @compiled
     def loss(self, params: Params, batch: dict, key: PRNGKey | None = None):
-        """``(mean loss, sums)``: ``batch["inputs"] [b, t]`` predicting ``batch["targets"] [b, t]``
+        """``(mean loss, sums)``: ``batch["ids"] [b, t]`` predicting ``batch["targets"] [b, t]``
         (optional ``batch["lengths"] [b]``: positions past them do not count)."""
-        logits = self.logits(params, batch["inputs"], key=key)
+        logits = self.logits(params, batch_key(batch, "ids"), key=key)
         return cross_entropy(logits, batch["targets"], lengths=batch.get("lengths"))
 
     # --- generation ------------------------------------------------------------------------------
@@ -163,9 +167,10 @@ class TransformerLM:
         state, _ = _prefill(self, params, prompt[:, :-1]) if prompt.shape[1] > 1 else (self.start(params, prompt.shape[0]), None)
         return decoding.DecodeStart(params, state, prompt[:, -1].astype(jnp.int32), None)
 
-    def generate(self, params: Params, prompt: Array, *, max_length: int, method: str = "sample", **options) -> decoding.Decoded:
-        """``max_length`` tokens after ``prompt [b, t]`` by ``method`` "sample", "greedy" or "beam"
-        (``seqjax.decoding.generate``)."""
+    def generate(self, params: Params, prompt: Array, *, max_length: int, method: str | None = None, **options) -> decoding.Decoded:
+        """``max_length`` tokens after ``prompt [b, t]`` by ``method`` "greedy" (the default), "sample" or
+        "beam" (``seqjax.decoding.generate``)."""
+        method = decoding.generator.default_method(method, options, "TransformerLM")
         return decoding.generate(self, params, prompt, max_length=max_length, method=method, **options)
 
     def start(self, params: Params, batch: int) -> LMState:

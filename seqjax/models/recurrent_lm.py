@@ -9,7 +9,7 @@ the prompt through ``unroll`` and then one token per ``step`` through ``seqjax.d
     model = RecurrentLM(vocab_size=65, cell=seqjax.LSTM(64, 512))
     params = model.init(key)                              # {"embed": [v, e], "cell": ..., "out": {"w", "b"}}
     logits, state = model.logits(params, ids, model.cell.initial_state(b))
-    out = model.generate(params, prompt, key=key, max_length=400, temperature=0.8)
+    out = model.generate(params, prompt, method="sample", key=key, max_length=400, temperature=0.8)
 """
 
 from __future__ import annotations
@@ -22,11 +22,14 @@ import numpy as np
 
 from seqjax import decoding
 from seqjax.cells.protocol import Cell
+from seqjax.core.compiled import compiled
 from seqjax.core.checks import check_positive
 from seqjax.kernels.options import DEFAULT, ScanOptions
 from seqjax.layers.dense import dense
 from seqjax.core.types import Array, Params, PRNGKey, State
+from seqjax.data.batching import batch_key
 from seqjax.sequences.unroll import unroll
+from seqjax.train.losses import cross_entropy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,12 +53,22 @@ class RecurrentLM:
                 "cell": self.cell.init(k_cell),
                 "out": {"w": jax.random.normal(k_out, (hidden, self.vocab_size)) / np.sqrt(hidden), "b": jnp.zeros(self.vocab_size)}}
 
+    @compiled
     def logits(self, params: Params, inputs: Array, state: State | None = None, *, options: ScanOptions = DEFAULT) -> tuple[Array, State]:
         """``inputs [b, t]`` ids from ``state`` (None: a fresh one) -> ``(logits [b, t, v], state after)``;
         ``options`` are ``unroll``'s (``seqjax.ScanOptions``: remat, cuDNN)."""
         state = self.cell.initial_state(inputs.shape[0]) if state is None else state
         ys, state = unroll(self.cell, params["cell"], params["embed"][inputs], initial_state=state, options=options)
         return dense(ys, params["out"]["w"], params["out"]["b"]), state
+
+    @compiled
+    def loss(self, params: Params, batch: dict, key: PRNGKey | None = None, *, options: ScanOptions = DEFAULT):
+        """``(mean loss, sums)``: ``batch["ids"] [b, t]`` predicting ``batch["targets"] [b, t]`` from a fresh
+        state (optional ``batch["lengths"]``), as ``TransformerLM.loss``; ``key`` is unused (the model
+        has no dropout). Truncated BPTT, which carries the state from batch to batch, writes its own
+        loss around ``logits`` (``experiments/char_lm.py``)."""
+        logits, _ = self.logits(params, batch_key(batch, "ids"), options=options)
+        return cross_entropy(logits, batch["targets"], lengths=batch.get("lengths"))
 
     # --- generation: seqjax.decoding.Generator ----------------------------------------------------
 
@@ -75,6 +88,8 @@ class RecurrentLM:
         state, y = self.cell.step(params["cell"], state, params["embed"][token])
         return state, y @ params["out"]["w"] + params["out"]["b"]
 
-    def generate(self, params: Params, prompt: Array, *, max_length: int, method: str = "sample", **options) -> decoding.Decoded:
-        """``max_length`` tokens after ``prompt [b, t]`` (``seqjax.decoding.generate``)."""
+    def generate(self, params: Params, prompt: Array, *, max_length: int, method: str | None = None, **options) -> decoding.Decoded:
+        """``max_length`` tokens after ``prompt [b, t]`` by ``method`` "greedy" (the default), "sample" or
+        "beam" (``seqjax.decoding.generate``)."""
+        method = decoding.generator.default_method(method, options, "RecurrentLM")
         return decoding.generate(self, params, prompt, max_length=max_length, method=method, **options)

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 from seqjax import decoding
 from seqjax.attention.decoder import AttentionDecoder
 from seqjax.cells.protocol import Cell, replace_state_vectors, state_batch, state_vectors
+from seqjax.core.compiled import compiled
 from seqjax.core.checks import check_choice, check_positive, check_rate
 from seqjax.data.vocab import GO_ID, PAD_ID
 from seqjax.layers.dense import dense, uniform_init
@@ -221,6 +222,7 @@ class Seq2Seq:
 
     # --- encoding and the decoder's start ----------------------------------------------------------
 
+    @compiled
     def encode(self, params: Params, source: Array, source_lengths: Array, *, key: PRNGKey | None = None) -> tuple[Array, State]:
         """``source [b, s]`` ids -> ``(memory [b, s, m], encoder final state)``."""
         k_drop, k_cell = jax.random.split(key) if key is not None else (None, None)
@@ -250,6 +252,7 @@ class Seq2Seq:
 
     # --- training ----------------------------------------------------------------------------------
 
+    @compiled
     def logits(self, params: Params, source: Array, source_lengths: Array, target_inputs: Array, target_lengths: Array, *,
                key: PRNGKey | None = None, sampling_ratio: float = 0.0) -> Array:
         """Teacher-forced logits ``[b, t, tgt_vocab_size]`` for ``target_inputs [b, t]`` (<GO> first)."""
@@ -287,6 +290,7 @@ class Seq2Seq:
         ys, _ = masked_scan(step, (state, previous), (target_inputs.T, coins, jnp.arange(t)), target_lengths)
         return jnp.swapaxes(ys, 0, 1)
 
+    @compiled
     def loss(self, params: Params, batch: dict, key: PRNGKey | None = None, *, sampling_ratio: float = 0.0):
         """``(mean loss, sums)`` over the real target tokens of ``batch`` (the keys ``source``,
         ``source_lengths``, ``target_inputs``, ``target_outputs``, ``target_lengths``)."""

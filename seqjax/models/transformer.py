@@ -31,6 +31,7 @@ import jax
 import jax.numpy as jnp
 
 from seqjax import decoding
+from seqjax.core.compiled import compiled
 from seqjax.core.checks import check_positive, check_rate
 from seqjax.data.vocab import EOS_ID, GO_ID, PAD_ID
 from seqjax.layers.dense import dense, uniform_init
@@ -142,6 +143,7 @@ class Transformer:
 
     # --- training ----------------------------------------------------------------------------------
 
+    @compiled
     def encode(self, params: Params, source: Array, source_lengths: Array, *, key: PRNGKey | None = None) -> tuple[Array, Array]:
         """``source [b, s]`` -> ``(memory [b, s, d_model], mask [b, s])``; memory is zero at padding."""
         check_length(self, source.shape[1], "source")
@@ -151,6 +153,7 @@ class Transformer:
         x = Dropout(self.dropout)(x, key=k_drop)
         return self.encoder(params["encoder"], x, key_mask=mask, key=k_enc), mask
 
+    @compiled
     def logits(self, params: Params, source: Array, source_lengths: Array, target_inputs: Array, target_lengths: Array, *,
                key: PRNGKey | None = None) -> Array:
         """Teacher-forced logits ``[b, t, tgt_vocab_size]`` for ``target_inputs [b, t]`` (<GO> first)."""
@@ -164,6 +167,7 @@ class Transformer:
         ys = self.decoder(params["decoder"], y, memory, memory_mask=memory_mask, key=k_dec)
         return self.readout(params, ys)
 
+    @compiled
     def loss(self, params: Params, batch: dict, key: PRNGKey | None = None):
         """``(mean loss, sums)`` over the real target tokens (``Seq2Seq.loss``'s batch keys)."""
         logits = self.logits(params, batch["source"], batch["source_lengths"], batch["target_inputs"], batch["target_lengths"], key=key)

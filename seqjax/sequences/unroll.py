@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from seqjax.core.compiled import staged_check
 from seqjax.cells.protocol import Cell, cast_params
 from seqjax.kernels.options import DEFAULT, ScanOptions
 from seqjax.core.masking import reverse_within_lengths, select, zero_where_invalid
@@ -214,6 +215,9 @@ def _check_lengths(lengths, b, t, batched):
         values = np.asarray(lengths)
         if values.size and (values.min() < 0 or values.max() > t):
             raise ValueError(f"lengths must lie in [0, {t}] (the time axis of xs), got values in [{values.min()}, {values.max()}]")
+    elif lengths.size:
+        staged_check(lambda: (lengths.min() >= 0) & (lengths.max() <= t),
+                     f"lengths must lie in [0, {t}] (the time axis of xs), got values in [{{low}}, {{high}}]", low=lengths.min, high=lengths.max)
     return lengths.reshape(b)
 
 

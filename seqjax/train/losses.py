@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from seqjax.core.compiled import staged_check
 from seqjax.core.masking import sequence_mask
 from seqjax.core.types import Array
 
@@ -70,6 +71,9 @@ def cross_entropy(logits: Array, labels: Array, mask: Array | None = None, *, le
         where = tuple(int(i) for i in np.argwhere(np.asarray(out_of_range))[0])
         raise ValueError(f"labels must lie in [0, {vocab}) (the classes) where counted; got {int(np.asarray(labels)[where])} "
                          f"at position {where} (mask, lengths or ignore_id leave positions out)")
+    staged_check(lambda: ~jnp.any(out_of_range), f"labels must lie in [0, {vocab}) (the classes) where counted; got {{label}} at "
+                 "flat position {position} (mask, lengths or ignore_id leave positions out)",
+                 label=lambda: labels.ravel()[jnp.argmax(out_of_range.ravel())], position=lambda: jnp.argmax(out_of_range.ravel()))
     logits = logits.astype(jnp.float32)
     scored = mask & ~out_of_range & jnp.all(jnp.isfinite(logits), axis=-1)
     invalid = mask & ~scored  # counted, but nothing can be said of it: NaN loss, and no metric counts it
@@ -109,9 +113,13 @@ def classification_loss(logits: Array, labels: Array, *, label_smoothing: float 
                          f"and {tuple(labels.shape)}")
     classes = logits.shape[-1]
     if not isinstance(labels, jax.core.Tracer) and labels.size:
-        low, high = int(jnp.min(labels)), int(jnp.max(labels))
+        values = np.asarray(labels)  # NumPy: inside a user's jit, jnp on a captured array would be staged out
+        low, high = int(values.min()), int(values.max())
         if low < 0 or high >= classes:
             raise ValueError(f"labels must lie in [0, {classes}) (the classes), got values in [{low}, {high}]")
+    elif labels.size:
+        staged_check(lambda: (labels.min() >= 0) & (labels.max() < classes),
+                     f"labels must lie in [0, {classes}) (the classes), got values in [{{low}}, {{high}}]", low=labels.min, high=labels.max)
     loss, sums = cross_entropy(logits, labels, label_smoothing=label_smoothing)
     predicted = jnp.argmax(logits, axis=-1)
     scored = (labels >= 0) & (labels < classes) & jnp.all(jnp.isfinite(logits), axis=-1)  # the rows cross_entropy scored
