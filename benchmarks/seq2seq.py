@@ -65,8 +65,8 @@ class Config:
 
 
 def seqjax_model(config: Config, src_vocab: int, tgt_vocab: int) -> Seq2Seq:
-    return Seq2Seq.recurrent(src_vocab, tgt_vocab, cell=functools.partial(GRU, reset_after=True), embed=config.embed,
-                             hidden=config.hidden, readout_hidden=config.readout_hidden)
+    return Seq2Seq.recurrent(src_vocab, tgt_vocab, cell=functools.partial(GRU, reset_after=True), embed_size=config.embed,
+                             hidden_size=config.hidden, readout_hidden=config.readout_hidden)
 
 
 # -----------------------------------------------------------------------------
@@ -177,7 +177,7 @@ def load_decoding_model(config: Config):
         meta = train.read_meta(folder)
         saved = meta["config"]
         src_vocab, tgt_vocab = data.Vocab(tuple(meta["src_vocab"])), data.Vocab(tuple(meta["tgt_vocab"]))
-        model = Seq2Seq.recurrent(len(src_vocab), len(tgt_vocab), cell=saved["cell"], embed=saved["embed"], hidden=saved["hidden"],
+        model = Seq2Seq.recurrent(len(src_vocab), len(tgt_vocab), cell=saved["cell"], embed_size=saved["embed"], hidden_size=saved["hidden"],
                                   attention=saved["attention"], readout_hidden=saved["readout_hidden"] or None)
         params, _ = train.load_params(folder, like=jax.eval_shape(model.init, jax.random.key(0)))
         return model, params, src_vocab, f"trained model {folder}"

@@ -113,7 +113,7 @@ def test_sets(config: Config, size: int) -> dict[str, tuple[np.ndarray, list[str
 
 def build_model(config: Config, kind: str, vocab: data.Vocab) -> Captioner:
     return Captioner.recurrent(len(vocab), image_size=config.image_size, kind=kind, cell=config.cell, channels=config.channels,
-                               embed=config.embed, hidden=config.hidden, attention_size=config.attention_size,
+                               embed_size=config.embed, hidden_size=config.hidden, attention_size=config.attention_size,
                                dropout=config.dropout, word_dropout=config.word_dropout)
 
 

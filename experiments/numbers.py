@@ -149,7 +149,7 @@ def make_batches(config: Config, src_vocab, tgt_vocab, held: np.ndarray, shard=N
 
 
 def build_model(config: Config, src_vocab, tgt_vocab) -> Seq2Seq:
-    return Seq2Seq.recurrent(len(src_vocab), len(tgt_vocab), cell=config.cell, embed=config.embed, hidden=config.hidden,
+    return Seq2Seq.recurrent(len(src_vocab), len(tgt_vocab), cell=config.cell, embed_size=config.embed, hidden_size=config.hidden,
                              attention=config.attention)
 
 

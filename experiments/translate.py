@@ -134,7 +134,7 @@ def build_model(config: Config, src_size: int, tgt_size: int) -> Seq2Seq | Trans
         return Transformer(src_size, tgt_size, d_model=config.d_model, num_heads=config.heads, encoder_layers=config.layers,
                            decoder_layers=config.layers, d_ff=config.d_ff, dropout=config.dropout, norm_first=config.norm_first,
                            label_smoothing=config.label_smoothing)
-    return Seq2Seq.recurrent(src_size, tgt_size, cell=config.cell, embed=config.embed, hidden=config.hidden,
+    return Seq2Seq.recurrent(src_size, tgt_size, cell=config.cell, embed_size=config.embed, hidden_size=config.hidden,
                              attention=config.attention, dropout=config.dropout, label_smoothing=config.label_smoothing,
                              readout_hidden=config.readout_hidden or None)
 

@@ -74,7 +74,7 @@ def test_held_out_combinations_never_train_and_always_test(held_out):
 
 
 def _model(kind, vocab_size=20, **fields):
-    return Captioner.recurrent(vocab_size, image_size=16, kind=kind, channels=(3, 8, 8), embed=8, hidden=16, attention_size=8, **fields)
+    return Captioner.recurrent(vocab_size, image_size=16, kind=kind, channels=(3, 8, 8), embed_size=8, hidden_size=16, attention_size=8, **fields)
 
 
 @pytest.mark.parametrize("kind", ["init", "attend"])
@@ -92,6 +92,7 @@ def test_teacher_forcing_equals_generation_steps(key, kind):
         assert_close(step_logits, logits[:, t])
 
 
+@pytest.mark.slow  # 10-13 s on 2 cores
 def test_attention_over_the_image_sums_to_one(key):
     model = _model("attend")
     params = model.init(key)

@@ -231,7 +231,7 @@ def test_every_cell_implements_the_recurrent_cell_interface():
     gru = seqjax.GRU(3, 4)
     cells = [seqjax.Elman(3, 4), seqjax.Jordan(3, 4, 2), seqjax.Hopfield(4), gru, seqjax.LSTM(3, 4), seqjax.PeepholeLSTM(3, 4),
              seqjax.PrototypeLSTM(3, 4), seqjax.MinGRU(3, 4), seqjax.MinLSTM(3, 4), seqjax.Stack((gru,)), seqjax.Bidirectional(gru),
-             seqjax.VariationalDropout(gru), Seq2Seq.recurrent(5, 5, embed=3, hidden=4).decoder]
+             seqjax.VariationalDropout(gru), Seq2Seq.recurrent(5, 5, embed_size=3, hidden_size=4).decoder]
     kinds, pending = set(), [Cell]
     while pending:  # every public subclass of Cell in the library
         for sub in pending.pop().__subclasses__():

@@ -64,7 +64,10 @@ def test_every_loss_reads_the_batch_keys_of_the_conventions(name):
     assert BATCH_KEYS[kind] <= batch.read <= BATCH_KEYS[kind] | {"lengths"}, (name, sorted(batch.read))
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+QUICK = ("seq2seq (no attention)", "recurrent LM")  # the others in the slow tier (5-9 s each on 2 cores)
+
+
+@pytest.mark.parametrize("name", [n if n in QUICK else pytest.param(n, marks=pytest.mark.slow) for n in MODELS])
 def test_generate_has_one_signature_one_default_and_one_shape_for_every_method(name):
     model, params = MODELS[name]
     signature = inspect.signature(type(model).generate)

@@ -19,10 +19,10 @@ SOURCES = [[5, 6, 7], [8, 9], [4, 5, 6, 7, 8, 9, 10], [11], [12, 4]]
 def models():
     """Tiny models of every kind that generates, with params pushed towards ending (so EOS shows up)."""
     out = {
-        "seq2seq (attention)": Seq2Seq.recurrent(14, 12, embed=8, hidden=8),
-        "seq2seq (no attention)": Seq2Seq.recurrent(14, 12, embed=8, hidden=8, attention="none"),
+        "seq2seq (attention)": Seq2Seq.recurrent(14, 12, embed_size=8, hidden_size=8),
+        "seq2seq (no attention)": Seq2Seq.recurrent(14, 12, embed_size=8, hidden_size=8, attention="none"),
         "transformer": Transformer(14, 12, d_model=8, num_heads=2, encoder_layers=1, decoder_layers=1, d_ff=16, dropout=0.0),
-        "captioner": Captioner.recurrent(12, image_size=8, kind="attend", channels=(3, 4), embed=8, hidden=8, attention_size=8),
+        "captioner": Captioner.recurrent(12, image_size=8, kind="attend", channels=(3, 4), embed_size=8, hidden_size=8, attention_size=8),
         "transformer LM": TransformerLM(12, d_model=8, num_heads=2, num_layers=1, context=16),
         "recurrent LM": RecurrentLM(12, seqjax.Stack((seqjax.LSTM(6, 8), seqjax.GRU(8, 8)))),
     }

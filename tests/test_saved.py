@@ -26,7 +26,7 @@ def classifiers():
     return {"classifier (bi-GRU, attention pooling)": Classifier(20, 3, seqjax.Bidirectional(gru), pooling="attention", attention_size=4),
             "classifier (text CNN, multichannel)": Classifier(20, 2, TextCNN(6, (2, 3), 4), embeddings="multichannel"),
             "classifier (CNN+RNN)": Classifier(20, 2, ConvRNN(6, seqjax.LSTM(4, 5), feature_maps=4)),
-            "seq2seq (LSTM stack, luong)": Seq2Seq.recurrent(14, 12, cell="lstm", embed=8, hidden=8, attention="general",
+            "seq2seq (LSTM stack, luong)": Seq2Seq.recurrent(14, 12, cell="lstm", embed_size=8, hidden_size=8, attention="general",
                                                               encoder_layers=2, decoder_layers=2, dropout=0.1)}
 
 

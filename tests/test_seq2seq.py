@@ -17,13 +17,13 @@ SRC_V, TGT_V, E, H = 11, 13, 6, 8
 
 def models():
     return {
-        "bahdanau": Seq2Seq.recurrent(SRC_V, TGT_V, embed=E, hidden=H),
-        "luong_lstm_stack": Seq2Seq.recurrent(SRC_V, TGT_V, cell="lstm", embed=E, hidden=H, encoder_layers=3, decoder_layers=2,
+        "bahdanau": Seq2Seq.recurrent(SRC_V, TGT_V, embed_size=E, hidden_size=H),
+        "luong_lstm_stack": Seq2Seq.recurrent(SRC_V, TGT_V, cell="lstm", embed_size=E, hidden_size=H, encoder_layers=3, decoder_layers=2,
                                               attention="general", style="luong", input_feeding=True, residual=True,
                                               readout_hidden=5),
         "plain_copy_tied_shared": Seq2Seq(SRC_V, SRC_V, seqjax.LSTM(E, H), seqjax.LSTM(E, H), bridge="copy", tie_output=True,
                                           share_embeddings=True),
-        "zeros_scaled_dot": Seq2Seq.recurrent(SRC_V, TGT_V, embed=E, hidden=H, bidirectional=False, attention="scaled_dot",
+        "zeros_scaled_dot": Seq2Seq.recurrent(SRC_V, TGT_V, embed_size=E, hidden_size=H, bidirectional=False, attention="scaled_dot",
                                               style="luong", bridge="zeros"),
     }
 
@@ -116,7 +116,7 @@ def reverse_task(n, seed):
 
 @pytest.mark.slow
 def test_learns_to_reverse_and_beam_width_one_is_greedy(key):
-    model = Seq2Seq.recurrent(SRC_V, SRC_V, embed=16, hidden=32)
+    model = Seq2Seq.recurrent(SRC_V, SRC_V, embed_size=16, hidden_size=32)
     optimizer = train.optimizer(1e-2)
     state = train.TrainState.create(model.init(key), optimizer, key)
     step = train.make_train_step(model.loss, optimizer)
@@ -145,7 +145,7 @@ def test_params_save_load_round_trip_and_another_model(tmp_path, key):
     assert jax.tree_util.tree_structure(loaded) == jax.tree_util.tree_structure(params)
     train.save_params(tmp_path / "model", jax.tree_util.tree_map(lambda p: p + 1, params))  # replaces it whole
     assert_close(train.load_params(tmp_path / "model")[0]["readout"]["b"], np.asarray(params["readout"]["b"]) + 1)
-    bigger = Seq2Seq.recurrent(SRC_V + 1, TGT_V, embed=E, hidden=H)
+    bigger = Seq2Seq.recurrent(SRC_V + 1, TGT_V, embed_size=E, hidden_size=H)
     with pytest.raises(train.CheckpointError, match=r"parameter 'src_embed/table' is \[11, 6\] float32 there but \[12, 6\] float32 in this model"):
         train.load_params(tmp_path / "model", like=jax.eval_shape(bigger.init, key))
     other = models()["zeros_scaled_dot"]

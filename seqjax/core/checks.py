@@ -43,3 +43,15 @@ def check_finite(owner: object, *names: str, low: float | None = None, low_open:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
                 low is not None and (value <= low if low_open else value < low)):
             raise ValueError(f"{type(owner).__name__}.{name} must be a finite number{bound}, got {value!r}")
+
+
+def sizes_from(fields: dict, embed_size: int, hidden_size: int, where: str) -> tuple[int, int]:
+    """A model factory's ``(embed_size, hidden_size)``, taking the earlier keywords ``embed=`` and
+    ``hidden=`` out of ``fields`` for one release, with a DeprecationWarning (every size is ``*_size``)."""
+    import warnings
+
+    old = {name: fields.pop(name) for name in ("embed", "hidden") if name in fields}
+    if old:
+        warnings.warn(f"{where}: {', '.join(f'{k}=' for k in old)} is now {', '.join(f'{k}_size=' for k in old)} (every size "
+                      "is named *_size, as the cells' input_size and hidden_size)", DeprecationWarning, stacklevel=3)
+    return old.get("embed", embed_size), old.get("hidden", hidden_size)

@@ -23,12 +23,16 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import os
 from typing import Any, Callable
 
 import jax
 import numpy as np
 from jax.experimental import checkify
 
+# SEQJAX_OP_BY_OP=1: every method runs as written, one operation at a time (prints inside a method
+# show values; value checks raise where they are) -- what jax.disable_jit() also gives, process-wide.
+OP_BY_OP = os.environ.get("SEQJAX_OP_BY_OP", "0") not in ("", "0")
 _CHECKING = contextvars.ContextVar("seqjax_staged_checks", default=False)
 _ARRAYS = (jax.Array, np.ndarray, np.generic)
 
@@ -47,7 +51,7 @@ def compiled(method: Callable) -> Callable:
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         leaves, treedef = jax.tree_util.tree_flatten((args, kwargs))
-        if _CHECKING.get() or any(isinstance(x, jax.core.Tracer) for x in leaves):
+        if OP_BY_OP or _CHECKING.get() or any(isinstance(x, jax.core.Tracer) for x in leaves):
             return method(self, *args, **kwargs)  # inside a trace: part of the caller's program
         arrays = tuple(i for i, x in enumerate(leaves) if isinstance(x, _ARRAYS))
         static = tuple((i, x) for i, x in enumerate(leaves) if not isinstance(x, _ARRAYS))

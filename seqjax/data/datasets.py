@@ -184,8 +184,8 @@ def dbpedia(split: str = "train", path: PathLike = None) -> list[tuple[int, str,
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     file = locate(f"dbpedia/{split}.csv", path)
-    rows, _ = labelled_csv(file, ("label", "text", "text"), classes=dbpedia_classes(), join=None)
-    return [(label, title, content.strip()) for label, (title, content) in rows]
+    rows, _ = labelled_texts(file, ("label", "text", "text"), classes=dbpedia_classes(), join=None)
+    return [(label, title, content.strip()) for (title, content), label in rows]
 
 
 def labelled_csv(file: str | os.PathLike, columns: tuple[str, ...] = ("label", "text"), **options) -> tuple[list[tuple[int, object]], list[str]]:

@@ -39,7 +39,7 @@ from seqjax.attention.scores import AdditiveAttention
 from seqjax.attention.decoder import AttentionDecoder
 from seqjax.cells.protocol import Cell, replace_state_vectors, state_batch, state_vectors
 from seqjax.core.compiled import compiled
-from seqjax.core.checks import check_positive, check_rate
+from seqjax.core.checks import check_positive, check_rate, sizes_from
 from seqjax.sequences.conv import ImageCNN
 from seqjax.data.vocab import EOS_ID, GO_ID, PAD_ID, UNK_ID
 from seqjax.layers.dense import dense, uniform_init
@@ -90,9 +90,10 @@ class Captioner:
 
     @classmethod
     def recurrent(cls, vocab_size: int, *, image_size: int = 32, kind: str = "attend", cell: str = "gru",
-                  channels: tuple[int, ...] = (3, 32, 64, 64), embed: int = 64, hidden: int = 256,
+                  channels: tuple[int, ...] = (3, 32, 64, 64), embed_size: int = 64, hidden_size: int = 256,
                   attention_size: int = 128, **fields) -> "Captioner":
         """A captioner with an ``ImageCNN(channels)`` and a GRU/LSTM decoder; ``kind`` "init" or "attend"."""
+        embed, hidden = sizes_from(fields, embed_size, hidden_size, "Captioner.recurrent")
         from seqjax.cells.elman import Elman
         from seqjax.cells.gru import GRU
         from seqjax.cells.lstm import LSTM

@@ -37,7 +37,7 @@ from seqjax import decoding
 from seqjax.attention.decoder import AttentionDecoder
 from seqjax.cells.protocol import Cell, replace_state_vectors, state_batch, state_vectors
 from seqjax.core.compiled import compiled
-from seqjax.core.checks import check_choice, check_positive, check_rate
+from seqjax.core.checks import check_choice, check_positive, check_rate, sizes_from
 from seqjax.data.vocab import GO_ID, PAD_ID
 from seqjax.layers.dense import dense, uniform_init
 from seqjax.layers.dropout import Dropout
@@ -107,7 +107,7 @@ class Seq2Seq:
                                  f"decoder's {dec}; use bridge='dense'")
 
     @classmethod
-    def recurrent(cls, src_vocab_size: int, tgt_vocab_size: int, *, cell="gru", embed: int = 256, hidden: int = 512,
+    def recurrent(cls, src_vocab_size: int, tgt_vocab_size: int, *, cell="gru", embed_size: int = 256, hidden_size: int = 512,
                   encoder_layers: int = 1, decoder_layers: int = 1, bidirectional: bool = True, attention: str = "additive",
                   style: str = "bahdanau", input_feeding: bool = False, residual: bool = False, dropout: float = 0.0,
                   **fields) -> "Seq2Seq":
@@ -115,13 +115,15 @@ class Seq2Seq:
 
         Encoder: ``encoder_layers`` of ``cell`` ("gru", "lstm", "elman", or any
         ``(input_size, hidden_size) -> Cell``, e.g. ``functools.partial(GRU, reset_after=True)``), the first
-        ``bidirectional`` (each direction ``hidden``), then unidirectional ones; with
+        ``bidirectional`` (each direction ``hidden_size``), then unidirectional ones; with
         ``residual``, residual connections from the third layer on (GNMT). Decoder:
-        ``decoder_layers`` of ``cell`` of size ``hidden`` with ``attention`` "additive"
+        ``decoder_layers`` of ``cell`` of size ``hidden_size`` with ``attention`` "additive"
         (Bahdanau), "dot", "general", "scaled_dot" (Luong's scores) or "none" over the encoder's
         outputs, in the given ``style``. ``dropout`` applies to embeddings, between layers
         and before the readout. Other ``Seq2Seq`` fields pass through (``bridge``, ``tie_output``, ...).
+        ``embed_size`` is the token vectors' size on both sides.
         """
+        embed, hidden = sizes_from(fields, embed_size, hidden_size, "Seq2Seq.recurrent")
         from seqjax.attention.scores import AdditiveAttention, LuongAttention
         from seqjax.cells.elman import Elman
         from seqjax.cells.gru import GRU
