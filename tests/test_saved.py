@@ -214,3 +214,5 @@ def test_a_loaded_classifier_predicts_class_names_from_raw_text(tmp_path):
     seqjax.save_model(tmp_path / "bare", model, params)
     with pytest.raises(ValueError, match="was saved without the vocabulary 'vocab'"):
         seqjax.load(tmp_path / "bare").predict(["good"])
+    with pytest.raises(CheckpointError, match=r"holds 2 saved models, not one: load one of .*bare, .*c$"):
+        seqjax.load(tmp_path)  # a folder of several models (the sentiment and ontology runs): each is named

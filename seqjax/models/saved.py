@@ -74,6 +74,12 @@ def load(directory: str | pathlib.Path) -> Loaded:
     directory = pathlib.Path(directory)
     if not (directory / "meta.json").exists() and (directory / "model" / "meta.json").exists():
         directory = directory / "model"  # a run directory: its exported model
+    elif not (directory / "meta.json").exists() and directory.is_dir():
+        found = sorted(str(f.parent.relative_to(directory)) for pattern in ("*/meta.json", "*/*/meta.json")
+                       for f in directory.glob(pattern) if f.parent.name != "checkpoints" and f.parent.parent.name != "checkpoints")
+        if found:  # a run of several models (sentiment, ontology, caption): name them
+            raise CheckpointError(f"{directory} holds {len(found)} saved models, not one: load one of "
+                                  f"{', '.join(str(directory / f) for f in found[:8])}{' ...' if len(found) > 8 else ''}")
     meta = dict(read_meta(directory))
     file = directory / "meta.json"
     if meta.get("model_format") != FORMAT:
