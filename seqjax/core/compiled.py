@@ -63,8 +63,13 @@ def compiled(method: Callable) -> Callable:
         error.throw()
         return out
 
+    wrapper.__doc__ = (method.__doc__ or "").rstrip() + NOTE
     wrapper.compiled = True
     return wrapper
+
+
+NOTE = ("\n\n        Called eagerly, this method compiles once per shape (``seqjax.core.compiled``); inside your own"
+        "\n        ``jit``, ``grad`` or ``vmap`` it is traced as written.")
 
 
 _TRACES = [0]  # programs traced (and so compiled) by compiled methods: each new (model, arguments, shapes) adds one
