@@ -18,6 +18,7 @@ Every model runs a small config on a batch of 8; the values are checked to be th
 tracing and compiling everything it needs.
 
     python -m benchmarks.first_call
+    python -m benchmarks.first_call --models=TransformerLM.logits,Classifier.loss
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Config:
     length: int = 32      # tokens per sequence (the second shape: length // 2)
     repeats: int = 20     # calls timed after the first
     eager_repeats: int = 3
+    models: tuple[str, ...] = ()  # the rows to run, by name (empty: all)
     out: str = "benchmarks/results/first_call.json"
 
 
@@ -102,7 +104,13 @@ def measure(model, make_args, params, config: Config) -> dict:
 def main(config: Config) -> list[dict]:
     rows = []
     with jax.numpy_dtype_promotion("standard"):
-        for name, (model, make_args) in cases(config).items():
+        chosen = cases(config)
+        unknown = sorted(set(config.models) - set(chosen))
+        if unknown:
+            raise SystemExit(f"error: --models names no row {unknown}; the rows are {sorted(chosen)}")
+        for name, (model, make_args) in chosen.items():
+            if config.models and name not in config.models:
+                continue
             jax.clear_caches()
             compiled.clear()
             params = model.init(jax.random.key(0))
