@@ -18,8 +18,8 @@ LAYERS = [
     ("cells (the cell interface and every cell) and the decoding loops", ["cells", "decoding"]),
     ("attention (scores, multi-head, transformer layers, the attention decoder) and training", ["attention", "train"]),
     ("sequences (unroll, wrappers, pooling, convolutions, diagnostics) and word vectors", ["sequences", "embeddings"]),
-    ("interop with PyTorch, Equinox and Flax", ["interop"]),
     ("models", ["models"]),
+    ("interop: PyTorch, Equinox and Flax, and Hugging Face's GPT-2 folders (which convert the models)", ["interop"]),
 ]
 LEVEL = {part: level for level, (_, parts) in enumerate(LAYERS) for part in parts}
 

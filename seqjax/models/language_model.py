@@ -55,6 +55,7 @@ class TransformerLM:
       dropout: on embeddings, sublayer outputs, the feed-forward and attention weights.
       activation: "gelu" (GPT) or "relu"; norm_first: pre-norm (GPT-2; True) or post-norm.
       positions: "learned" (GPT) or "sinusoidal"; tie_output: the readout is the embedding table.
+      eps: the layer norms' epsilon; attention_dropout: on the attention weights (None: ``dropout``).
     """
 
     vocab_size: int
@@ -68,6 +69,8 @@ class TransformerLM:
     norm_first: bool = True
     positions: str = "learned"
     tie_output: bool = True
+    eps: float = 1e-5
+    attention_dropout: float | None = None
 
     def __post_init__(self):
         check_positive(self, "vocab_size", "context")
@@ -81,7 +84,8 @@ class TransformerLM:
     @property
     def decoder(self) -> Decoder:
         layer = DecoderLayer(self.d_model, self.num_heads, self.d_ff or 4 * self.d_model, dropout=self.dropout,
-                             activation=self.activation, norm_first=self.norm_first, cross_attention=False)
+                             attention_dropout=self.attention_dropout, activation=self.activation, norm_first=self.norm_first,
+                             eps=self.eps, cross_attention=False)
         return Decoder(layer, self.num_layers, final_norm=True)
 
     @property
