@@ -151,7 +151,12 @@ class Vocab:
 
     @classmethod
     def from_json(cls, data: dict) -> "Vocab":
-        """The vocabulary ``as_json`` wrote (a ValueError naming what is wrong otherwise)."""
+        """The vocabulary ``as_json`` wrote (a ``SubwordVocab`` for a subword one; a ValueError naming what
+        is wrong otherwise)."""
+        if isinstance(data, dict) and "subword" in data:
+            from seqjax.data.subword import SubwordVocab
+
+            return SubwordVocab.from_json(data)
         if not isinstance(data, dict) or not isinstance(data.get("tokens"), list):
             raise ValueError(f"a vocabulary must be {{'tokens': [...], 'level': ...}}, got {str(data)[:80]}")
         level = data.get("level", "word")
@@ -167,7 +172,7 @@ class Vocab:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ValueError(f"{path}: not a seqjax vocabulary file (expected JSON written by Vocab.save): {error}") from None
-        if not isinstance(data, dict) or data.get("format") != "seqjax.vocab/1" or not isinstance(data.get("tokens"), list):
+        if not isinstance(data, dict) or data.get("format") != "seqjax.vocab/1" or not (isinstance(data.get("tokens"), list) or "subword" in data):
             raise ValueError(f"{path}: not a seqjax vocabulary file (expected keys format='seqjax.vocab/1', level, tokens)")
         try:
             return cls.from_json(data)

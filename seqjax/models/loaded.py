@@ -75,7 +75,7 @@ class Loaded:
                         else f"a {type(self.model).__name__} does not generate text")
 
     def _encode(self, vocab: Vocab, text: str, index: int, what: str) -> list[int]:
-        ids = vocab.encode(text) if vocab.has_specials else _known(vocab, text, index, what)
+        ids = vocab.encode(text) if vocab.has_specials or vocab.level == "subword" else _known(vocab, text, index, what)
         if not ids:
             raise ValueError(f"{what}[{index}] has no token ({text!r}): there is nothing to read")
         return ids

@@ -40,8 +40,8 @@ def save_model(directory: str | pathlib.Path, model, params, *, vocabularies: di
         raise TypeError(f"{type(model).__name__} does not rebuild from its description as the same model")
     vocabularies = vocabularies or {}
     for name, vocab in vocabularies.items():
-        if not isinstance(vocab, Vocab):
-            raise TypeError(f"vocabularies[{name!r}] must be a seqjax.data.Vocab, got {type(vocab).__name__}")
+        if not isinstance(vocab, Vocab) and type(vocab).__name__ != "SubwordVocab":
+            raise TypeError(f"vocabularies[{name!r}] must be a seqjax.data.Vocab or SubwordVocab, got {type(vocab).__name__}")
     check_text_settings(model, meta or {})
     record = {"model_format": FORMAT, "model": description,
               "vocabularies": {name: v.as_json() for name, v in vocabularies.items()},
