@@ -60,7 +60,9 @@ class Config:
     norm_first: bool = False        # transformer: pre-norm layers (False: the paper's post-norm)
     dropout: float | None = None    # None: 0.5 (rnn), 0.1 (transformer)
     label_smoothing: float | None = None  # None: 0 (rnn), 0.1 (transformer)
-    min_freq: int = 2
+    tokenizer: Literal["word", "bpe"] = "word"  # word: words and punctuation; bpe: byte-level BPE learnt on the training split
+    bpe_size: int = 8000            # --tokenizer=bpe: tokens per language's vocabulary (specials included)
+    min_freq: int = 2               # --tokenizer=word: a word seen fewer times is <UNK>
     batch: int = 128
     steps: int = 3000               # about 13 epochs of the 29,000 pairs
     learning_rate: float | None = None    # None: 1e-3 (rnn), 5e-4 (transformer)
@@ -99,11 +101,35 @@ def detokenize(tokens: list[str]) -> str:
     return TOKENIZER.render(tokens)
 
 
-def bleu(hypotheses: list[list[str]], references: list[str]) -> dict[str, float]:
-    """sacrebleu's BLEU on detokenised cased text (13a tokenizer), and BLEU over our lowercased tokens."""
+def vocabularies(config: Config, train_pairs: list[tuple[str, str]]):
+    """``(source vocabulary, target vocabulary, split)``, learnt on the training split only: words seen
+    ``min_freq`` times (``split`` = ``tokenize``), or byte-level BPE (``split`` leaves the text whole:
+    the vocabulary splits it)."""
+    if config.tokenizer == "bpe":
+        from seqjax.data.subword import SubwordVocab
+
+        return (SubwordVocab.train([s for s, _ in train_pairs], kind="bpe", vocab_size=config.bpe_size),
+                SubwordVocab.train([t for _, t in train_pairs], kind="bpe", vocab_size=config.bpe_size), lambda text: text)
+    return (data.Vocab.build([tokenize(s) for s, _ in train_pairs], min_freq=config.min_freq, level=TOKENIZER),
+            data.Vocab.build([tokenize(t) for _, t in train_pairs], min_freq=config.min_freq, level=TOKENIZER), tokenize)
+
+
+def hypothesis(ids: list[int], vocab) -> tuple[str, list[str]]:
+    """A translation as text (what the hypotheses file holds and sacreBLEU reads) and as words (for the
+    lowercased-token BLEU): the vocabulary's words, or the decoded subwords' text split into words."""
+    if vocab.level == "subword":
+        text = vocab.decode(ids)
+        return text, tokenize(text)
+    words = [vocab.tokens[i] for i in ids]
+    return detokenize(words), words
+
+
+def bleu(hypotheses: list[list[str]], references: list[str], texts: list[str] | None = None) -> dict[str, float]:
+    """sacrebleu's BLEU on detokenised cased text (13a tokenizer; ``texts``, or the detokenised
+    ``hypotheses``), and BLEU over our lowercased tokens."""
     import sacrebleu
 
-    standard = sacrebleu.corpus_bleu([detokenize(h) for h in hypotheses], [references]).score
+    standard = sacrebleu.corpus_bleu(texts if texts is not None else [detokenize(h) for h in hypotheses], [references]).score
     lowered = sacrebleu.corpus_bleu([" ".join(h).lower() for h in hypotheses],
                                     [[" ".join(tokenize(r)).lower() for r in references]], tokenize="none", force=True).score
     return {"sacrebleu_cased": standard, "bleu_lowercased_tokens": lowered}
@@ -168,13 +194,13 @@ def translate_lines(config: Config, lines: list[str]) -> list[str]:
     empty = [i + 1 for i, t in enumerate(tokens) if not t]
     if empty:
         raise SystemExit(f"error: line {empty[0]} of the input is empty: there is nothing to translate")
-    unknown = sorted({t for line in tokens for t in line if t not in src_vocab})
-    if unknown:
+    unknown = [] if src_vocab.level == "subword" else sorted({t for line in tokens for t in line if t not in src_vocab})
+    if unknown:  # (byte-level BPE reads every text)
         print(f"{len(unknown)} unknown word(s) read as <UNK>: {' '.join(unknown[:20])}")
-    sources = [src_vocab.encode(t) for t in tokens]
+    sources = [src_vocab.encode(line if src_vocab.level == "subword" else t) for line, t in zip(lines, tokens)]
     run = dataclasses.replace(trained, batch=config.batch, beam_width=config.beam_width, max_length=config.max_length)
     outputs, _ = translate_all(model, params, sources, run, "beam")
-    return [detokenize([tgt_vocab.tokens[i] for i in ids]) for ids in outputs]
+    return [hypothesis(ids, tgt_vocab)[0] for ids in outputs]
 
 
 # -----------------------------------------------------------------------------
@@ -193,11 +219,11 @@ def main(config: Config) -> dict:
     where = config.data or None
     train_pairs, val_pairs = data.datasets.multi30k("train", where), data.datasets.multi30k("val", where)
     test_pairs = data.datasets.multi30k("test_2016_flickr", where)[: config.test_sentences or None]
-    src_vocab = data.Vocab.build([tokenize(s) for s, _ in train_pairs], min_freq=config.min_freq, level=TOKENIZER)
-    tgt_vocab = data.Vocab.build([tokenize(t) for _, t in train_pairs], min_freq=config.min_freq, level=TOKENIZER)
-    train_ex = pairs.encode_pairs(train_pairs, src_vocab, tgt_vocab, tokenize)
-    val_ex = pairs.encode_pairs(val_pairs, src_vocab, tgt_vocab, tokenize)
-    print(f"{len(train_ex):,} training pairs; vocabularies de {len(src_vocab):,}, en {len(tgt_vocab):,} (min_freq {config.min_freq}); "
+    src_vocab, tgt_vocab, split = vocabularies(config, train_pairs)
+    train_ex = pairs.encode_pairs(train_pairs, src_vocab, tgt_vocab, split)
+    val_ex = pairs.encode_pairs(val_pairs, src_vocab, tgt_vocab, split)
+    cut = f"BPE, {config.bpe_size:,} at most" if config.tokenizer == "bpe" else f"min_freq {config.min_freq}"
+    print(f"{len(train_ex):,} training pairs; vocabularies de {len(src_vocab):,}, en {len(tgt_vocab):,} ({cut}); "
           f"<UNK> in validation: {100 * pairs.unknown_rate(val_ex)[0]:.1f}% de, {100 * pairs.unknown_rate(val_ex)[1]:.1f}% en")
 
     run = train.Run(config.out_dir, config, checkpoint_every=config.save_every, keep=config.keep)
@@ -225,7 +251,7 @@ def main(config: Config) -> dict:
                           meta={"config": dataclasses.asdict(config), "generate": generate_settings(config)})  # seqjax.load(run_dir)
 
     # translation of the test set: greedy and beam search, BLEU both ways
-    sources = [src_vocab.encode(tokenize(s)) for s, _ in test_pairs]
+    sources = [src_vocab.encode(split(s)) for s, _ in test_pairs]
     references = [t for _, t in test_pairs]
     results = {"train_seconds_this_process": train_seconds, "steps": int(state.step), "test_sentences": len(sources),
                "compilations_of_the_train_step": train_step.compilations}
@@ -233,18 +259,18 @@ def main(config: Config) -> dict:
         started = time.perf_counter()
         outputs, weights = translate_all(model, params, sources, config, method, attention=method == "greedy")
         seconds = time.perf_counter() - started
-        hypotheses = [[tgt_vocab.tokens[i] for i in ids] for ids in outputs]
+        texts, hypotheses = zip(*(hypothesis(ids, tgt_vocab) for ids in outputs)) if outputs else ((), ())
         if devices.primary:
-            (run.dir / f"hypotheses.{method}.en").write_text("".join(detokenize(h) + "\n" for h in hypotheses), encoding="utf-8")
-        results[method] = {**bleu(hypotheses, references), "seconds": seconds}
+            (run.dir / f"hypotheses.{method}.en").write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+        results[method] = {**bleu(list(hypotheses), references, list(texts)), "seconds": seconds}
         print(f"{method:>6}: sacreBLEU {results[method]['sacrebleu_cased']:.2f} (cased, detokenised), "
               f"BLEU {results[method]['bleu_lowercased_tokens']:.2f} (lowercased tokens); {seconds:.1f} s for {len(sources)} sentences")
         if method == "greedy" and devices.primary:
             for i in range(min(config.heatmaps, len(sources))):
                 source_tokens = [src_vocab.tokens[j] for j in sources[i]]
-                shown = hypotheses[i] + (["<EOS>"] if len(hypotheses[i]) < config.max_length else [])
-                plots.attention_heatmap(weights[i], source_tokens, shown, run.dir / "attention" / f"test_{i}.png",
-                                        title=detokenize(hypotheses[i]))
+                pieces = [tgt_vocab.tokens[j] for j in outputs[i]]  # one row of weights per generated token (subword)
+                shown = pieces + (["<EOS>"] if len(pieces) < config.max_length else [])
+                plots.attention_heatmap(weights[i], source_tokens, shown, run.dir / "attention" / f"test_{i}.png", title=texts[i])
     if not devices.primary:
         run.close()
         return results

@@ -217,6 +217,25 @@ def test_translate_transformer_smoke_and_translate_a_sentence(tmp_path):
     assert "using" in out.stdout and len(out.stdout.strip().splitlines()) == 2
 
 
+@pytest.mark.slow
+def test_translate_with_bpe_vocabularies(tmp_path):
+    pytest.importorskip("tokenizers", reason="--tokenizer=bpe needs the 'hf' extra (tokenizers)")
+    from experiments import translate
+
+    config = translate.Config(data=str(_multi30k(tmp_path / "data")), out_dir=str(tmp_path / "run"), model="transformer", steps=30,
+                              d_model=16, heads=2, layers=1, d_ff=32, batch=16, log_every=10, eval_every=30, save_every=30,
+                              tokenizer="bpe", bpe_size=60, max_length=12, learning_rate=1e-2, warmup_steps=5, beam_width=2)
+    with jax.numpy_dtype_promotion("standard"):
+        result = translate.main(config)
+    run = tmp_path / "run"
+    losses = [m["loss"] for m in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if m["split"] == "train"]
+    assert np.all(np.isfinite(losses)) and losses[-1] < 0.8 * losses[0]
+    assert 0.0 <= result["beam"]["sacrebleu_cased"] <= 100.0
+    vocab = seqjax.data.Vocab.load(run / "tgt_vocab.json")
+    assert type(vocab).__name__ == "SubwordVocab" and len(vocab) <= 60 and vocab.tokens[:4] == seqjax.data.vocab.SPECIALS
+    _same_translations_from_raw_text(run, tmp_path)  # the BPE vocabularies travel with the model
+
+
 def _same_translations_from_raw_text(run, tmp_path):
     """The test set's German sentences, translated in a fresh process by ``seqjax.load(run)``, are the
     experiment's hypotheses files line for line (beam search: the saved method; and greedy)."""
