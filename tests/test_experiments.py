@@ -193,12 +193,13 @@ def test_translate_smoke_bleu_and_translate_a_sentence(tmp_path):
 
 
 @pytest.mark.slow
-def test_translate_transformer_smoke_and_translate_a_sentence(tmp_path):
+def test_translate_transformer_with_bpe_smoke_and_translate_a_sentence(tmp_path):
+    pytest.importorskip("tokenizers", reason="--tokenizer=bpe needs the 'hf' extra (tokenizers)")
     from experiments import translate
 
     config = translate.Config(data=str(_multi30k(tmp_path / "data")), out_dir=str(tmp_path / "run"), model="transformer", steps=40,
                               d_model=16, heads=2, layers=1, d_ff=32, batch=16, log_every=10, eval_every=20, save_every=20,
-                              min_freq=1, max_length=10, learning_rate=1e-2, warmup_steps=5, beam_width=2)
+                              tokenizer="bpe", bpe_size=300, max_length=12, learning_rate=1e-2, warmup_steps=5, beam_width=2)
     with jax.numpy_dtype_promotion("standard"):
         result = translate.main(config)
     run = tmp_path / "run"
@@ -210,7 +211,9 @@ def test_translate_transformer_smoke_and_translate_a_sentence(tmp_path):
         assert 0.0 <= result[method]["bleu_lowercased_tokens"] <= 100.0
         assert len((run / f"hypotheses.{method}.en").read_text().splitlines()) == 12
     assert len(list((run / "attention").glob("*.png"))) == 3  # the last layer's cross-attention
-    _same_translations_from_raw_text(run, tmp_path)
+    vocab = seqjax.data.Vocab.load(run / "tgt_vocab.json")  # byte-level BPE learnt on the training split, specials first
+    assert type(vocab).__name__ == "SubwordVocab" and len(vocab) <= 300 and vocab.tokens[:4] == seqjax.data.vocab.SPECIALS
+    _same_translations_from_raw_text(run, tmp_path)  # the BPE vocabularies travel with the model
     out = subprocess.run([sys.executable, "-m", "experiments.translate", f"--out_dir={run}", "--translate=Ein Hund schläft."],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -218,22 +221,19 @@ def test_translate_transformer_smoke_and_translate_a_sentence(tmp_path):
 
 
 @pytest.mark.slow
-def test_translate_with_bpe_vocabularies(tmp_path):
-    pytest.importorskip("tokenizers", reason="--tokenizer=bpe needs the 'hf' extra (tokenizers)")
-    from experiments import translate
+def test_gpt2_demo_on_a_random_checkpoint(tmp_path, capsys):
+    pytest.importorskip("transformers", reason="the demo builds its random GPT-2 with transformers (the 'hf' extra)")
+    from experiments import gpt2_demo
 
-    config = translate.Config(data=str(_multi30k(tmp_path / "data")), out_dir=str(tmp_path / "run"), model="transformer", steps=30,
-                              d_model=16, heads=2, layers=1, d_ff=32, batch=16, log_every=10, eval_every=30, save_every=30,
-                              tokenizer="bpe", bpe_size=60, max_length=12, learning_rate=1e-2, warmup_steps=5, beam_width=2)
     with jax.numpy_dtype_promotion("standard"):
-        result = translate.main(config)
-    run = tmp_path / "run"
-    losses = [m["loss"] for m in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if m["split"] == "train"]
-    assert np.all(np.isfinite(losses)) and losses[-1] < 0.8 * losses[0]
-    assert 0.0 <= result["beam"]["sacrebleu_cased"] <= 100.0
-    vocab = seqjax.data.Vocab.load(run / "tgt_vocab.json")
-    assert type(vocab).__name__ == "SubwordVocab" and len(vocab) <= 60 and vocab.tokens[:4] == seqjax.data.vocab.SPECIALS
-    _same_translations_from_raw_text(run, tmp_path)  # the BPE vocabularies travel with the model
+        result = gpt2_demo.main(gpt2_demo.Config(out_dir=str(tmp_path / "run"), max_length=6, beam_width=2))
+    assert "no --checkpoint given: built a random-initialised 2-layer GPT-2" in capsys.readouterr().out and result["random"]
+    for name in ("sample", "beam"):
+        assert result[name]["text"].startswith("The little dog") and len(result[name]["log_probs"]) == len(result[name]["tokens"]) <= 6
+        assert all(lp <= 0 for lp in result[name]["log_probs"])
+    # the search's own score and one pass of logits agree on the beam's log-probability
+    assert result["beam"]["sum_log_prob"] == pytest.approx(result["beam"]["score_from_search"], abs=1e-3)
+    assert (tmp_path / "run" / "attention.png").stat().st_size > 5_000
 
 
 def _same_translations_from_raw_text(run, tmp_path):

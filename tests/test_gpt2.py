@@ -78,6 +78,22 @@ def test_greedy_generation_of_40_tokens_is_token_identical_with_an_eos_and_paddi
 
 
 @pytest.mark.slow  # 6-9 s on 2 cores, transformers' import included
+def test_attention_weights_of_every_layer_equal_output_attentions(tmp_path):
+    hf_model(tmp_path / "m", **CONFIGS["2 layers, 4 heads"])
+    hf = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "m", attn_implementation="eager").eval()
+    model, params = gpt2.load(tmp_path / "m")
+    ids = padded_prompts(model.vocab_size, (8, 8))[0]
+    with torch.no_grad():
+        want = hf(torch.tensor(ids), output_attentions=True).attentions
+    for layer in range(model.num_layers):
+        got = np.asarray(model.attention_weights(params, jnp.asarray(ids), layer))
+        assert got.shape == (2, 4, 8, 8) and np.abs(got - want[layer].numpy()).max() < 1e-5, layer
+    np.testing.assert_array_equal(np.asarray(model.attention_weights(params, jnp.asarray(ids), -1)), got)
+    with pytest.raises(ValueError, match=r"layer must lie in \[-2, 2\)"):
+        model.attention_weights(params, jnp.asarray(ids), 2)
+
+
+@pytest.mark.slow  # 6-9 s on 2 cores, transformers' import included
 def test_a_seqjax_model_saves_as_a_folder_transformers_loads(tmp_path):
     import jax
 

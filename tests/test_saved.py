@@ -163,7 +163,7 @@ def test_loaded_models_read_and_write_raw_text_as_the_array_calls_do(tmp_path):
     loaded = seqjax.load(tmp_path / "s2s")
     for method in ("beam", "greedy"):
         got = loaded.generate(texts, method=method) if method == "greedy" else loaded.generate(texts)
-        for text, answer in zip(texts, got):  # each as the array call decodes it alone
+        for text, answer in list(zip(texts, got))[::3]:  # two of them (two lengths), each as the array call decodes it alone
             ids = np.asarray([src.encode(text)])
             out = model.generate(params, ids, np.asarray([ids.shape[1]]), max_length=6, method=method, beam_width=3)
             best = np.asarray(out.tokens[0, 0] if method == "beam" else out.tokens[0])

@@ -207,6 +207,13 @@ class DecoderLayer(_Layer):
         pad = [(0, 0), (0, cache_length - x.shape[1]), (0, 0), (0, 0)]
         return y, LayerCache(KVCache(jnp.pad(sk, pad), jnp.pad(sv, pad)), cross)
 
+    def self_attention_weights(self, params: Params, x: Array, *, key_mask: Array | None = None) -> Array:
+        """This layer's causal self-attention weights ``[b, heads, t, t]`` (row: a query position) for
+        its input ``x [b, t, d_model]``: what ``__call__`` computes and does not return (for plots)."""
+        h = self._in(params["self_attention_norm"], x)
+        _, weights = self.attention()(params["self_attention"], h, key_mask=key_mask, causal=True, return_weights=True)
+        return weights
+
     def start(self, params: Params, batch: int, length: int, memory: Array | None = None, dtype: DType = jnp.float32) -> LayerCache:
         """An empty self-attention cache of ``length`` positions, and the memory's keys and values."""
         self._check_memory(memory)

@@ -59,8 +59,10 @@ class SubwordVocab:
         included, first) from ``texts``: the training split only, as every vocabulary here."""
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-        if vocab_size <= len(SPECIALS):
-            raise ValueError(f"vocab_size must exceed the {len(SPECIALS)} special tokens, got {vocab_size}")
+        least = len(SPECIALS) + (256 if kind == "bpe" else 1)  # byte-level BPE starts from every byte
+        if vocab_size < least:
+            raise ValueError(f"vocab_size must be at least {least} for {kind} (the {len(SPECIALS)} special tokens"
+                             f"{' and the 256 bytes' if kind == 'bpe' else ' and a token'}), got {vocab_size}")
         tk = _tokenizers()
         if kind == "bpe":
             tokenizer = tk.Tokenizer(tk.models.BPE())

@@ -127,6 +127,19 @@ class TransformerLM:
         return self.readout(params, self.decoder(params["decoder"], x, key=k_dec))
 
     @compiled
+    def attention_weights(self, params: Params, ids: Array, layer: int = -1) -> Array:
+        """Layer ``layer``'s self-attention weights ``[b, heads, t, t]`` for ``ids [b, t]`` (row i: how
+        position i attends to positions 0..i), for plots such as ``seqjax.core.plots.attention_heatmap``."""
+        if not -self.num_layers <= layer < self.num_layers:
+            raise ValueError(f"layer must lie in [-{self.num_layers}, {self.num_layers}) (the model's layers), got {layer}")
+        check_length(self, ids.shape[1])
+        layer %= self.num_layers
+        decoder, x = self.decoder, self._inputs(params, ids, jnp.arange(ids.shape[1]))
+        for p in params["decoder"]["layers"][:layer]:
+            x, _ = decoder.layer(p, x)
+        return decoder.layer.self_attention_weights(params["decoder"]["layers"][layer], x)
+
+    @compiled
     def loss(self, params: Params, batch: dict, key: PRNGKey | None = None):
         """``(mean loss, sums)``: ``batch["ids"] [b, t]`` predicting ``batch["targets"] [b, t]``
         (optional ``batch["lengths"] [b]``: positions past them do not count)."""
