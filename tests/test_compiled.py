@@ -48,6 +48,7 @@ def test_eager_value_checks_raise_from_inside_the_compiled_program():
     assert np.isnan(float(loss)) and int(sums["invalid"]) == 1
 
 
+@pytest.mark.slow  # ~4 s
 def test_grad_and_vmap_trace_the_method_as_written():
     params = CLASSIFIER.init(KEY)
     batch = {"ids": jnp.asarray([[3, 4, 5, 0], [6, 7, 0, 0]]), "lengths": jnp.asarray([3, 2]), "labels": jnp.asarray([0, 2])}

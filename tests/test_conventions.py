@@ -27,6 +27,9 @@ KIND = {"seq2seq (attention)": "sequence to sequence", "seq2seq (no attention)":
         "transformer": "sequence to sequence", "captioner": "captioner", "transformer LM": "language model", "recurrent LM": "language model"}
 
 
+QUICK = ("seq2seq (no attention)", "recurrent LM")  # the others in the slow tier (5-9 s each on 2 cores)
+
+
 class Recording(dict):
     """A batch that remembers which keys were read (not a pytree: the method runs as written)."""
 
@@ -51,7 +54,8 @@ def batch_for(kind: str, b: int = 2, t: int = 4) -> dict:
     return {k: full[k] for k in BATCH_KEYS[kind] | ({"lengths"} if kind == "language model" else set())}
 
 
-@pytest.mark.parametrize("name", list(MODELS) + ["classifier"])
+@pytest.mark.parametrize("name", [n if n in QUICK + ("classifier",) else pytest.param(n, marks=pytest.mark.slow)
+                                  for n in list(MODELS) + ["classifier"]])
 def test_every_loss_reads_the_batch_keys_of_the_conventions(name):
     if name == "classifier":
         model, kind = Classifier(20, 3, TextCNN(6, (2, 3), 4)), "classifier"
@@ -62,9 +66,6 @@ def test_every_loss_reads_the_batch_keys_of_the_conventions(name):
     loss, _ = model.loss(params, batch)
     assert np.isfinite(float(loss))
     assert BATCH_KEYS[kind] <= batch.read <= BATCH_KEYS[kind] | {"lengths"}, (name, sorted(batch.read))
-
-
-QUICK = ("seq2seq (no attention)", "recurrent LM")  # the others in the slow tier (5-9 s each on 2 cores)
 
 
 @pytest.mark.parametrize("name", [n if n in QUICK else pytest.param(n, marks=pytest.mark.slow) for n in MODELS])

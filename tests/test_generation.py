@@ -39,9 +39,10 @@ def inputs(name, sources=SOURCES):
 
 
 MODELS = models()
+SLOW = ("transformer LM", "transformer", "seq2seq (attention)")  # 6-9 s each on 2 cores: in the slow tier
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in MODELS])
 def test_every_model_that_emits_tokens_is_a_generator_and_generate_is_one_loop(name):
     model, params = MODELS[name]
     assert isinstance(model, decoding.Generator)
@@ -78,7 +79,7 @@ def test_recurrent_generators_slice_their_weights_once_before_the_decoding_loop(
     assert slices_inside_the_loop(params) > 0  # what a caller who forgot prepare_loop would run: the check sees it
 
 
-@pytest.mark.parametrize("name", list(MODELS))
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in MODELS])
 def test_generate_all_decodes_each_example_as_alone_in_order(name):
     model, params = MODELS[name]
     examples = SOURCES if name != "captioner" else list(inputs(name)[0])

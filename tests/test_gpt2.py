@@ -15,8 +15,20 @@ from seqjax.interop import gpt2
 from seqjax.models import TransformerLM
 from seqjax.train.checkpoint import CheckpointError
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers", reason="the 'hf' extra (transformers, safetensors) is not installed")
+
+
+class _Lazy:
+    """torch and transformers, imported by the first test that uses them (not when the fast tier collects this file)."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __getattr__(self, attribute):
+        module = pytest.importorskip(self.name, reason=f"the 'hf' extra and the test extras ({self.name}) are not installed")
+        return getattr(module, attribute)
+
+
+torch, transformers = _Lazy("torch"), _Lazy("transformers")
 
 CONFIGS = {  # vocabularies that are not multiples of 8; 1 to 4 layers, 1 to 8 heads; every activation GPT-2 configs use
     "2 layers, 4 heads": dict(vocab_size=101, n_embd=32, n_head=4, n_layer=2, n_positions=64),
@@ -42,6 +54,7 @@ def padded_prompts(vocab_size, lengths=(9, 5, 2), pad=0):
     return ids, np.asarray(lengths), (np.arange(ids.shape[1]) < np.asarray(lengths)[:, None])
 
 
+@pytest.mark.slow  # 3-9 s each on 2 cores, transformers' import included
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_logits_and_loss_equal_transformers_with_padding(name, tmp_path):
     hf = hf_model(tmp_path / "m", **CONFIGS[name])
@@ -126,6 +139,7 @@ def test_bfloat16_params_load_and_run(tmp_path):
     assert tokens.shape == (2, 5)
 
 
+@pytest.mark.slow  # ~8 s: builds a transformers model
 def test_every_bad_folder_is_an_error_naming_the_file_and_the_field(tmp_path):
     hf_model(tmp_path / "m", **CONFIGS["2 layers, 4 heads"])
     config = json.loads((tmp_path / "m" / "config.json").read_text())

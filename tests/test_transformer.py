@@ -132,6 +132,7 @@ def test_vmap_and_jit_agree_with_the_batch(key):
     assert_close(jax.jit(lambda p, x: mha(p, x, causal=True)[0])(params, x), whole)
 
 
+@pytest.mark.slow  # ~9 s on 2 cores
 def test_bfloat16_compute_over_float32_params(key):
     layer = DecoderLayer(D, HEADS, 24, dropout=0.0, cross_attention=False)
     params = layer.init(key)
