@@ -67,7 +67,7 @@ def test_attention_matches_the_formula_and_masks_padding(name, key):
     assert_close(np.asarray(weights).sum(-1), np.ones(B))
 
 
-@pytest.mark.parametrize("name", LAYERS)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "additive" else n for n in LAYERS])  # additive: ~7 s
 def test_attention_gradients_check_grads(name, key):
     layer = LAYERS[name]
     with jax.enable_x64(True):

@@ -157,6 +157,7 @@ def test_elman_is_the_lectures_basic_rnn(key):
     assert_close(seqjax.unroll(cell, params, jnp.asarray(xs, jnp.float32))[0], np.stack(want))
 
 
+@pytest.mark.slow  # ~6 s on 2 cores
 def test_mixed_precision_bfloat16_compute_float32_params(key):
     cell = seqjax.LSTM(D, H)
     params = cell.init(key)
@@ -243,6 +244,7 @@ def test_every_cell_implements_the_recurrent_cell_interface():
     assert not isinstance(seqjax.dense, RecurrentCell)
 
 
+@pytest.mark.slow  # ~7 s on 2 cores
 def test_final_output_is_what_each_cell_says_summarises_a_sequence():
     xs, lengths = jax.random.normal(jax.random.key(3), (2, 5, 3)), jnp.array([5, 2])
     gru = seqjax.GRU(3, 4)

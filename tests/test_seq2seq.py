@@ -49,6 +49,7 @@ def test_step_with_gold_tokens_reproduces_the_teacher_forced_logits(name, key):
         assert_close(np.asarray(step_logits)[valid], np.asarray(logits[:, t])[valid])
 
 
+@pytest.mark.slow  # ~7 s on 2 cores
 def test_bahdanau_model_written_out_by_hand(key):
     model = models()["bahdanau"]
     params = model.init(key)
