@@ -33,7 +33,7 @@ def setup(decoder, key, source_lengths=(6, 3, 1)):
     return params, memory, jnp.array(source_lengths), xs
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "bahdanau_gru" else n for n in sorted(decoders())])
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in ("bahdanau_gru", "bahdanau_stack") else n for n in sorted(decoders())])
 def test_unroll_equals_a_loop_of_step(name, key):
     decoder = decoders()[name]
     params, memory, source_lengths, xs = setup(decoder, key)

@@ -114,6 +114,7 @@ def test_attention_gradients_against_finite_differences(key):
         check_grads(lambda p, x: layer(p, x, key_mask=mask), (lp, x), order=1, modes=["rev"], atol=1e-6, rtol=1e-6)
 
 
+@pytest.mark.slow  # 5-7 s on 2 cores
 def test_attention_dropout_only_with_a_key(key):
     mha = MultiHeadAttention(D, HEADS, dropout=0.5)
     params, x = mha.init(key), normal(1, (B, 5, D))
@@ -211,6 +212,7 @@ def test_language_model_cache_and_the_window_past_its_context(key):
         assert_close(logits, full(params, ids[:, max(0, t - 4): t + 1])[:, -1])
 
 
+@pytest.mark.slow  # 5-7 s on 2 cores
 def test_cache_errors(key):
     decoder = Decoder(DecoderLayer(D, HEADS, 16, cross_attention=False), 1)
     params = decoder.init(key)
@@ -285,6 +287,7 @@ def test_translator_learns_to_copy(key):
     assert np.mean(np.asarray(out.tokens[:, :5]) == src[:8]) > 0.9
 
 
+@pytest.mark.slow  # 5-7 s on 2 cores
 def test_model_errors(key):
     with pytest.raises(ValueError, match=r"d_model \(10\) must be divisible by num_heads \(3\)"):
         Transformer(10, 10, d_model=10, num_heads=3)
