@@ -29,7 +29,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from seqjax.data.vocab import EOS_ID, GO_ID, PAD_ID, SPECIALS, UNK
+from seqjax.data.vocab import EOS_ID, GO_ID, PAD_ID, SPECIALS, UNK, frame
 
 KINDS = ("bpe", "wordpiece")
 
@@ -124,11 +124,7 @@ class SubwordVocab:
     def encode(self, text: str | Sequence[str], *, add_go: bool = False, add_eos: bool = False) -> list[int]:
         """Text -> subword ids, optionally framed by <GO>/<EOS> (a list of words is joined by spaces first)."""
         ids = self.tokenizer.encode(text if isinstance(text, str) else " ".join(text), add_special_tokens=False).ids
-        if add_go or add_eos:
-            if not self.has_specials:
-                raise ValueError("add_go/add_eos need seqjax's special tokens at ids 0..3 (a vocabulary from SubwordVocab.train)")
-            ids = ([GO_ID] if add_go else []) + ids + ([EOS_ID] if add_eos else [])
-        return ids
+        return frame(ids, self, add_go, add_eos, "seqjax's special tokens at ids 0..3 (a vocabulary from SubwordVocab.train)")
 
     def decode(self, ids: Iterable[int], *, strip_specials: bool = True) -> str:
         """Ids -> text; with ``strip_specials``, stops at the first <EOS> and drops <PAD>/<GO> (seqjax's specials)."""

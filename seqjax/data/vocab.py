@@ -47,6 +47,15 @@ def word_tokenize(text: str, lower: bool = True) -> list[str]:
 TOKENIZERS = {"char": char_tokenize, "word": word_tokenize}
 
 
+def frame(ids: list[int], vocab, add_go: bool, add_eos: bool, needs: str) -> list[int]:
+    """``ids`` led by <GO> and ended by <EOS> as asked; a ValueError saying what ``vocab`` lacks for it."""
+    if add_go or add_eos:
+        if not vocab.has_specials:
+            raise ValueError(f"add_go/add_eos need {needs}")
+        ids = ([GO_ID] if add_go else []) + ids + ([EOS_ID] if add_eos else [])
+    return ids
+
+
 def as_tokenizer(level: "str | Tokenizer") -> Tokenizer:
     """The ``Tokenizer`` a vocabulary ``level`` names ("word", "char") or is; a ValueError otherwise."""
     if isinstance(level, Tokenizer):
@@ -120,12 +129,7 @@ class Vocab:
     def encode(self, text: str | Sequence[str], *, add_go: bool = False, add_eos: bool = False) -> list[int]:
         """Text (split at this vocab's level) or a token list -> ids, optionally framed by <GO>/<EOS>."""
         tokens = self.tokenizer(text) if isinstance(text, str) else text
-        ids = [self.id(t) for t in tokens]
-        if add_go or add_eos:
-            if not self.has_specials:
-                raise ValueError("add_go/add_eos need a vocabulary built with specials=True")
-            ids = ([GO_ID] if add_go else []) + ids + ([EOS_ID] if add_eos else [])
-        return ids
+        return frame([self.id(t) for t in tokens], self, add_go, add_eos, "a vocabulary built with specials=True")
 
     def decode(self, ids: Iterable[int], *, strip_specials: bool = True) -> str:
         """Ids -> text; stops at the first <EOS> and drops <PAD>/<GO> when ``strip_specials``."""
