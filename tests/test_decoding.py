@@ -141,11 +141,11 @@ def test_beam_search_as_wide_as_every_prefix_finds_the_best_sequence():
 # --- beam search against oracles: every sequence enumerated, and the search written as a plain loop ---
 
 
-def penalty(length, alpha):
-    return ((5.0 + length) / 6.0) ** alpha
+def penalty(length, alpha, norm="gnmt"):
+    return (float(length) if norm == "power" else (5.0 + length) / 6.0) ** alpha
 
 
-def every_hypothesis(logp, vocab, max_length, alpha):
+def every_hypothesis(logp, vocab, max_length, alpha, norm="gnmt"):
     """Every possible output, best first: (score, log_prob, tokens) for tokens ended by EOS, or
     ``max_length`` tokens without it. ``logp(prefix)`` is the next token's log-probabilities."""
     out = []
@@ -154,7 +154,7 @@ def every_hypothesis(logp, vocab, max_length, alpha):
         for token, lp in enumerate(logp(prefix)):
             seq = prefix + (token,)
             if token == EOS or len(seq) == max_length:
-                out.append((float((total + lp) / penalty(len(seq), alpha)), float(total + lp), seq))
+                out.append((float((total + lp) / penalty(len(seq), alpha, norm)), float(total + lp), seq))
             else:
                 walk(seq, total + lp)
 
@@ -162,21 +162,21 @@ def every_hypothesis(logp, vocab, max_length, alpha):
     return sorted(out, key=lambda h: -h[0])
 
 
-def plain_beam(logp, vocab, k, max_length, alpha, rule):
+def plain_beam(logp, vocab, k, max_length, alpha, rule, norm="gnmt"):
     """Beam search as ``beam``'s docstring words it, one sentence, Python lists and float64.
     ``rule=None`` never stops early: what "exact" promises to equal."""
     alive, finished = [((), 0.0)], []
     for i in range(max_length):
         cands = sorted(((lp + step_lp, prefix + (t,)) for prefix, lp in alive for t, step_lp in enumerate(logp(prefix))),
                        key=lambda c: -c[0])[: 2 * k]
-        finished += [(lp / penalty(i + 1, alpha), lp, seq) for rank, (lp, seq) in enumerate(cands) if seq[-1] == EOS and rank < k]
+        finished += [(lp / penalty(i + 1, alpha, norm), lp, seq) for rank, (lp, seq) in enumerate(cands) if seq[-1] == EOS and rank < k]
         finished = sorted(finished, key=lambda h: -h[0])[:k]
         alive = [(seq, lp) for lp, seq in cands if seq[-1] != EOS][:k]
         full = len(finished) == k
         if not alive or (rule == "finished" and full) or (
-                rule == "heuristic" and full and finished[-1][0] >= alive[0][1] / penalty(i + 1, alpha)):
+                rule == "heuristic" and full and finished[-1][0] >= alive[0][1] / penalty(i + 1, alpha, norm)):
             return finished
-    return sorted(finished + [(lp / penalty(max_length, alpha), lp, seq) for seq, lp in alive], key=lambda h: -h[0])[:k]
+    return sorted(finished + [(lp / penalty(max_length, alpha, norm), lp, seq) for seq, lp in alive], key=lambda h: -h[0])[:k]
 
 
 def positional_bigram(params, state, token):
@@ -222,19 +222,20 @@ def assert_same_hypotheses(got, want, what):
 @pytest.mark.parametrize("vocab,max_length,seed", [(3, 6, 0), (4, 5, 1), (5, 4, 2), (5, 6, 3)])
 @pytest.mark.slow
 def test_beam_search_against_every_sequence_and_a_plain_loop(vocab, max_length, seed):
-    """For each rule, α in {0, 0.6, 1} and every beam_width from 1 to the vocabulary (and one wide
+    """For each rule, α in {0, 0.6 (GNMT's penalty), 1 (Hugging Face's |Y| ** α)} and every beam_width from 1 to the vocabulary (and one wide
     enough to keep every prefix), three sentences at once: each is what the plain loop gives, and
     no hypothesis is scored other than its enumerated score or is unfinished before max_length."""
     state, starts, logps = oracle_case(vocab, max_length, seed)
     wide = vocab * (vocab - 1) ** (max_length - 1)  # every prefix fits: an exhaustive search
     widths = list(range(1, vocab + 1)) + ([wide] if wide <= 1024 else [])
-    every_of = {(row, alpha): every_hypothesis(logp, vocab, max_length, alpha)
-                for row, logp in enumerate(logps) for alpha in (0.0, 0.6, 1.0)}
+    penalties = ((0.0, "gnmt"), (0.6, "gnmt"), (1.0, "power"))
+    every_of = {(row, alpha): every_hypothesis(logp, vocab, max_length, alpha, norm)
+                for row, logp in enumerate(logps) for alpha, norm in penalties}
     for rule in EARLY_STOPPING:
         for k in widths:
-            for alpha in (0.0, 0.6, 1.0):
+            for alpha, norm in penalties:
                 out = decoding.beam(positional_bigram, None, state, starts, beam_width=k, max_length=max_length,
-                                           eos_id=EOS, length_penalty=alpha, early_stopping=rule)
+                                    eos_id=EOS, length_penalty=alpha, early_stopping=rule, length_norm=norm)
                 for row, logp in enumerate(logps):
                     what = f"rule={rule} k={k} alpha={alpha} sentence={row}"
                     every = every_of[row, alpha]
@@ -244,7 +245,7 @@ def test_beam_search_against_every_sequence_and_a_plain_loop(vocab, max_length, 
                         assert seq[-1] == EOS or len(seq) == max_length, what
                         np.testing.assert_allclose((score, lp), score_of[seq], rtol=2e-5, atol=1e-6, err_msg=what)
                     assert got[0][0] <= every[0][0] + 1e-5, what  # nothing beats the best of all
-                    plain = plain_beam(logp, vocab, k, max_length, alpha, None if rule == "exact" else rule)
+                    plain = plain_beam(logp, vocab, k, max_length, alpha, None if rule == "exact" else rule, norm)
                     assert_same_hypotheses(got, plain, what)
                     if k == wide:  # exhaustive: exactly the k best sequences of all
                         assert_same_hypotheses(got, every[:k] if rule == "exact" else got, what)
@@ -325,3 +326,5 @@ def test_decoding_errors():
         decoding.greedy(bigram, table, STATE, START.astype(jnp.float32), max_length=3)
     with pytest.raises(ValueError, match="length_penalty"):
         decoding.beam(bigram, table, STATE, START, beam_width=2, max_length=3, eos_id=EOS, length_penalty=-1.0)
+    with pytest.raises(ValueError, match=r"length_norm must be one of \('gnmt', 'power'\), got 'hf'"):
+        decoding.beam(bigram, table, STATE, START, beam_width=2, max_length=3, eos_id=EOS, length_norm="hf")

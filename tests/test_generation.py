@@ -114,3 +114,27 @@ def test_a_model_without_the_interface_is_named():
         decoding.generate(object(), None, max_length=3)
     with pytest.raises(ValueError, match="method must be 'greedy', 'beam' or 'sample'"):
         decoding.generate(MODELS["transformer"][0], MODELS["transformer"][1], *inputs("transformer"), max_length=3, method="top")
+
+
+@pytest.mark.parametrize("name", ["recurrent LM", pytest.param("transformer LM", marks=pytest.mark.slow)])
+def test_prompts_of_different_lengths_in_one_batch_generate_as_each_prompt_alone(name):
+    """Right-padded prompts with ``lengths``: every row, greedy and beam search, is the row's prompt
+    generated alone (padding of another id changes nothing either)."""
+    model, params = MODELS[name]
+    prompts = [[3, 4, 5, 6, 7], [8], [9, 10, 11]]
+    lengths = np.array([len(p) for p in prompts])
+    for pad in (0, 7):
+        ids = jnp.asarray([p + [pad] * (5 - len(p)) for p in prompts], jnp.int32)
+        for method, options in (("greedy", {}), ("beam", {"beam_width": 3, "length_penalty": 1.0, "length_norm": "power"})):
+            together = model.generate(params, ids, lengths, max_length=6, method=method, eos_id=2, **options).best
+            for row, prompt in enumerate(prompts):
+                alone = model.generate(params, jnp.asarray([prompt], jnp.int32), max_length=6, method=method, eos_id=2, **options).best
+                np.testing.assert_array_equal(np.asarray(together.tokens[row]), np.asarray(alone.tokens[0]), err_msg=f"{method} {row}")
+                np.testing.assert_allclose(float(together.scores[row]), float(alone.scores[0]), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"lengths must lie in \[1, 5\]"):
+        model.generate(params, ids, np.array([5, 0, 3]), max_length=6)
+    with pytest.raises(ValueError, match=r"lengths must be ints of shape \[batch=3\]"):
+        model.generate(params, ids, np.array([5, 3]), max_length=6)
+    if name == "transformer LM":  # context 16: the longest prompt (5) + 13 - 1 tokens do not fit
+        with pytest.raises(ValueError, match=r"the longest \(5\) \+ max_length \(13\) - 1 > context \(16\)"):
+            model.generate(params, ids, lengths, max_length=13)

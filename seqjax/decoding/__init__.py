@@ -26,7 +26,8 @@ Conventions:
   * ``log_probs`` is the sum of the chosen tokens' log-probabilities (from the raw logits);
     ``scores`` is what the method ranks by: ``log_probs`` for greedy and sampling, and for beam
     search ``log_probs / lp`` with GNMT's length penalty ``lp = ((5 + length) / 6) ** α``
-    (Wu et al. 2016; α = ``length_penalty``, 0 for none);
+    (Wu et al. 2016; α = ``length_penalty``, 0 for none), or ``lp = length ** α`` with
+    ``length_norm="power"`` (Hugging Face's);
   * ``record(state)``, if given, is kept for every step (``[b, L, ...]``; beam ``[b, k, L, ...]``,
     following each hypothesis): e.g. an attention decoder's weights, for plots.
 
@@ -34,5 +35,5 @@ A state may carry ``seqjax.Constant`` parts (an encoder memory): beam search cop
 per beam and never reorders them, since all beams of a sentence share the same copy.
 """
 
-from seqjax.decoding.generator import check_prompt as check_prompt, DecodeStart as DecodeStart, Generator as Generator, generate as generate, generate_all as generate_all, pad_token_lists as pad_token_lists
-from seqjax.decoding.search import EARLY_STOPPING as EARLY_STOPPING, METHODS as METHODS, Decoded as Decoded, StepFn as StepFn, beam as beam, beam_search as beam_search, check_method as check_method, decode as decode, filter_logits as filter_logits, greedy as greedy, length_penalty_of as length_penalty_of, reorder_beams as reorder_beams, sample as sample, tile_beams as tile_beams
+from seqjax.decoding.generator import check_prompt as check_prompt, check_prompt_lengths as check_prompt_lengths, DecodeStart as DecodeStart, Generator as Generator, generate as generate, generate_all as generate_all, pad_token_lists as pad_token_lists
+from seqjax.decoding.search import EARLY_STOPPING as EARLY_STOPPING, LENGTH_NORMS as LENGTH_NORMS, METHODS as METHODS, Decoded as Decoded, StepFn as StepFn, beam as beam, beam_search as beam_search, check_method as check_method, decode as decode, filter_logits as filter_logits, greedy as greedy, length_penalty_of as length_penalty_of, reorder_beams as reorder_beams, sample as sample, tile_beams as tile_beams

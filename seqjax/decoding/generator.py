@@ -67,13 +67,13 @@ def _start_and_decode(model, params, inputs, *, max_length, method, attention, e
 def generate(model: Generator, params: Params, *inputs: Any, max_length: int, method: str = "greedy", beam_width: int = 5,
              length_penalty: float = 0.0, key: PRNGKey | None = None, temperature: float = 1.0, top_k: int | None = None,
              top_p: float | None = None, eos_id: int | None = None, attention: bool = False,
-             early_stopping: str = "heuristic") -> Decoded:
+             early_stopping: str = "heuristic", length_norm: str = "gnmt") -> Decoded:
     """``model``'s output for ``inputs`` by ``method`` ("greedy", "beam" or "sample", with the options
     of ``seqjax.decoding.greedy``, ``beam`` and ``sample``); ``eos_id`` overrides the model's.
     ``attention=True`` also returns each step's attention weights in ``records``."""
     return _start_and_decode(model, params, inputs, max_length=max_length, method=method, attention=attention, eos_id=eos_id,
                              beam_width=beam_width, length_penalty=length_penalty, key=key, temperature=temperature, top_k=top_k,
-                             top_p=top_p, early_stopping=early_stopping)[1]
+                             top_p=top_p, early_stopping=early_stopping, length_norm=length_norm)[1]
 
 
 def default_method(method: str | None, options: dict, model: str) -> str:
@@ -97,6 +97,22 @@ def check_prompt(prompt, vocab_size: int) -> Array:
     if int(prompt.min()) < 0 or int(prompt.max()) >= vocab_size:
         raise ValueError(f"prompt ids must lie in [0, {vocab_size}), got [{int(prompt.min())}, {int(prompt.max())}]")
     return prompt
+
+
+def check_prompt_lengths(lengths, prompt: Array) -> np.ndarray | None:
+    """A language model's prompt ``lengths``: None (every row is ``prompt.shape[1]`` long) or ints
+    ``[batch]`` in ``[1, prompt.shape[1]]`` (each row's prompt, right-padded), as a NumPy array, or a
+    ValueError saying which. Hugging Face's left-padded ``input_ids`` with an ``attention_mask`` are
+    the same prompts moved to the left of the row, with ``lengths = attention_mask.sum(1)``."""
+    if lengths is None:
+        return None
+    lengths = np.asarray(lengths)
+    if lengths.shape != prompt.shape[:1] or not np.issubdtype(lengths.dtype, np.integer):
+        raise ValueError(f"lengths must be ints of shape [batch={prompt.shape[0]}] (each prompt's tokens), got {lengths.dtype} "
+                         f"{tuple(lengths.shape)}")
+    if lengths.min() < 1 or lengths.max() > prompt.shape[1]:
+        raise ValueError(f"lengths must lie in [1, {prompt.shape[1]}] (the prompt's length), got [{lengths.min()}, {lengths.max()}]")
+    return lengths
 
 
 def pad_token_lists(examples: Sequence[Sequence[int]], buckets: Sequence[int] | None = None, pad_id: int = 0) -> tuple[Array, Array]:

@@ -192,9 +192,17 @@ def _take(x: Array, index: Array) -> Array:
     return jnp.take_along_axis(x, index.reshape(index.shape + (1,) * (x.ndim - 2)), axis=1)
 
 
-def length_penalty_of(length: Array, alpha: float) -> Array:
-    """GNMT's ``lp(Y) = ((5 + |Y|) / 6) ** α``."""
-    return ((5.0 + length.astype(jnp.float32)) / 6.0) ** alpha
+LENGTH_NORMS = ("gnmt", "power")
+
+
+def length_penalty_of(length: Array, alpha: float, norm: str | Array = "gnmt") -> Array:
+    """The divisor of a hypothesis's log-probability: GNMT's ``lp(Y) = ((5 + |Y|) / 6) ** α``
+    (``norm="gnmt"``, Wu et al. 2016), or ``|Y| ** α`` (``norm="power"``: Hugging Face's
+    ``length_penalty``). ``|Y|`` counts the generated tokens, the ending EOS included. ``norm`` may
+    be an index into ``LENGTH_NORMS`` (traced, as inside ``beam``)."""
+    length = length.astype(jnp.float32)
+    index = LENGTH_NORMS.index(norm) if isinstance(norm, str) else norm
+    return jnp.where(index == LENGTH_NORMS.index("power"), length, (5.0 + length) / 6.0) ** alpha
 
 
 class _Beams(NamedTuple):
@@ -218,14 +226,14 @@ def _join(a: _Beams, b: _Beams) -> _Beams:
 EARLY_STOPPING = ("heuristic", "exact", "finished")
 
 
-def _sentence_done(rule: Array, finished: _Beams, alive: _Beams, length: Array, max_length: int, alpha: Array) -> Array:
+def _sentence_done(rule: Array, finished: _Beams, alive: _Beams, length: Array, max_length: int, alpha: Array, norm: Array) -> Array:
     """``[b]``: whether each sentence's search may stop after ``length`` tokens, by the rule
     ``EARLY_STOPPING[rule]`` (traced, so the three rules share one compilation; see ``beam``)."""
     kth = finished.scores[:, -1]
     # the best live hypothesis: as it stands ("heuristic"), or the most it could still score ("exact":
     # log-probs only fall, and for α >= 0 a penalty lifts a negative score most at max_length)
     at = jnp.where(rule == EARLY_STOPPING.index("exact"), max_length, length)
-    beaten = kth >= alive.log_probs[:, 0] / length_penalty_of(at, alpha)
+    beaten = kth >= alive.log_probs[:, 0] / length_penalty_of(at, alpha, norm)
     return jnp.where(rule == EARLY_STOPPING.index("finished"), kth > NEG_INF, beaten)
 
 
@@ -240,7 +248,7 @@ def _empty_slots(beams: _Beams, pad_id: int) -> _Beams:
 
 
 @functools.partial(jax.jit, static_argnames=("step_fn", "beam_width", "max_length", "eos_id", "pad_id", "record"))
-def _beam_search(step_fn, params, state, start_tokens, length_penalty, early_stopping, *, beam_width, max_length, eos_id, pad_id,
+def _beam_search(step_fn, params, state, start_tokens, length_penalty, length_norm, early_stopping, *, beam_width, max_length, eos_id, pad_id,
                  record):
     b, k, L = start_tokens.shape[0], beam_width, max_length
     state = tile_beams(state, k)
@@ -270,7 +278,7 @@ def _beam_search(step_fn, params, state, start_tokens, length_penalty, early_sto
         # a hypothesis ends only if it ranks among the k best candidates (as in fairseq): an EOS
         # below rank k would not have survived in a beam of k, so beam_width=1 is greedy exactly
         finishing = ends & (jnp.arange(n) < k)
-        penalised = cand_logp / length_penalty_of(length, length_penalty)
+        penalised = cand_logp / length_penalty_of(length, length_penalty, length_norm)
         finished = _top(_join(finished, candidates._replace(scores=jnp.where(finishing, penalised, NEG_INF))), k)
         live = jnp.where(ends, NEG_INF, cand_logp)
         _, keep = jax.lax.top_k(live, k)
@@ -278,7 +286,7 @@ def _beam_search(step_fn, params, state, start_tokens, length_penalty, early_sto
         state = reorder_beams(state, _take(source, keep))
         # a sentence that is done keeps its finished list and has no live hypothesis any more, so
         # nothing changes it while other sentences of the batch go on
-        done = done | _sentence_done(early_stopping, finished, alive, i + 1, L, length_penalty)
+        done = done | _sentence_done(early_stopping, finished, alive, i + 1, L, length_penalty, length_norm)
         alive = alive._replace(log_probs=jnp.where(done[:, None], NEG_INF, alive.log_probs))
         return i + 1, state, alive.seqs[:, :, i].reshape(b * k), alive, finished, done
 
@@ -289,14 +297,14 @@ def _beam_search(step_fn, params, state, start_tokens, length_penalty, early_sto
     carry = (jnp.int32(0), state, tile_beams(start_tokens.astype(jnp.int32), k), alive, finished, jnp.zeros((b,), bool))
     _, _, _, alive, finished, _ = jax.lax.while_loop(cond, body, carry)
     # live hypotheses remain only in sentences whose search reached max_length: they end there
-    timed_out = alive._replace(scores=alive.log_probs / length_penalty_of(alive.lengths, length_penalty))
+    timed_out = alive._replace(scores=alive.log_probs / length_penalty_of(alive.lengths, length_penalty, length_norm))
     best = _empty_slots(_top(_join(finished, timed_out), k), pad_id)
     return Decoded(best.seqs, best.lengths, best.scores, best.log_probs, best.records)
 
 
 def beam(step_fn: StepFn, params: Params, state: State, start_tokens: Array, *, beam_width: int, max_length: int,
          eos_id: int | None, pad_id: int = 0, length_penalty: float = 0.0, record: Callable | None = None,
-         early_stopping: str = "heuristic") -> Decoded:
+         early_stopping: str = "heuristic", length_norm: str = "gnmt") -> Decoded:
     """The ``beam_width`` best hypotheses per sentence, best first (see the module doc for scores).
 
     Each step extends every live hypothesis by every token and ranks the extensions. Those
@@ -309,6 +317,16 @@ def beam(step_fn: StepFn, params: Params, state: State, start_tokens: Array, *, 
     a sentence whose search reached ``max_length`` also ranks its live hypotheses there, as
     hypotheses of ``max_length`` tokens. No mode returns an unfinished hypothesis shorter than
     ``max_length``.
+
+    A finished hypothesis scores its log-probability over ``length_penalty_of(|Y|, α, length_norm)``:
+    GNMT's ``((5 + |Y|) / 6) ** α`` (``length_norm="gnmt"``) or ``|Y| ** α`` (``"power"``), ``|Y|``
+    its tokens with the EOS, α = ``length_penalty``. ``length_norm="power"`` with
+    ``early_stopping="finished"`` is Hugging Face ``generate``'s beam search with
+    ``early_stopping=True`` (checked token for token against GPT-2 in ``tests/test_gpt2.py``): the
+    ``2·beam_width`` best extensions, an EOS among the first ``beam_width`` of them finishing, the
+    ``beam_width`` best others live, a sentence stopping once it has ``beam_width`` finished; at
+    ``max_length`` every live hypothesis ends (of the same length, only the ``beam_width`` best of
+    them can rank, as only the first ``beam_width`` extensions end in Hugging Face).
 
     ``early_stopping`` (each rule per sentence, checked after every step; α = ``length_penalty``):
 
@@ -329,7 +347,8 @@ def beam(step_fn: StepFn, params: Params, state: State, start_tokens: Array, *, 
     ``beam_width`` may exceed the vocabulary: a sentence then keeps fewer hypotheses than beams
     until enough exist. Slots that no possible hypothesis fills (e.g. a vocabulary of 4 and one
     step, with ``beam_width`` 6) come last with score and log-prob −inf, length 0 and ``pad_id``
-    tokens. ``length_penalty`` and ``early_stopping`` are traced: changing them does not recompile.
+    tokens. ``length_penalty``, ``length_norm`` and ``early_stopping`` are traced: changing them
+    does not recompile.
     """
     start_tokens = jnp.asarray(start_tokens)
     _check(start_tokens, max_length)
@@ -339,7 +358,9 @@ def beam(step_fn: StepFn, params: Params, state: State, start_tokens: Array, *, 
         raise ValueError(f"length_penalty (GNMT's α) must be a finite number >= 0, got {length_penalty!r}")
     if early_stopping not in EARLY_STOPPING:
         raise ValueError(f"early_stopping must be one of {EARLY_STOPPING}, got {early_stopping!r}")
-    return _beam_search(step_fn, params, state, start_tokens, jnp.float32(length_penalty),
+    if length_norm not in LENGTH_NORMS:
+        raise ValueError(f"length_norm must be one of {LENGTH_NORMS}, got {length_norm!r}")
+    return _beam_search(step_fn, params, state, start_tokens, jnp.float32(length_penalty), jnp.int32(LENGTH_NORMS.index(length_norm)),
                         jnp.int32(EARLY_STOPPING.index(early_stopping)), beam_width=beam_width, max_length=max_length,
                         eos_id=eos_id, pad_id=pad_id, record=record)
 
@@ -362,7 +383,7 @@ def check_method(method: str) -> None:
 def decode(method: str, step_fn: StepFn, params: Params, state: State, start_tokens: Array, *, max_length: int,
            eos_id: int | None, pad_id: int = 0, beam_width: int = 5, length_penalty: float = 0.0, key: PRNGKey | None = None,
            temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-           record: Callable | None = None, early_stopping: str = "heuristic") -> Decoded:
+           record: Callable | None = None, early_stopping: str = "heuristic", length_norm: str = "gnmt") -> Decoded:
     """``greedy``, ``beam`` or ``sample`` by name (``method`` "greedy", "beam", "sample"), with
     the arguments each takes: what every model's ``generate`` calls."""
     check_method(method)
@@ -374,4 +395,4 @@ def decode(method: str, step_fn: StepFn, params: Params, state: State, start_tok
             raise ValueError("method='sample' needs key=")
         return sample(step_fn, params, state, start_tokens, key=key, temperature=temperature, top_k=top_k, top_p=top_p, **common)
     return beam(step_fn, params, state, start_tokens, beam_width=beam_width, length_penalty=length_penalty,
-                       early_stopping=early_stopping, **common)
+                early_stopping=early_stopping, length_norm=length_norm, **common)

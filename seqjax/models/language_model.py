@@ -173,22 +173,46 @@ class TransformerLM:
 
         return jax.lax.cond(jnp.all(position < self.context), cached, slide, state)
 
-    def decode_start(self, params: Params, prompt: Array, *, max_length: int, attention: bool = False) -> decoding.DecodeStart:
+    def decode_start(self, params: Params, prompt: Array, lengths: Array | None = None, *, max_length: int,
+                     attention: bool = False) -> decoding.DecodeStart:
         """``seqjax.decoding.Generator``: ``prompt [b, t]`` (int ids; the last ``context`` are read) read
         but for its last token, which the first step reads; no token ends a sequence unless
-        ``generate``'s ``eos_id`` says so."""
+        ``generate``'s ``eos_id`` says so.
+
+        ``lengths [b]``: prompts of different lengths, right-padded (row ``i``'s tokens are
+        ``prompt[i, :lengths[i]]``). One pass reads the whole batch (the causal mask keeps every real
+        position from the padding after it); each row then goes on from its own position, and its
+        cache's rows past that position are never attended to before they are overwritten. Row
+        ``i`` computes what its prompt alone computes; the prompts and the tokens generated must fit
+        the context (``max(lengths) + max_length - 1 <= context``): the sliding window that lets
+        one prompt run past it reads every row at one position."""
         if attention:
             raise ValueError("attention=True: TransformerLM records no attention weights while generating")
         prompt = decoding.check_prompt(prompt, self.vocab_size)
+        lengths = decoding.check_prompt_lengths(lengths, prompt)
+        if lengths is not None and (lengths < prompt.shape[1]).any():
+            return self._ragged_start(params, prompt, lengths, max_length)
         prompt = prompt[:, -self.context:]
         state, _ = _prefill(self, params, prompt[:, :-1]) if prompt.shape[1] > 1 else (self.start(params, prompt.shape[0]), None)
         return decoding.DecodeStart(params, state, prompt[:, -1].astype(jnp.int32), None)
 
-    def generate(self, params: Params, prompt: Array, *, max_length: int, method: str | None = None, **options) -> decoding.Decoded:
-        """``max_length`` tokens after ``prompt [b, t]`` by ``method`` "greedy" (the default), "sample" or
+    def _ragged_start(self, params: Params, prompt: Array, lengths, max_length: int) -> decoding.DecodeStart:
+        if int(lengths.max()) + max_length - 1 > self.context:
+            raise ValueError(f"prompts of different lengths must fit the context with the tokens generated: the longest "
+                             f"({int(lengths.max())}) + max_length ({max_length}) - 1 > context ({self.context})")
+        state, _ = _prefill(self, params, prompt[:, :-1]) if prompt.shape[1] > 1 else (self.start(params, prompt.shape[0]), None)
+        last = jnp.asarray(lengths - 1, jnp.int32)
+        state = state._replace(decoder=state.decoder._replace(position=last))
+        return decoding.DecodeStart(params, state, prompt[jnp.arange(prompt.shape[0]), last].astype(jnp.int32), None)
+
+    def generate(self, params: Params, prompt: Array, lengths: Array | None = None, *, max_length: int, method: str | None = None,
+                 **options) -> decoding.Decoded:
+        """``max_length`` tokens after ``prompt [b, t]`` (``lengths [b]``: right-padded prompts of
+        different lengths, see ``decode_start``) by ``method`` "greedy" (the default), "sample" or
         "beam" (``seqjax.decoding.generate``)."""
         method = decoding.generator.default_method(method, options, "TransformerLM")
-        return decoding.generate(self, params, prompt, max_length=max_length, method=method, **options)
+        inputs = (prompt,) if lengths is None else (prompt, lengths)
+        return decoding.generate(self, params, *inputs, max_length=max_length, method=method, **options)
 
     def start(self, params: Params, batch: int) -> LMState:
         """The state before any token: empty caches."""

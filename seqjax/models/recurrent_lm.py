@@ -72,24 +72,35 @@ class RecurrentLM:
 
     # --- generation: seqjax.decoding.Generator ----------------------------------------------------
 
-    def decode_start(self, params: Params, prompt: Array, *, max_length: int, attention: bool = False) -> decoding.DecodeStart:
-        """``prompt [b, t]`` read but for its last token, which the first step reads; the cell's weight
-        slices taken once for the loop (``prepare_loop``); no token ends a sequence unless
-        ``generate``'s ``eos_id`` says so."""
+    def decode_start(self, params: Params, prompt: Array, lengths: Array | None = None, *, max_length: int,
+                     attention: bool = False) -> decoding.DecodeStart:
+        """``prompt [b, t]`` read but for its last token, which the first step reads; ``lengths [b]``:
+        right-padded prompts of different lengths (each row's state stops at its own prompt's end);
+        the cell's weight slices taken once for the loop (``prepare_loop``); no token ends a sequence
+        unless ``generate``'s ``eos_id`` says so."""
         if attention:
             raise ValueError("attention=True: a RecurrentLM has no attention to record")
         prompt = decoding.check_prompt(prompt, self.vocab_size)
-        _, state = self.logits(params, prompt[:, :-1])
+        lengths = decoding.check_prompt_lengths(lengths, prompt)
+        if lengths is None:
+            _, state = self.logits(params, prompt[:, :-1])
+            first = prompt[:, -1]
+        else:
+            _, state = unroll(self.cell, params["cell"], params["embed"][prompt[:, :-1]], lengths=jnp.asarray(lengths - 1),
+                              initial_state=self.cell.initial_state(prompt.shape[0]))
+            first = prompt[jnp.arange(prompt.shape[0]), lengths - 1]
         loop = {**params, "cell": self.cell.prepare_loop(params["cell"])}
-        return decoding.DecodeStart(loop, state, prompt[:, -1].astype(jnp.int32), None)
+        return decoding.DecodeStart(loop, state, first.astype(jnp.int32), None)
 
     def step(self, params: Params, state: State, token: Array) -> tuple[State, Array]:
         """``seqjax.decoding``'s step function: the previous token ``[n]`` -> ``(state, logits [n, v])``."""
         state, y = self.cell.step(params["cell"], state, params["embed"][token])
         return state, y @ params["out"]["w"] + params["out"]["b"]
 
-    def generate(self, params: Params, prompt: Array, *, max_length: int, method: str | None = None, **options) -> decoding.Decoded:
-        """``max_length`` tokens after ``prompt [b, t]`` by ``method`` "greedy" (the default), "sample" or
-        "beam" (``seqjax.decoding.generate``)."""
+    def generate(self, params: Params, prompt: Array, lengths: Array | None = None, *, max_length: int, method: str | None = None,
+                 **options) -> decoding.Decoded:
+        """``max_length`` tokens after ``prompt [b, t]`` (``lengths [b]``: right-padded prompts of
+        different lengths) by ``method`` "greedy" (the default), "sample" or "beam" (``seqjax.decoding.generate``)."""
         method = decoding.generator.default_method(method, options, "RecurrentLM")
-        return decoding.generate(self, params, prompt, max_length=max_length, method=method, **options)
+        inputs = (prompt,) if lengths is None else (prompt, lengths)
+        return decoding.generate(self, params, *inputs, max_length=max_length, method=method, **options)

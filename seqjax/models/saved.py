@@ -49,7 +49,7 @@ def save_model(directory: str | pathlib.Path, model, params, *, vocabularies: di
     return save_params(directory, params, record)
 
 
-GENERATE_OPTIONS = ("method", "max_length", "beam_width", "length_penalty", "early_stopping", "temperature", "top_k", "top_p",
+GENERATE_OPTIONS = ("method", "max_length", "beam_width", "length_penalty", "length_norm", "early_stopping", "temperature", "top_k", "top_p",
                     "eos_id", "batch_size", "buckets")
 
 
