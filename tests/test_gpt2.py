@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -90,6 +91,99 @@ def test_greedy_generation_of_40_tokens_is_token_identical_with_an_eos_and_paddi
     assert (ours[0] == eos).sum() == 1 and (ours[0] == 0).any()  # row 0 did end at its EOS, and was padded after it
 
 
+def left_padded(right, lengths):
+    """Hugging Face's way of batching the same prompts: moved to the right end of the row, with a mask."""
+    left, mask = np.zeros_like(right), np.zeros_like(right)
+    for row, n in enumerate(lengths):
+        left[row, right.shape[1] - n:], mask[row, right.shape[1] - n:] = right[row, :n], 1
+    return torch.tensor(left), torch.tensor(mask)
+
+
+@pytest.mark.slow  # ~15 s on 2 cores: three searches of each kind on both sides
+@pytest.mark.parametrize("initializer_range", [0.05, 1.0])  # near-uniform next-token distributions, and peaked ones
+def test_batched_greedy_and_beam_search_with_prompts_of_different_lengths_equal_generate(initializer_range, tmp_path):
+    """Four prompts of 9, 5, 2 and 7 tokens in one batch (seqjax: right-padded with lengths; transformers:
+    left-padded with an attention mask). Greedy: 40 tokens through the KV cache, token-identical to
+    ``generate(do_sample=False)``. Beam search: ``num_beams=4, length_penalty=1.0, early_stopping=True``
+    is ``method="beam", beam_width=4, length_penalty=1.0, length_norm="power", early_stopping="finished"``
+    (the rule in ``seqjax.decoding.beam``'s doc): the same hypotheses and scores for 8, 16 and 30 tokens."""
+    hf = hf_model(tmp_path / "m", **CONFIGS["2 layers, 4 heads"], initializer_range=initializer_range)
+    model, params = gpt2.load(tmp_path / "m")
+    lengths = np.array([9, 5, 2, 7])
+    right = padded_prompts(model.vocab_size, lengths)[0]
+    left, mask = left_padded(right, lengths)
+    free = np.asarray(model.generate(params, jnp.asarray(right), lengths, max_length=40).tokens)
+    tokens, counts = np.unique(free, return_counts=True)
+    eos = int(tokens[np.argsort(-counts)][1])  # the second most frequent token: some rows end with it, early or late
+    with torch.no_grad():
+        want = hf.generate(left, attention_mask=mask, do_sample=False, max_new_tokens=40, eos_token_id=eos, pad_token_id=0)
+    want = want[:, right.shape[1]:].numpy()
+    ours = np.asarray(model.generate(params, jnp.asarray(right), lengths, max_length=40, eos_id=eos).tokens)
+    np.testing.assert_array_equal(ours[:, : want.shape[1]], want)
+    assert (ours == eos).any() and (ours[:, want.shape[1]:] == 0).all()
+    ended = 0
+    for new_tokens in (8, 16, 30):
+        with torch.no_grad():  # pad_token_id 5: transformers fills a finished row with it (with 0 it uses the EOS)
+            out = hf.generate(left, attention_mask=mask, do_sample=False, num_beams=4, length_penalty=1.0, early_stopping=True,
+                              max_new_tokens=new_tokens, eos_token_id=eos, pad_token_id=5, return_dict_in_generate=True, output_scores=True)
+        want, want_scores = out.sequences[:, right.shape[1]:].numpy(), out.sequences_scores.numpy()
+        best = model.generate(params, jnp.asarray(right), lengths, max_length=new_tokens, method="beam", beam_width=4, length_penalty=1.0,
+                              length_norm="power", early_stopping="finished", eos_id=eos).best
+        n = np.asarray(best.lengths)
+        assert want.shape[1] == n.max(), new_tokens
+        for row in range(4):
+            np.testing.assert_array_equal(np.asarray(best.tokens[row, : n[row]]), want[row, : n[row]], err_msg=f"{new_tokens} {row}")
+            assert (want[row, n[row]:] == 5).all()
+        np.testing.assert_allclose(np.asarray(best.scores), want_scores, atol=1e-5)
+        ended += int((np.asarray(best.tokens) == eos).sum())
+    assert ended > 0  # some hypotheses did end with the EOS: the rule for finished ones was exercised
+
+
+SAMPLING = [dict(temperature=1.0, top_k=5), dict(temperature=0.7, top_p=0.9), dict(temperature=1.3, top_k=20, top_p=0.8),
+            dict(temperature=1.0, top_p=0.5)]
+
+
+@pytest.mark.slow  # ~10 s on 2 cores
+def test_sampling_draws_from_the_filtered_distribution_of_transformers(tmp_path):
+    """Along 12 tokens that seqjax samples (through the KV cache, prompts of different lengths), every
+    step's distribution after temperature, top-k and top-p (``seqjax.decoding.filter_logits``) equals what
+    transformers' warpers leave (applied in ``generate``'s order: temperature, top-k, top-p): the same
+    tokens kept, the same probabilities; and each sampled token is one of those kept."""
+    from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+    from seqjax import decoding
+
+    hf = hf_model(tmp_path / "m", **CONFIGS["2 layers, 4 heads"], initializer_range=0.3)
+    model, params = gpt2.load(tmp_path / "m")
+    lengths = np.array([9, 5, 2])
+    right = padded_prompts(model.vocab_size, lengths)[0]
+    step_fn = jax.jit(model.step)
+    for i, options in enumerate(SAMPLING):
+        warpers = [TemperatureLogitsWarper(options["temperature"])] + (
+            [TopKLogitsWarper(options["top_k"])] if "top_k" in options else []) + (
+            [TopPLogitsWarper(options["top_p"])] if "top_p" in options else [])
+        drawn = np.asarray(model.generate(params, jnp.asarray(right), lengths, max_length=12, method="sample",
+                                          key=jax.random.key(i), **options).tokens)
+        start = model.decode_start(params, jnp.asarray(right), lengths, max_length=12)
+        state, token = start.state, start.tokens
+        filtered = jax.jit(lambda logits: jax.nn.softmax(decoding.filter_logits(logits, **options), axis=-1))  # noqa: B023
+        for step in range(12):
+            state, logits = step_fn(start.params, state, token)
+            ours = np.asarray(filtered(logits))
+            rows = [np.concatenate([right[r, : lengths[r]], drawn[r, :step]]) for r in range(3)]
+            left, mask = left_padded(np.stack([np.pad(x, (0, max(map(len, rows)) - len(x))) for x in rows]), [len(x) for x in rows])
+            with torch.no_grad():
+                positions = (mask.cumsum(-1) - 1).clamp(min=0)  # as generate gives a left-padded row (a forward call does not)
+                scores = hf(left, attention_mask=mask, position_ids=positions).logits[:, -1]
+                for warper in warpers:
+                    scores = warper(left, scores)
+            theirs = torch.softmax(scores, dim=-1).numpy()
+            np.testing.assert_array_equal(ours > 0, theirs > 0, err_msg=f"{options} step {step}")
+            np.testing.assert_allclose(ours, theirs, atol=2e-5, err_msg=f"{options} step {step}")
+            assert (ours[np.arange(3), drawn[:, step]] > 0).all()
+            token = jnp.asarray(drawn[:, step])
+        assert 1 < (ours > 0).sum(-1).max() < model.vocab_size  # the filters did cut, and kept more than one token
+
+
 @pytest.mark.slow  # 6-9 s on 2 cores, transformers' import included
 def test_attention_weights_of_every_layer_equal_output_attentions(tmp_path):
     hf_model(tmp_path / "m", **CONFIGS["2 layers, 4 heads"])
@@ -108,8 +202,6 @@ def test_attention_weights_of_every_layer_equal_output_attentions(tmp_path):
 
 @pytest.mark.slow  # 6-9 s on 2 cores, transformers' import included
 def test_a_seqjax_model_saves_as_a_folder_transformers_loads(tmp_path):
-    import jax
-
     model = TransformerLM(61, d_model=16, num_heads=2, num_layers=2, context=24, activation="gelu_tanh", eps=1e-5)
     params = model.init(jax.random.key(0))
     gpt2.save(tmp_path / "ours", model, params, eos_token_id=2)
