@@ -102,7 +102,7 @@ def test_char_lm_transformer_smoke(tmp_path):
     from experiments import char_lm
 
     text = _text(tmp_path)
-    config = char_lm.Config(data=str(text), out_dir=str(tmp_path / "run"), model="transformer", steps=40, hidden=16,
+    config = char_lm.Config(data=str(text), out_dir=str(tmp_path / "run"), model="transformer", steps=40, hidden=32,
                             heads=2, layers=2, batch=8, window=16, log_every=5, eval_every=20, eval_windows=2, save_every=20,
                             sample_chars=40, warmup_steps=5, learning_rate=1e-2)
     with jax.numpy_dtype_promotion("standard"):
@@ -115,7 +115,22 @@ def test_char_lm_transformer_smoke(tmp_path):
     prime = "".join(c for c in "ROMEO:" if c in (text / "tinyshakespeare" / "input.txt").read_text())  # those in the vocabulary
     assert sample.startswith(prime) and len(sample) == len(prime) + 40  # 40 characters: past the context of 16
     saved = json.loads((run / "config.json").read_text())
-    assert (saved["model"], saved["layers"], saved["hidden"], saved["learning_rate"]) == ("transformer", 2, 16, 1e-2)
+    assert (saved["model"], saved["layers"], saved["hidden"], saved["learning_rate"]) == ("transformer", 2, 32, 1e-2)
+    # the trained model as a Hugging Face folder: transformers reads the same text as the same ids and gives the same logits
+    transformers, torch = pytest.importorskip("transformers"), pytest.importorskip("torch")
+    from seqjax.interop import gpt2
+
+    loaded = seqjax.load(run)
+    assert np.abs(np.asarray(loaded.params["readout"]["b"])).max() > 1e-3  # a trained readout bias: folded into ln_f on export
+    gpt2.export(run, tmp_path / "hf")
+    hf = transformers.GPT2LMHeadModel.from_pretrained(tmp_path / "hf").eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(tmp_path / "hf")
+    line = sample[:16]
+    ids = tokenizer(line)["input_ids"]
+    assert ids == loaded.vocabularies["vocab"].encode(line) and tokenizer.decode(ids) == line
+    with torch.no_grad():
+        want = hf(torch.tensor([ids])).logits.numpy()
+    assert np.abs(np.asarray(loaded.model.logits(loaded.params, np.asarray([ids])))[0] - want[0]).max() < 1e-4
 
 
 @pytest.mark.slow

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import warnings
 
 import jax.numpy as jnp
 import numpy as np
@@ -172,16 +173,36 @@ def load(folder: str | pathlib.Path, *, dtype=None) -> tuple[TransformerLM, dict
     return model, params
 
 
+def fold_readout_bias(params: dict) -> np.ndarray:
+    """The final layer norm's bias that makes a tied readout without bias compute what ``params``'
+    readout with its bias ``b`` computes: GPT-2 has no readout bias, but ``logits = y Eᵀ + b`` equals
+    ``(y + c) Eᵀ`` for the ``c`` that solves ``E c = b`` (least squares, in float64), and ``y`` is the
+    final layer norm's output, whose bias takes ``c``. Exact whenever the token table ``E [V, d]`` has
+    rank ``V`` (a vocabulary no larger than ``d_model``, e.g. characters); otherwise a ValueError
+    says by how much ``b`` is out of reach."""
+    norm_bias = np.asarray(params["decoder"]["norm"]["bias"], np.float64)
+    bias = np.asarray(params["readout"]["b"], np.float64)
+    if not np.any(bias):
+        return norm_bias
+    table = np.asarray(params["embed"]["table"], np.float64)
+    shift = np.linalg.lstsq(table, bias, rcond=None)[0]
+    miss = np.abs(table @ shift - bias).max()
+    if miss > 1e-5 * max(1.0, np.abs(bias).max()):
+        raise ValueError(f"params['readout']['b'] is not zero and GPT-2 has no readout bias; it does not fold into the final "
+                         f"norm's bias either (the {table.shape[0]}-token table has rank below {table.shape[0]}: the best fold "
+                         f"misses a logit by {miss:.3g}). Train with a zero, frozen readout bias to export this model")
+    return norm_bias + shift
+
+
 def save(folder: str | pathlib.Path, model: TransformerLM, params: dict, **config_fields) -> pathlib.Path:
     """Writes ``config.json`` and ``model.safetensors`` as ``GPT2LMHeadModel.save_pretrained`` does, so that
     ``from_pretrained(folder)`` computes the same logits. ``config_fields`` (e.g. ``bos_token_id``,
-    ``eos_token_id``) go into the config. The readout's bias must be zero (GPT-2 has none)."""
+    ``eos_token_id``) go into the config. A trained readout bias, which GPT-2 has not, moves into the
+    final layer norm's bias (``fold_readout_bias``), or the save is refused."""
     from safetensors.numpy import save_file
 
     config = config_from_model(model, **config_fields)
-    bias = np.asarray(params["readout"]["b"], np.float32)
-    if np.any(bias != 0):
-        raise ValueError(f"params['readout']['b'] is not zero (max |b| = {np.abs(bias).max():.3g}): GPT-2 has no readout bias")
+    final_norm_bias = fold_readout_bias(params)
     out: dict[str, np.ndarray] = {}
     as_np = lambda x: np.ascontiguousarray(np.asarray(x, np.float32))  # noqa: E731  (safetensors.numpy has no bfloat16)
     out["transformer.wte.weight"] = as_np(params["embed"]["table"])
@@ -196,9 +217,55 @@ def save(folder: str | pathlib.Path, model: TransformerLM, params: dict, **confi
         ff = layer["feed_forward"]
         out[f"{h}.mlp.c_fc.weight"], out[f"{h}.mlp.c_fc.bias"] = as_np(ff["w1"]["w"]), as_np(ff["w1"]["b"])
         out[f"{h}.mlp.c_proj.weight"], out[f"{h}.mlp.c_proj.bias"] = as_np(ff["w2"]["w"]), as_np(ff["w2"]["b"])
-    out["transformer.ln_f.weight"], out["transformer.ln_f.bias"] = as_np(params["decoder"]["norm"]["scale"]), as_np(params["decoder"]["norm"]["bias"])
+    out["transformer.ln_f.weight"], out["transformer.ln_f.bias"] = as_np(params["decoder"]["norm"]["scale"]), as_np(final_norm_bias)
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     save_file(out, str(folder / "model.safetensors"), metadata={"format": "pt"})
     (folder / "config.json").write_text(json.dumps(config, indent=1))
     return folder
+
+
+def export(run_dir: str | pathlib.Path, folder: str | pathlib.Path) -> pathlib.Path:
+    """A saved seqjax run (``seqjax.save_model``: a ``TransformerLM`` and its vocabulary ``"vocab"``) as a
+    Hugging Face folder: the model (``save``) and its tokenizer, so that ``AutoTokenizer`` and
+    ``GPT2LMHeadModel.from_pretrained(folder)`` read text as the run did. A character vocabulary becomes
+    a ``tokenizers`` word-level model over single characters (joined without spaces when decoded); a
+    ``SubwordVocab`` writes its own ``tokenizer.json``. Other vocabularies (words split by a regex) have
+    no exact ``tokenizers`` equivalent: the folder then holds the model alone, and the note says so."""
+    import seqjax
+
+    loaded = seqjax.load(run_dir)
+    if not isinstance(loaded.model, TransformerLM):
+        raise ValueError(f"{run_dir} holds a {type(loaded.model).__name__}; only a TransformerLM exports as GPT-2")
+    folder = save(folder, loaded.model, loaded.params)
+    vocab = loaded.vocabularies.get("vocab")
+    tokenizer = None if vocab is None else _hf_tokenizer(vocab)
+    if tokenizer is None:
+        warnings.warn(f"{folder}: the model only; a {getattr(vocab, 'level', 'missing')!r} vocabulary has no exact tokenizers "
+                      "equivalent, so no tokenizer.json was written", stacklevel=2)
+        return folder
+    tokenizer.save(str(folder / "tokenizer.json"))
+    (folder / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "PreTrainedTokenizerFast",
+                                                              "model_max_length": loaded.model.context}, indent=1))
+    return folder
+
+
+def _hf_tokenizer(vocab):
+    """A ``tokenizers.Tokenizer`` that encodes and decodes as ``vocab`` does, or None."""
+    from seqjax.data.subword import SubwordVocab
+    from seqjax.data.tokenizer import CHAR_PATTERN
+
+    if isinstance(vocab, SubwordVocab):
+        return vocab.tokenizer
+    split = vocab.tokenizer
+    if split.pattern != CHAR_PATTERN or split.join != "" or split.rules or split.squeeze_space or split.max_tokens is not None:
+        return None
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers
+
+    unknown = "<UNK>" if "<UNK>" in vocab else None
+    tokenizer = Tokenizer(models.WordLevel({t: i for i, t in enumerate(vocab.tokens)}, unk_token=unknown))
+    if split.lower:
+        tokenizer.normalizer = normalizers.Lowercase()
+    tokenizer.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    tokenizer.decoder = decoders.Fuse()
+    return tokenizer
