@@ -88,8 +88,9 @@ def main(config: Config) -> dict:
     ids = jnp.asarray([prompt])
     sampled = model.generate(params, ids, method="sample", key=jax.random.key(config.seed), max_length=config.max_length,
                              temperature=config.temperature, top_k=config.top_k or None, top_p=config.top_p, eos_id=eos)
-    beam = model.generate(params, ids, method="beam", beam_width=config.beam_width, length_penalty=1.0, max_length=config.max_length,
-                          eos_id=eos).best
+    # transformers' generate(num_beams=4, length_penalty=1.0, early_stopping=True), token for token (tests/test_gpt2.py)
+    beam = model.generate(params, ids, method="beam", beam_width=config.beam_width, length_penalty=1.0, length_norm="power",
+                          early_stopping="finished", max_length=config.max_length, eos_id=eos).best
     results = {"checkpoint": str(folder), "random": not config.checkpoint}
     for name, decoded in (("sample", sampled), ("beam", beam)):
         continuation = np.asarray(decoded.tokens[0, : int(decoded.lengths[0])]).tolist()
