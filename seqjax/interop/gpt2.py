@@ -36,6 +36,7 @@ import warnings
 import jax.numpy as jnp
 import numpy as np
 
+from seqjax.data.vocab import EOS_ID, GO_ID
 from seqjax.models.language_model import TransformerLM
 from seqjax.train.checkpoint import CheckpointError
 
@@ -84,7 +85,7 @@ def config_from_model(model: TransformerLM, **extra) -> dict:
             "activation_function": activation, "layer_norm_epsilon": model.eps, "resid_pdrop": rate, "embd_pdrop": rate,
             "attn_pdrop": rate if model.attention_dropout is None else model.attention_dropout, "scale_attn_weights": True,
             "tie_word_embeddings": True, "scale_attn_by_inverse_layer_idx": False, "reorder_and_upcast_attn": False,
-            "use_cache": True, **extra}
+            "use_cache": True, "bos_token_id": None, "eos_token_id": None, **extra}  # None: not GPT2Config's 50256, outside a small vocabulary
 
 
 def _tensors(folder: pathlib.Path) -> tuple[dict, pathlib.Path]:
@@ -237,8 +238,9 @@ def export(run_dir: str | pathlib.Path, folder: str | pathlib.Path) -> pathlib.P
     loaded = seqjax.load(run_dir)
     if not isinstance(loaded.model, TransformerLM):
         raise ValueError(f"{run_dir} holds a {type(loaded.model).__name__}; only a TransformerLM exports as GPT-2")
-    folder = save(folder, loaded.model, loaded.params)
     vocab = loaded.vocabularies.get("vocab")
+    specials = {"bos_token_id": GO_ID, "eos_token_id": EOS_ID} if vocab is not None and vocab.has_specials else {}
+    folder = save(folder, loaded.model, loaded.params, **specials)
     tokenizer = None if vocab is None else _hf_tokenizer(vocab)
     if tokenizer is None:
         warnings.warn(f"{folder}: the model only; a {getattr(vocab, 'level', 'missing')!r} vocabulary has no exact tokenizers "
