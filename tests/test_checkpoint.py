@@ -224,7 +224,7 @@ def test_sigkill_and_resume_is_bit_identical(tmp_path):
     assert straight.returncode == 0, straight.stderr[-2000:]
 
     out = tmp_path / "killed"
-    for kill_after in (20, 40):  # two kills, each right after a checkpoint, while training goes on
+    for kill_after in (30,):  # a kill right after a checkpoint, while training goes on (tests/test_faults.py kills at random moments)
         process = subprocess.Popen(_command(data, out), cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 240
         while not (out / "checkpoints" / str(kill_after)).is_dir() and process.poll() is None and time.time() < deadline:
@@ -239,4 +239,4 @@ def test_sigkill_and_resume_is_bit_identical(tmp_path):
     # the whole train state (params, Adam moments, step, key, carried LSTM state) is identical, bit for bit
     assert _final_checksum(out, 60) == _final_checksum(tmp_path / "straight", 60)
     steps = [m["step"] for m in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if m["split"] == "train"]
-    assert steps == list(range(5, 65, 5))  # each step logged once, even across the kills
+    assert steps == list(range(5, 65, 5))  # each step logged once, even across the kill

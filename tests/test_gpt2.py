@@ -106,7 +106,7 @@ def test_batched_greedy_and_beam_search_with_prompts_of_different_lengths_equal_
     left-padded with an attention mask). Greedy: 40 tokens through the KV cache, token-identical to
     ``generate(do_sample=False)``. Beam search: ``num_beams=4, length_penalty=1.0, early_stopping=True``
     is ``method="beam", beam_width=4, length_penalty=1.0, length_norm="power", early_stopping="finished"``
-    (the rule in ``seqjax.decoding.beam``'s doc): the same hypotheses and scores for 8, 16 and 30 tokens."""
+    (the rule in ``seqjax.decoding.beam``'s doc): the same hypotheses and scores for 8 and 30 tokens."""
     hf = hf_model(tmp_path / "m", **CONFIGS["2 layers, 4 heads"], initializer_range=initializer_range)
     model, params = gpt2.load(tmp_path / "m")
     lengths = np.array([9, 5, 2, 7])
@@ -122,7 +122,7 @@ def test_batched_greedy_and_beam_search_with_prompts_of_different_lengths_equal_
     np.testing.assert_array_equal(ours[:, : want.shape[1]], want)
     assert (ours == eos).any() and (ours[:, want.shape[1]:] == 0).all()
     ended = 0
-    for new_tokens in (8, 16, 30):
+    for new_tokens in (8, 30):
         with torch.no_grad():  # pad_token_id 5: transformers fills a finished row with it (with 0 it uses the EOS)
             out = hf.generate(left, attention_mask=mask, do_sample=False, num_beams=4, length_penalty=1.0, early_stopping=True,
                               max_new_tokens=new_tokens, eos_token_id=eos, pad_token_id=5, return_dict_in_generate=True, output_scores=True)
@@ -139,8 +139,7 @@ def test_batched_greedy_and_beam_search_with_prompts_of_different_lengths_equal_
     assert ended > 0  # some hypotheses did end with the EOS: the rule for finished ones was exercised
 
 
-SAMPLING = [dict(temperature=1.0, top_k=5), dict(temperature=0.7, top_p=0.9), dict(temperature=1.3, top_k=20, top_p=0.8),
-            dict(temperature=1.0, top_p=0.5)]
+SAMPLING = [dict(temperature=1.0, top_k=5), dict(temperature=0.7, top_p=0.9), dict(temperature=1.3, top_k=20, top_p=0.8)]
 
 
 @pytest.mark.slow  # ~10 s on 2 cores

@@ -233,9 +233,9 @@ def export(run_dir: str | pathlib.Path, folder: str | pathlib.Path) -> pathlib.P
     a ``tokenizers`` word-level model over single characters (joined without spaces when decoded); a
     ``SubwordVocab`` writes its own ``tokenizer.json``. Other vocabularies (words split by a regex) have
     no exact ``tokenizers`` equivalent: the folder then holds the model alone, and the note says so."""
-    import seqjax
+    from seqjax.models.saved import load as load_run
 
-    loaded = seqjax.load(run_dir)
+    loaded = load_run(run_dir)
     if not isinstance(loaded.model, TransformerLM):
         raise ValueError(f"{run_dir} holds a {type(loaded.model).__name__}; only a TransformerLM exports as GPT-2")
     vocab = loaded.vocabularies.get("vocab")
