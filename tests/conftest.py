@@ -39,3 +39,28 @@ def _free_compiled_code_after_each_module():
     after each module frees them; a function a later module needs is compiled again."""
     yield
     jax.clear_caches()
+
+
+# Parametrized cases of 5-8 s on 2 cores (measured with --durations, 2026-12-04) that would push the fast
+# tier (`pytest -m "not slow"`) past 5 minutes: they run in the slow tier, i.e. in CI's full suite. A whole
+# test that is slow says so with its own @pytest.mark.slow; this list is for single cases of a grid.
+SLOW_CASES = {
+    "tests/test_compiled.py::test_eager_value_checks_raise_from_inside_the_compiled_program",
+    "tests/test_compiled.py::test_a_method_compiles_once_per_shape_and_gives_the_op_by_op_values",
+    "tests/test_torch_audit.py::test_every_field_is_converted_or_refused_by_to_torch[Elman]",
+    "tests/test_torch_audit.py::test_every_field_is_converted_or_refused_by_to_torch[GRU]",
+    "tests/test_torch_audit.py::test_every_field_is_converted_or_refused_by_to_torch[Bidirectional]",
+    "tests/test_conventions.py::test_the_earlier_spellings_work_for_one_release_and_warn",
+    "tests/test_seq2seq.py::test_params_save_load_round_trip_and_another_model",
+    "tests/test_attention_decoder.py::test_unroll_equals_a_loop_of_step[luong]",
+    "tests/test_generation.py::test_generate_all_decodes_each_example_as_alone_in_order[seq2seq (no attention)]",
+    "tests/test_generation.py::test_generate_all_renders_and_returns_the_attention_of_the_best_hypothesis",
+    "tests/test_conventions.py::test_every_loss_reads_the_batch_keys_of_the_conventions[classifier]",
+    "tests/test_sequences.py::test_stack_equals_layers_composed_by_hand",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.nodeid in SLOW_CASES:
+            item.add_marker(pytest.mark.slow)
