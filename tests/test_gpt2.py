@@ -99,7 +99,7 @@ def left_padded(right, lengths):
     return torch.tensor(left), torch.tensor(mask)
 
 
-@pytest.mark.slow  # ~15 s on 2 cores: three searches of each kind on both sides
+@pytest.mark.slow  # ~15 s on 2 cores: a greedy and two beam searches, on both sides
 @pytest.mark.parametrize("initializer_range", [0.05, 1.0])  # near-uniform next-token distributions, and peaked ones
 def test_batched_greedy_and_beam_search_with_prompts_of_different_lengths_equal_generate(initializer_range, tmp_path):
     """Four prompts of 9, 5, 2 and 7 tokens in one batch (seqjax: right-padded with lengths; transformers:
