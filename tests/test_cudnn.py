@@ -65,49 +65,56 @@ def test_pack_is_jaxs_cudnn_layout(key):
     assert_close((w_ih[0], w_hh[0], b_ih[0], b_hh[0]), (params["wx"].T, params["wh"].T, params["b"], jnp.zeros(20)))
 
 
-@pytest.mark.parametrize("lengths", [None, [7, 3, 0]])
 @pytest.mark.parametrize("reverse", [False, True])
-@pytest.mark.slow
-def test_cudnn_path_equals_seqjax_lstm_values_and_gradients(stand_in, key, lengths, reverse):
+def test_cudnn_path_equals_seqjax_lstm_values_and_gradients(stand_in, key, reverse):
     cell = seqjax.LSTM(4, 5)
     args = setup(cell, key)
-    lengths = None if lengths is None else jnp.array(lengths)
-    value, grads = jax.value_and_grad(loss(cell, True, lengths, reverse), argnums=(0, 1, 2))(*args)
+    value, grads = jax.value_and_grad(loss(cell, True, None, reverse), argnums=(0, 1, 2))(*args)
     assert stand_in, "the cuDNN path did not run"
-    want_value, want_grads = jax.value_and_grad(loss(cell, False, lengths, reverse), argnums=(0, 1, 2))(*args)
+    want_value, want_grads = jax.value_and_grad(loss(cell, False, None, reverse), argnums=(0, 1, 2))(*args)
     assert_close(value, want_value)
     assert_close(grads, want_grads)
-    ys, (h, c) = seqjax.unroll(cell, args[0], args[1], lengths=lengths, initial_state=args[2], reverse=reverse, options=seqjax.ScanOptions(cudnn=True))
-    if lengths is not None:  # padding outputs are exactly zero; a length-0 sequence keeps its initial state
-        assert float(jnp.max(jnp.abs(ys[1, 3:]))) == 0.0 and float(jnp.max(jnp.abs(ys[2]))) == 0.0
-        assert_close((h[2], c[2]), (args[2].h[2], args[2].c[2]))
-        assert float(jnp.max(jnp.abs(grads[1][2]))) == 0.0  # nothing flows into a length-0 sequence's inputs
+
+
+@pytest.mark.parametrize("lengths", [[7, 3, 0], 4])
+def test_lengths_keep_xlas_loop(stand_in, key, lengths):
+    """With lengths cuDNN's gradients were wrong on an H200 (seqjax.kernels.cudnn): XLA's loop runs."""
+    cell = seqjax.LSTM(4, 5)
+    params, xs, state = setup(cell, key)
+    if isinstance(lengths, int):  # a single sequence [t, d], its length a scalar
+        params, xs, state = params, xs[0], jax.tree.map(lambda s: s[0], state)
+    lengths = jnp.array(lengths)
+    got = jax.value_and_grad(loss(cell, True, lengths), argnums=(0, 1, 2))(params, xs, state)
+    assert stand_in == []
+    assert_close(got, jax.value_and_grad(loss(cell, False, lengths), argnums=(0, 1, 2))(params, xs, state))
 
 
 def test_cudnn_unbatched_sequence(stand_in, key):
     cell = seqjax.LSTM(4, 5)
     params, xs, _ = setup(cell, key)
-    for lengths in (None, jnp.array(4)):  # a single sequence [t, d], its length a scalar
-        got = seqjax.unroll(cell, params, xs[0], lengths=lengths, options=seqjax.ScanOptions(cudnn=True))
-        assert_close(got, seqjax.unroll(cell, params, xs[0], lengths=lengths))
-    assert len(stand_in) == 2
+    got = seqjax.unroll(cell, params, xs[0], options=seqjax.ScanOptions(cudnn=True))  # a single sequence [t, d]
+    assert_close(got, seqjax.unroll(cell, params, xs[0]))
+    assert len(stand_in) == 1
 
 
 @pytest.mark.slow
 def test_cudnn_in_wrappers_and_fallbacks(stand_in, key):
-    """LSTM layers inside Stack/Bidirectional run on cuDNN; the GRU layer, a bfloat16 LSTM and a
-    non-tanh LSTM keep XLA's loop (cuDNN cannot compute them), with the same results."""
+    """LSTM layers inside Stack/Bidirectional run on cuDNN; the GRU layer, a bfloat16 LSTM, a
+    non-tanh LSTM and the same stack with lengths keep XLA's loop, with the same results."""
     cell = seqjax.Stack((seqjax.Bidirectional(seqjax.LSTM(4, 5)), seqjax.GRU(10, 6), seqjax.LSTM(6, 3)))
     params, xs, state = setup(cell, key)
-    lengths = jnp.array([7, 2, 5])
 
-    def gradients(use_cudnn):  # under jit, with the lengths traced as in a training step
+    def gradients(use_cudnn, lengths):  # under jit, with the lengths traced as in a training step
         step = jax.jit(lambda p, x, s, n: jax.value_and_grad(loss(cell, use_cudnn, n), argnums=(0, 1))(p, x, s))
         return step(params, xs, state, lengths)
 
-    got = gradients(True)
+    got = gradients(True, None)
     assert sorted(stand_in) == [3, 5, 5]  # both directions of the first layer and the last layer
-    assert_close(got, gradients(False))
+    assert_close(got, gradients(False, None))
+
+    stand_in.clear()
+    assert_close(gradients(True, jnp.array([7, 2, 5])), gradients(False, jnp.array([7, 2, 5])))
+    assert stand_in == []
 
     stand_in.clear()
     for lstm, dtype in ((seqjax.LSTM(4, 5), jnp.bfloat16), (seqjax.LSTM(4, 5, activation="relu"), jnp.float32)):
@@ -161,21 +168,22 @@ def test_cudnn_without_a_gpu_is_a_clear_error(key, tmp_path):
 
 
 @pytest.mark.skipif(not ON_GPU, reason="needs a CUDA GPU with cuDNN: jax.experimental.rnn.lstm has no CPU kernel")
-@pytest.mark.parametrize("lengths", [None, [40, 13, 0, 1]])
-def test_cudnn_kernel_on_gpu(key, lengths):
-    """The cuDNN kernel itself against seqjax's XLA loop and against the reference LSTM."""
+@pytest.mark.parametrize("layers", ["lstm", "stack"])
+def test_cudnn_kernel_on_gpu(key, layers):
+    """The cuDNN kernel itself against seqjax's XLA loop (one layer, and a bidirectional layer under
+    a second LSTM: three kernel calls in one program) and against JAX's reference LSTM."""
     assert cudnn.available(), "a GPU, but seqjax.cudnn.available() is False: has jax.experimental.rnn changed?"
-    cell = seqjax.LSTM(24, 32)
+    cell = seqjax.LSTM(24, 32) if layers == "lstm" else seqjax.Stack((seqjax.Bidirectional(seqjax.LSTM(24, 16)), seqjax.LSTM(32, 32)))
     args = setup(cell, key, b=4, t=40)
-    lengths = None if lengths is None else jnp.array(lengths)
     # cuDNN sums in its own order: float32 rounding over 40 steps, not the 2e-5 of two XLA programs;
     # a wrong weight layout or gate order is off by O(1)
     def close(a, b):
         jax.tree.map(lambda u, v: np.testing.assert_allclose(np.asarray(u), np.asarray(v), rtol=1e-4, atol=1e-4), a, b)
 
-    got = jax.jit(jax.value_and_grad(loss(cell, True, lengths), argnums=(0, 1, 2)))(*args)
-    close(got, jax.value_and_grad(loss(cell, False, lengths), argnums=(0, 1, 2))(*args))
-    full = jnp.full((4,), 40, jnp.int32) if lengths is None else jnp.maximum(lengths, 1).astype(jnp.int32)
-    x, h0, c0 = args[1], args[2].h[None], args[2].c[None]
-    kwargs = dict(input_size=24, hidden_size=32, num_layers=1, dropout=0.0, bidirectional=False)
-    close(rnn.lstm(x, h0, c0, cudnn.pack(args[0]), full, **kwargs), reference_lstm(x, h0, c0, cudnn.pack(args[0]), full, **kwargs))
+    close(jax.jit(jax.value_and_grad(loss(cell, True, None), argnums=(0, 1, 2)))(*args),
+          jax.value_and_grad(loss(cell, False, None), argnums=(0, 1, 2))(*args))
+    if layers == "lstm":
+        full = jnp.full((4,), 40, jnp.int32)
+        x, h0, c0 = args[1], args[2].h[None], args[2].c[None]
+        kwargs = dict(input_size=24, hidden_size=32, num_layers=1, dropout=0.0, bidirectional=False)
+        close(rnn.lstm(x, h0, c0, cudnn.pack(args[0]), full, **kwargs), reference_lstm(x, h0, c0, cudnn.pack(args[0]), full, **kwargs))

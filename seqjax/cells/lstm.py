@@ -72,11 +72,11 @@ class LSTM(Cell):
     def scan(self, params: Params, state: State, xs: Array, lengths: Array | None, *, options: ScanOptions = DEFAULT):
         """``recur`` under one ``lax.scan``, or (``seqjax.kernels.options.path``) the same recurrence with
         the hand-written backward pass of ``seqjax.kernels.fused.lstm_scan`` (tanh), or cuDNN's LSTM
-        kernel (``seqjax.kernels.cudnn``: tanh, float32)."""
+        kernel (``seqjax.kernels.cudnn``: tanh, float32, no ``lengths``)."""
         options = options.resolved()
-        chosen = path(options, fused=self.activation == "tanh", cudnn=bool(xs.shape[0]) and cudnn.applies(self.activation, xs.dtype))
+        chosen = path(options, fused=self.activation == "tanh", cudnn=bool(xs.shape[0]) and cudnn.applies(self.activation, xs.dtype, lengths))
         if chosen == "cudnn":
-            ys, h, c = cudnn.lstm_scan(params, state.h, state.c, xs, lengths)
+            ys, h, c = cudnn.lstm_scan(params, state.h, state.c, xs)
         elif chosen == "fused":
             ys, h, c = lstm_scan(params, state.h, state.c, xs, valid_steps(xs, lengths), options.unroll, options.hoist)
         else:

@@ -3,7 +3,10 @@
 cuDNN runs a whole LSTM layer, forward and backward, as one library call with its own
 kernels; XLA's loop calls a matmul per step. On an H100 (BENCHMARKS_GPU.md) PyTorch's cuDNN
 LSTM beat seqjax's XLA loop at the larger shapes (training at 64x128x512x512: 0.48x, with
-XLA's autotuning off) and lost at the smaller ones, so this is an option, not the default.
+XLA's autotuning off) and lost at the smaller ones. On an H200 (2026-12-04, autotuning on) this
+path itself was slower than seqjax's XLA loop at all four of ``benchmarks.rnn_step``'s shapes:
+XLA's time over cuDNN's 0.67-0.81x in training and 0.49-0.75x in inference (README, "On a GPU").
+So it is an option, off by default.
 JAX reaches cuDNN through ``jax.experimental.rnn.lstm`` (Keras's JAX backend uses the same
 call for its LSTM layer). It takes one flat weight vector in PyTorch's layout::
 
@@ -11,14 +14,19 @@ call for its LSTM layer). It takes one flat weight vector in PyTorch's layout::
 
 which is ``[wxᵀ, whᵀ, b, 0]`` in seqjax's tree (``wx [d, 4h]``, ``wh [h, 4h]``, ``b [4h]``,
 gates i, f, g, o): the same numbers, so the parameter tree stays the same and gradients reach
-it through that packing. ``lengths`` become cuDNN's ``seq_lengths``: outputs past a
-sequence's length are zero and the final state is the one at its last valid step, as in
-``unroll``. seqjax hands cuDNN lengths of at least 1 (PyTorch's packed sequences require that
-too), so a length-0 sequence runs one step that is then discarded: its outputs are zero and its
-final state is the initial state.
+it through that packing.
 
-Where it applies: ``seqjax.LSTM`` with tanh, float32 inputs, on a CUDA GPU. ``cudnn=True``
-is like ``fused=True``: other cells, other dtypes, an LSTM under recurrent dropout (whose
+**Lengths keep XLA's loop.** On an NVIDIA H200 (2026-12-04, JAX 0.11.2, the first run of this
+path on hardware) cuDNN's outputs and final states with ``lengths`` equalled XLA's loop (1.2e-7),
+but seqjax's gradients through the kernel with ``lengths`` were wrong by O(1) (parameters off by
+up to 4.5 where they reach 15, even with no length 0), while without lengths they equalled XLA's
+loop within 1e-4. JAX's call alone, with ragged ``seq_lengths``, gave the reference gradients in
+a small program; the cause inside seqjax's larger program was not found in the device time the
+session had. A gradient that may be wrong is not offered: with ``lengths`` the LSTM runs XLA's
+loop, as it does for the other cases below (``applies``).
+
+Where it applies: ``seqjax.LSTM`` with tanh, float32 inputs and no ``lengths``, on a CUDA GPU.
+``cudnn=True`` is like ``fused=True``: other cells, other dtypes, ``lengths``, an LSTM under recurrent dropout (whose
 masked state cuDNN cannot see) and a default matmul precision cuDNN has no setting for
 (bfloat16 passes, dot algorithms; see ``applies``) keep XLA's loop. ``jax.experimental.rnn``
 has no CPU kernel: ``unroll`` raises a ValueError for ``cudnn=True`` where ``available()`` is
@@ -27,7 +35,7 @@ off). The kernel has no batching rule: ``jax.vmap`` over ``unroll`` with ``ScanO
 batch axis is the way to batch it.
 
 tests/test_cudnn.py checks everything here but the kernel on the CPU: the packing and the
-length handling, with JAX's own reference LSTM (``jax.experimental.rnn.lstm_ref``, the same
+fallbacks, with JAX's own reference LSTM (``jax.experimental.rnn.lstm_ref``, the same
 contract on unpacked weights) standing in for the cuDNN call, against seqjax's LSTM values and
 gradients. Its GPU test runs the cuDNN kernel itself against seqjax's XLA path; it is skipped
 where no GPU is lent.
@@ -38,7 +46,6 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from seqjax.core.masking import valid_steps
 from seqjax.core.types import Array, Params
 
 
@@ -68,11 +75,12 @@ def unavailable(option: str = "cudnn=True") -> str | None:
 _PRECISIONS = ("float32", "highest", "tensorfloat32", "high")
 
 
-def applies(activation: str, dtype) -> bool:
+def applies(activation: str, dtype, lengths: Array | None = None) -> bool:
     """Whether cuDNN computes this LSTM as XLA's loop would: tanh (cuDNN's only LSTM activation),
-    float32, and a default matmul precision of full float32 or TF32 (read at trace time)."""
+    float32, no ``lengths`` (their gradients, module docstring) and a default matmul precision of
+    full float32 or TF32 (read at trace time)."""
     precision = jax.config.jax_default_matmul_precision
-    return activation == "tanh" and jnp.dtype(dtype) == jnp.float32 and (precision is None or str(precision).lower() in _PRECISIONS)
+    return lengths is None and activation == "tanh" and jnp.dtype(dtype) == jnp.float32 and (precision is None or str(precision).lower() in _PRECISIONS)
 
 
 def pack(params: Params) -> Array:
@@ -88,19 +96,11 @@ def kernel():
     return rnn.lstm
 
 
-def lstm_scan(params: Params, h0: Array, c0: Array, xs: Array, lengths: Array | None) -> tuple[Array, Array, Array]:
-    """LSTM over time-major ``xs [t, b, d]`` (t >= 1) on cuDNN: ``(ys [t, b, h], h_T, c_T)``, as
-    ``seqjax.kernels.fused.lstm_scan`` computes them."""
+def lstm_scan(params: Params, h0: Array, c0: Array, xs: Array) -> tuple[Array, Array, Array]:
+    """LSTM over time-major ``xs [t, b, d]`` (t >= 1, every sequence full length) on cuDNN:
+    ``(ys [t, b, h], h_T, c_T)``, as ``seqjax.kernels.fused.lstm_scan`` computes them."""
     t, b, d = xs.shape
     h = params["wh"].shape[0]
-    full = jnp.full((b,), t, jnp.int32)
-    seq_lengths = full if lengths is None else jnp.maximum(lengths.astype(jnp.int32), 1)
-    ys, h_n, c_n = kernel()(jnp.swapaxes(xs, 0, 1), h0[None], c0[None], pack(params), seq_lengths,
+    ys, h_n, c_n = kernel()(jnp.swapaxes(xs, 0, 1), h0[None], c0[None], pack(params), jnp.full((b,), t, jnp.int32),
                             input_size=d, hidden_size=h, num_layers=1, dropout=0.0, bidirectional=False)
-    ys, h_n, c_n = jnp.swapaxes(ys, 0, 1), h_n[0], c_n[0]
-    if lengths is None:
-        return ys, h_n, c_n
-    valid = valid_steps(xs, lengths)  # [t, b]
-    empty = (lengths == 0)[:, None]
-    return (jnp.where(valid[..., None], ys, jnp.zeros_like(ys)),
-            jnp.where(empty, h0, h_n), jnp.where(empty, c0, c_n))
+    return jnp.swapaxes(ys, 0, 1), h_n[0], c_n[0]

@@ -37,8 +37,8 @@ class ScanOptions:
             and GRU with tanh; ``fused_linear``: sequential MinGRU/MinLSTM). ``remat`` takes
             precedence (it needs autodiff's backward). Forward-mode autodiff (``jax.jvp``) cannot pass
             through a custom VJP: use ``fused=False`` for it.
-    cudnn:  run ``seqjax.LSTM`` layers (tanh, float32) on cuDNN's kernel, CUDA GPUs only
-            (``seqjax.kernels.cudnn``); other cells keep XLA's loop. Takes precedence over the others.
+    cudnn:  run ``seqjax.LSTM`` layers (tanh, float32, no ``lengths``) on cuDNN's kernel, CUDA GPUs
+            only (``seqjax.kernels.cudnn``); other cells and calls with lengths keep XLA's loop. Takes precedence over the others.
     """
 
     hoist: bool | None = None
