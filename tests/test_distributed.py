@@ -15,7 +15,8 @@ from seqjax import data
 from seqjax.train import distributed, launch
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-ENV = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_FLAGS", "SEQJAX_LOCAL"))}
+ENV = {k: v for k, v in os.environ.items()
+       if not k.startswith(("JAX_", "XLA_FLAGS", "SEQJAX_LOCAL")) or k.startswith(("JAX_COMPILATION_CACHE", "JAX_PERSISTENT_CACHE"))}
 ENV["JAX_PLATFORMS"] = "cpu"
 
 
