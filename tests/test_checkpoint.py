@@ -16,7 +16,7 @@ import optax
 import pytest
 
 from seqjax import train
-from tests.conftest import assert_close
+from tests.conftest import assert_close, xla_flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -219,7 +219,7 @@ def _final_checksum(out: pathlib.Path, step: int) -> str:
 @pytest.mark.slow
 def test_sigkill_and_resume_is_bit_identical(tmp_path):
     data = _text(tmp_path)
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": xla_flags(1)}
     straight = subprocess.run(_command(data, tmp_path / "straight"), cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert straight.returncode == 0, straight.stderr[-2000:]
 

@@ -13,11 +13,13 @@ import pytest
 
 from seqjax import data
 from seqjax.train import distributed, launch
+from tests.conftest import xla_flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 ENV = {k: v for k, v in os.environ.items()
        if not k.startswith(("JAX_", "XLA_FLAGS", "SEQJAX_LOCAL")) or k.startswith(("JAX_COMPILATION_CACHE", "JAX_PERSISTENT_CACHE"))}
 ENV["JAX_PLATFORMS"] = "cpu"
+ENV["XLA_FLAGS"] = xla_flags(None)  # devices come from --local_devices (SEQJAX_LOCAL_DEVICES)
 
 
 def _train(run_dir, steps, processes, status=0, **env):
@@ -120,7 +122,7 @@ def _one_process_and_two(name: str, args: list[str], tmp_path):
     devices each (``two``), through the experiment harness's --data_parallel and --distributed."""
     experiment = [sys.executable, "-m", f"experiments.{name}", *args]
     one = subprocess.run([*experiment, "--data_parallel=true", f"--out_dir={tmp_path / 'one'}"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=300, env={**ENV, "XLA_FLAGS": "--xla_force_host_platform_device_count=4"})
+                         text=True, timeout=300, env={**ENV, "XLA_FLAGS": xla_flags(4)})
     two = subprocess.run([sys.executable, "-m", "seqjax.train.launch", "--processes=2", "--local_devices=2", "--", *experiment,
                           "--distributed=true", f"--out_dir={tmp_path / 'two'}"], cwd=ROOT, capture_output=True, text=True,
                          timeout=300, env=ENV)

@@ -16,9 +16,10 @@ import numpy as np
 import pytest
 
 from tests.fault_trainer import STEPS
+from tests.conftest import xla_flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
+ENV = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": xla_flags(1)}
 TRIALS = int(os.environ.get("SEQJAX_FAULT_TRIALS", "4"))  # 4 in the suite (6 kills, ~1 min on 2 cores); more for a stress run
 
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from tests.conftest import xla_flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -61,7 +62,7 @@ print(json.dumps({"single": single, "parallel": parallel, "devices": devices, "e
 
 @pytest.mark.slow
 def test_data_parallel_matches_single_device_on_four_cpu_devices():
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": xla_flags(4)}
     result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
