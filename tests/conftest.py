@@ -15,12 +15,21 @@ def xla_flags(devices: int | None = 1) -> str:
     return FAST_COMPILE if devices is None else f"--xla_force_host_platform_device_count={devices} {FAST_COMPILE}"
 
 
+def process_env(devices: int | None = None) -> dict[str, str]:
+    """This environment for a CPU process a test starts, without the JAX and XLA settings of this one
+    (but with the compilation cache), and with ``xla_flags(devices)``."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("JAX_", "XLA_FLAGS", "SEQJAX_LOCAL")) or k.startswith(("JAX_COMPILATION_CACHE", "JAX_PERSISTENT_CACHE"))}
+    return {**env, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": xla_flags(devices)}
+
+
 os.environ.setdefault("XLA_FLAGS", xla_flags(1))
 # JAX's persistent compilation cache, for this process and every process a test starts (they inherit
 # the environment): a restarted run (kills, resumes, a fresh process loading a model) loads the
 # programs compiled before instead of compiling them again (a tiny char_lm run: 16 s, 7 s with the
 # cache warm). Keyed by the program, the flags and JAX's version; compile counters count traces, so
-# they are unchanged. An entry cut short by a kill is read as a miss (JAX warns and compiles).
+# they are unchanged. An entry cut short by a kill fails to load, which JAX's compiler catches: it
+# warns and compiles (jax/_src/compiler.py, _cache_read).
 # SEQJAX_TEST_COMPILATION_CACHE=0 turns it off.
 if os.environ.get("SEQJAX_TEST_COMPILATION_CACHE", "1") != "0":
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(pathlib.Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax"))

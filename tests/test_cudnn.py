@@ -82,7 +82,7 @@ def test_lengths_keep_xlas_loop(stand_in, key, lengths):
     cell = seqjax.LSTM(4, 5)
     params, xs, state = setup(cell, key)
     if isinstance(lengths, int):  # a single sequence [t, d], its length a scalar
-        params, xs, state = params, xs[0], jax.tree.map(lambda s: s[0], state)
+        xs, state = xs[0], jax.tree.map(lambda s: s[0], state)
     lengths = jnp.array(lengths)
     got = jax.value_and_grad(loss(cell, True, lengths), argnums=(0, 1, 2))(params, xs, state)
     assert stand_in == []

@@ -13,13 +13,10 @@ import pytest
 
 from seqjax import data
 from seqjax.train import distributed, launch
-from tests.conftest import xla_flags
+from tests.conftest import process_env, xla_flags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-ENV = {k: v for k, v in os.environ.items()
-       if not k.startswith(("JAX_", "XLA_FLAGS", "SEQJAX_LOCAL")) or k.startswith(("JAX_COMPILATION_CACHE", "JAX_PERSISTENT_CACHE"))}
-ENV["JAX_PLATFORMS"] = "cpu"
-ENV["XLA_FLAGS"] = xla_flags(None)  # devices come from --local_devices (SEQJAX_LOCAL_DEVICES)
+ENV = process_env(None)  # devices come from --local_devices (SEQJAX_LOCAL_DEVICES)
 
 
 def _train(run_dir, steps, processes, status=0, **env):

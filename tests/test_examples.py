@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import seqjax
-from tests.conftest import xla_flags
+from tests.conftest import process_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -124,10 +124,8 @@ def _run_distributed_block(block: str, tmp_path) -> None:
     script = head + "train.distributed.initialize()" + tail[:first_line_end] + _DISTRIBUTED_GIVEN + tail[first_line_end:]
     script = script.replace("steps=2000", "steps=3")
     (tmp_path / "block.py").write_text(script)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_FLAGS")) or k.startswith(("JAX_COMPILATION_CACHE", "JAX_PERSISTENT_CACHE"))}
-    env["XLA_FLAGS"] = xla_flags(None)
     done = subprocess.run([sys.executable, "-m", "seqjax.train.launch", "--processes=2", "--", sys.executable, "block.py"],
-                          cwd=tmp_path, env={**env, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(ROOT)},
+                          cwd=tmp_path, env={**process_env(None), "PYTHONPATH": str(ROOT)},
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "step 3/3" in done.stderr + done.stdout and (tmp_path / "runs" / "lm" / "checkpoints" / "3").is_dir()
